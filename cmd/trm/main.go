@@ -1,0 +1,69 @@
+// Command trm builds, inspects, loads and trains on Tiny Recursion Model
+// datasets. This file only wires the commands together; every command's
+// logic lives in the packages named in DESIGN.md.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+)
+
+// cli lists every command. Each command type lives in its own file and has a
+// Run(*globals) error method.
+type cli struct {
+	globals
+
+	Version kong.VersionFlag `help:"Print the version and exit."`
+}
+
+// globals are the flags every command sees, plus the context that Ctrl-C
+// cancels.
+type globals struct {
+	Quiet bool `help:"No progress bars." short:"q"`
+
+	ctx context.Context `kong:"-"`
+}
+
+// version reports the module version recorded by the Go toolchain, with the
+// VCS revision when the binary was built from a checkout.
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "trm (unknown version)"
+	}
+	v := info.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " " + s.Value[:12]
+		}
+	}
+	return "trm " + v + " " + info.GoVersion
+}
+
+func main() {
+	var c cli
+	kctx := kong.Parse(&c,
+		kong.Name("trm"),
+		kong.Description("Tiny Recursion Models: build augmented puzzle datasets as sharded Parquet, load, train and evaluate."),
+		kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Vars{"version": version()},
+	)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	c.globals.ctx = ctx
+	if err := kctx.Run(&c.globals); err != nil {
+		fmt.Fprintln(os.Stderr, "trm:", err)
+		stop()
+		os.Exit(1)
+	}
+}
