@@ -1,42 +1,295 @@
 package cpu
 
+import (
+	"fmt"
+	"runtime"
+	"sync"
+)
+
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C on row-major matrices.
 //
 // op(A) is m×k: A is stored m×k, or k×m when transA. op(B) is k×n: B is
 // stored k×n, or n×k when transB. lda, ldb and ldc are row strides in
 // elements. When beta is 0, C is overwritten without being read, so NaNs in
-// C do not leak into the result.
+// C do not leak into the result; when alpha is 0 or k is 0, A and B are not
+// read.
+//
+// Large products are split over up to GOMAXPROCS goroutines. The result does
+// not depend on how many: every element of C is summed in the same order
+// whichever goroutine computes it.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemmWith(sgemmBest, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// sgemmBest is the fastest micro-kernel this CPU runs.
+var sgemmBest = sgemmKernels()[0]
+
+// Blocking: a kc×nc block of op(B) is packed once per goroutine and reused
+// for every mc×kc block of op(A); the packed A block (144×256 floats, 144 KiB)
+// stays in L2 while one kc×nr panel of B is swept over all of its mr-row
+// panels. mc and nc are multiples of every kernel's mr and nr, so tiles sit
+// at the same place whatever the blocking or the split between goroutines.
+const (
+	sgemmKC = 256
+	sgemmMC = 144
+	sgemmNC = 2048
+
+	// Products with fewer multiply-adds than this run on the calling
+	// goroutine: handing work to another costs more than it saves.
+	sgemmParallelMACs = 1 << 20
+
+	// Largest tile of any kernel, for the edge-tile buffer.
+	sgemmMaxTile = 12 * 32
+)
+
+// sgemmScratch holds one goroutine's packing buffers.
+type sgemmScratch struct {
+	a, b, tile []float32
+	wg         sync.WaitGroup // for callers that hand work to sgemmWorkers
+}
+
+func newSgemmScratch() *sgemmScratch {
+	return &sgemmScratch{
+		a:    make([]float32, sgemmMC*sgemmKC),
+		b:    make([]float32, sgemmKC*sgemmNC),
+		tile: make([]float32, sgemmMaxTile),
+	}
+}
+
+var sgemmScratchPool = sync.Pool{New: func() any { return newSgemmScratch() }}
+
+// sgemmJob is one goroutine's share of a product: rows [m0,m1) and columns
+// [n0,n1) of C.
+type sgemmJob struct {
+	kern           *sgemmKernel
+	transA, transB bool
+	m0, m1, n0, n1 int
+	k              int
+	alpha, beta    float32
+	a, b, c        []float32
+	lda, ldb, ldc  int
+	done           *sync.WaitGroup
+}
+
+// sgemmWorkers are long-lived goroutines, each with its own scratch, so that
+// steady-state calls neither allocate nor start goroutines.
+var sgemmWorkers struct {
+	mu      sync.Mutex
+	started int
+	jobs    chan sgemmJob
+}
+
+// ensureSgemmWorkers starts workers until at least n exist.
+func ensureSgemmWorkers(n int) {
+	w := &sgemmWorkers
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.jobs == nil {
+		w.jobs = make(chan sgemmJob)
+	}
+	for ; w.started < n; w.started++ {
+		go func() {
+			s := newSgemmScratch()
+			for job := range w.jobs {
+				job.run(s)
+				job.done.Done()
+			}
+		}()
+	}
+}
+
+func sgemmWith(kern *sgemmKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m <= 0 || n <= 0 {
 		return
 	}
-	for i := 0; i < m; i++ {
-		row := c[i*ldc : i*ldc+n]
-		scaleRow(row, beta)
-		if k <= 0 || alpha == 0 {
-			continue
+	checkSgemmArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if k <= 0 || alpha == 0 {
+		for i := 0; i < m; i++ {
+			scaleRow(c[i*ldc:i*ldc+n], beta)
 		}
-		for p := 0; p < k; p++ {
-			var av float32
-			if transA {
-				av = a[p*lda+i]
-			} else {
-				av = a[i*lda+p]
+		return
+	}
+	job := sgemmJob{
+		kern: kern, transA: transA, transB: transB,
+		m0: 0, m1: m, n0: 0, n1: n, k: k, alpha: alpha, beta: beta,
+		a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc,
+	}
+	s := sgemmScratchPool.Get().(*sgemmScratch)
+	defer sgemmScratchPool.Put(s)
+
+	// Split the dimension with more tiles into contiguous whole-tile ranges.
+	tilesM, tilesN := ceilDiv(m, kern.mr), ceilDiv(n, kern.nr)
+	splitM := tilesM >= tilesN
+	tiles := max(tilesM, tilesN)
+	parts := min(runtime.GOMAXPROCS(0), tiles, max(1, m*n*k/sgemmParallelMACs))
+	if parts <= 1 {
+		job.run(s)
+		return
+	}
+	ensureSgemmWorkers(parts - 1)
+	job.done = &s.wg
+	s.wg.Add(parts - 1)
+	var mine sgemmJob
+	for i := range parts {
+		part := job
+		lo, hi := tiles*i/parts, tiles*(i+1)/parts
+		if splitM {
+			part.m0, part.m1 = lo*kern.mr, min(m, hi*kern.mr)
+		} else {
+			part.n0, part.n1 = lo*kern.nr, min(n, hi*kern.nr)
+		}
+		if i == parts-1 {
+			mine = part
+		} else {
+			sgemmWorkers.jobs <- part
+		}
+	}
+	mine.run(s)
+	s.wg.Wait()
+}
+
+// checkSgemmArgs panics with a clear message when a stride or slice is too
+// small for the shapes, before any assembly touches memory.
+func checkSgemmArgs(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	check := func(name string, rows, cols int, s []float32, ld int) {
+		if rows <= 0 || cols <= 0 {
+			return
+		}
+		if ld < cols {
+			panic(fmt.Sprintf("cpu.Sgemm: ld%s = %d < %d columns", name, ld, cols))
+		}
+		if need := (rows-1)*ld + cols; len(s) < need {
+			panic(fmt.Sprintf("cpu.Sgemm: len(%s) = %d, need %d for %d×%d with stride %d", name, len(s), need, rows, cols, ld))
+		}
+	}
+	check("c", m, n, c, ldc)
+	if k <= 0 {
+		return
+	}
+	if transA {
+		check("a", k, m, a, lda)
+	} else {
+		check("a", m, k, a, lda)
+	}
+	if transB {
+		check("b", n, k, b, ldb)
+	} else {
+		check("b", k, n, b, ldb)
+	}
+}
+
+// run computes the job's block of C with the blocked algorithm.
+func (j *sgemmJob) run(s *sgemmScratch) {
+	mr, nr := j.kern.mr, j.kern.nr
+	for jc := j.n0; jc < j.n1; jc += sgemmNC {
+		nc := min(sgemmNC, j.n1-jc)
+		for pc := 0; pc < j.k; pc += sgemmKC {
+			kc := min(sgemmKC, j.k-pc)
+			packB(s.b, nr, j.b, j.ldb, j.transB, pc, kc, jc, nc)
+			beta := j.beta
+			if pc > 0 {
+				beta = 1 // later k blocks accumulate onto the first
 			}
-			av *= alpha
-			if transB {
-				for j := range row {
-					row[j] += av * b[j*ldb+p]
-				}
-			} else {
-				brow := b[p*ldb : p*ldb+n]
-				for j := range row {
-					row[j] += av * brow[j]
+			for ic := j.m0; ic < j.m1; ic += sgemmMC {
+				mc := min(sgemmMC, j.m1-ic)
+				packA(s.a, mr, j.a, j.lda, j.transA, ic, mc, pc, kc)
+				for jr := 0; jr < nc; jr += nr {
+					bp := s.b[jr*kc : (jr+nr)*kc]
+					for ir := 0; ir < mc; ir += mr {
+						ap := s.a[ir*kc : (ir+mr)*kc]
+						ci := (ic+ir)*j.ldc + jc + jr
+						j.tile(s.tile, kc, ap, bp, ci, min(mr, mc-ir), min(nr, nc-jr), beta)
+					}
 				}
 			}
 		}
 	}
 }
+
+// tile runs the kernel on the rows×cols tile of C at offset ci. A partial tile
+// at the bottom or right edge goes through a full-size buffer, so the kernel
+// computes every element the same way wherever the tile lies.
+func (j *sgemmJob) tile(buf []float32, kc int, ap, bp []float32, ci, rows, cols int, beta float32) {
+	mr, nr := j.kern.mr, j.kern.nr
+	if rows == mr && cols == nr {
+		j.kern.tile(kc, ap, bp, j.c[ci:ci+(mr-1)*j.ldc+nr], j.ldc, j.alpha, beta)
+		return
+	}
+	buf = buf[:mr*nr]
+	if beta != 0 {
+		for r := range rows {
+			copy(buf[r*nr:r*nr+cols], j.c[ci+r*j.ldc:ci+r*j.ldc+cols])
+		}
+	}
+	j.kern.tile(kc, ap, bp, buf, nr, j.alpha, beta)
+	for r := range rows {
+		copy(j.c[ci+r*j.ldc:ci+r*j.ldc+cols], buf[r*nr:r*nr+cols])
+	}
+}
+
+// packA copies rows [i0,i0+mc) and columns [p0,p0+kc) of op(A) into dst as
+// consecutive mr-row panels, each holding kc steps of mr values; rows past mc
+// in the last panel are zero.
+func packA(dst []float32, mr int, a []float32, lda int, trans bool, i0, mc, p0, kc int) {
+	for ir := 0; ir < mc; ir += mr {
+		panel := dst[ir*kc : (ir+mr)*kc]
+		rows := min(mr, mc-ir)
+		if trans {
+			// op(A)[i][p] = a[p*lda+i]: each k step is a contiguous run.
+			for p := range kc {
+				src := a[(p0+p)*lda+i0+ir:]
+				d := panel[p*mr : p*mr+mr]
+				copy(d, src[:rows])
+				clear(d[rows:])
+			}
+			continue
+		}
+		for r := range rows {
+			src := a[(i0+ir+r)*lda+p0 : (i0+ir+r)*lda+p0+kc]
+			for p, v := range src {
+				panel[p*mr+r] = v
+			}
+		}
+		for r := rows; r < mr; r++ {
+			for p := range kc {
+				panel[p*mr+r] = 0
+			}
+		}
+	}
+}
+
+// packB copies rows [p0,p0+kc) and columns [j0,j0+nc) of op(B) into dst as
+// consecutive nr-column panels, each holding kc steps of nr values; columns
+// past nc in the last panel are zero.
+func packB(dst []float32, nr int, b []float32, ldb int, trans bool, p0, kc, j0, nc int) {
+	for jr := 0; jr < nc; jr += nr {
+		panel := dst[jr*kc : (jr+nr)*kc]
+		cols := min(nr, nc-jr)
+		if !trans {
+			for p := range kc {
+				src := b[(p0+p)*ldb+j0+jr:]
+				d := panel[p*nr : p*nr+nr]
+				copy(d, src[:cols])
+				clear(d[cols:])
+			}
+			continue
+		}
+		// op(B)[p][j] = b[j*ldb+p]: walk each column of op(B) contiguously.
+		for c := range cols {
+			src := b[(j0+jr+c)*ldb+p0 : (j0+jr+c)*ldb+p0+kc]
+			for p, v := range src {
+				panel[p*nr+c] = v
+			}
+		}
+		for c := cols; c < nr; c++ {
+			for p := range kc {
+				panel[p*nr+c] = 0
+			}
+		}
+	}
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // scaleRow sets row to beta*row, writing zeros outright when beta is 0 so that
 // NaN or Inf already in C cannot survive.

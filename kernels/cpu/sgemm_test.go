@@ -3,6 +3,7 @@ package cpu
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -74,14 +75,20 @@ func randSlice(rng *rand.Rand, n int) []float32 {
 	return s
 }
 
-// checkSgemm runs fn and the oracle on the same operands and compares every
-// element of C, including the padding between rows, which must be untouched.
-func checkSgemm(t *testing.T, fn func(bool, bool, int, int, int, float32, []float32, int, []float32, int, float32, []float32, int), tc sgemmCase, rng *rand.Rand) {
+// checkSgemm runs fn and the oracle on the same operands and compares C.
+func checkSgemm(t *testing.T, fn sgemmFunc, tc sgemmCase, rng *rand.Rand) {
 	t.Helper()
 	a, lda, b, ldb, c, ldc := tc.operands(rng)
 	want := append([]float32(nil), c...)
 	naiveSgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, want, ldc)
 	fn(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+	compareC(t, "", tc, c, want, ldc)
+}
+
+// compareC compares every element of C with the oracle's, including the
+// padding between rows, which must be untouched.
+func compareC(t *testing.T, name string, tc sgemmCase, c, want []float32, ldc int) {
+	t.Helper()
 	// Products of k values in [-1,1] accumulate rounding error growing with k.
 	tol := 1e-5 * float64(tc.k+4)
 	for i := 0; i < tc.m; i++ {
@@ -89,12 +96,12 @@ func checkSgemm(t *testing.T, fn func(bool, bool, int, int, int, float32, []floa
 			got, exp := c[i*ldc+j], want[i*ldc+j]
 			if j >= tc.n {
 				if math.Float32bits(got) != math.Float32bits(exp) {
-					t.Fatalf("%+v: padding C[%d][%d] changed from %v to %v", tc, i, j, exp, got)
+					t.Fatalf("%s %+v: padding C[%d][%d] changed from %v to %v", name, tc, i, j, exp, got)
 				}
 				continue
 			}
 			if math.IsNaN(float64(got)) || math.Abs(float64(got-exp)) > tol*(1+math.Abs(float64(exp))) {
-				t.Fatalf("%+v: C[%d][%d] = %v, want %v", tc, i, j, got, exp)
+				t.Fatalf("%s %+v: C[%d][%d] = %v, want %v", name, tc, i, j, got, exp)
 			}
 		}
 	}
@@ -121,10 +128,150 @@ func sgemmCases() []sgemmCase {
 	return cases
 }
 
+type sgemmFunc = func(bool, bool, int, int, int, float32, []float32, int, []float32, int, float32, []float32, int)
+
+// kernelFunc runs the blocked Sgemm with one specific micro-kernel, so every
+// kernel this CPU supports is tested, not only the one Sgemm picks.
+func kernelFunc(kern *sgemmKernel) sgemmFunc {
+	return func(ta, tb bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+		sgemmWith(kern, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	}
+}
+
 func TestSgemmMatchesNaive(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	for _, tc := range sgemmCases() {
-		checkSgemm(t, Sgemm, tc, rng)
+	for _, kern := range sgemmKernels() {
+		t.Run(kern.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			for _, tc := range sgemmCases() {
+				checkSgemm(t, kernelFunc(kern), tc, rng)
+			}
+		})
+	}
+}
+
+func TestSgemmKernelsAvailable(t *testing.T) {
+	ks := sgemmKernels()
+	if ks[len(ks)-1] != kernelGeneric {
+		t.Fatalf("generic kernel missing from %v", ks)
+	}
+	if sgemmBest != ks[0] {
+		t.Fatalf("Sgemm uses %s, want the first available kernel %s", sgemmBest.name, ks[0].name)
+	}
+	for _, k := range ks {
+		if sgemmMC%k.mr != 0 || sgemmNC%k.nr != 0 || k.mr*k.nr > sgemmMaxTile {
+			t.Errorf("kernel %s (%d×%d) does not fit the blocking %d/%d/%d", k.name, k.mr, k.nr, sgemmMC, sgemmNC, sgemmMaxTile)
+		}
+	}
+	t.Logf("kernels: %d, Sgemm uses %s", len(ks), sgemmBest.name)
+}
+
+// TestSgemmBlocked covers shapes larger than every block size (mc, kc, nc),
+// which the small cases never reach, and the split between goroutines.
+func TestSgemmBlocked(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large shapes in -short mode")
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, ta := range []bool{false, true} {
+		for _, tb := range []bool{false, true} {
+			tc := sgemmCase{ta, tb, sgemmMC + 13, sgemmNC + 37, sgemmKC + 9, 0.75, 0.5, 3}
+			a, lda, b, ldb, c0, ldc := tc.operands(rng)
+			want := append([]float32(nil), c0...)
+			naiveSgemm(ta, tb, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, want, ldc)
+			for _, kern := range sgemmKernels() {
+				c := append([]float32(nil), c0...)
+				sgemmWith(kern, ta, tb, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+				compareC(t, kern.name, tc, c, want, ldc)
+			}
+		}
+	}
+}
+
+// TestSgemmExactIntegers uses small integers whose products and sums are exact
+// in float32, so every kernel must reproduce the oracle bit for bit: any
+// misplaced index, skipped k step or wrong tile changes some element.
+func TestSgemmExactIntegers(t *testing.T) {
+	for _, kern := range sgemmKernels() {
+		for _, ta := range []bool{false, true} {
+			for _, tb := range []bool{false, true} {
+				tc := sgemmCase{ta, tb, 2*kern.mr + 3, 2*kern.nr + 5, 37, 2, 0, 1}
+				a, lda, b, ldb, c, ldc := tc.operands(rand.New(rand.NewPCG(0, 0)))
+				for i := range a {
+					a[i] = float32(i*7%11 - 5)
+				}
+				for i := range b {
+					b[i] = float32(i*5%13 - 6)
+				}
+				want := append([]float32(nil), c...)
+				naiveSgemm(ta, tb, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, want, ldc)
+				sgemmWith(kern, ta, tb, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+				for i := range c {
+					if math.Float32bits(c[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s %+v: C[%d] = %v, want %v exactly", kern.name, tc, i, c[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestSgemmSameForAnyGoroutineCount checks that the split between goroutines
+// does not change a single bit of the result.
+func TestSgemmSameForAnyGoroutineCount(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, tc := range []sgemmCase{
+		{false, true, 301, 67, 300, 1, 0, 0},  // split over rows
+		{true, false, 13, 1000, 400, 1, 1, 2}, // split over columns
+	} {
+		a, lda, b, ldb, c0, ldc := tc.operands(rng)
+		var ref []float32
+		for _, procs := range []int{1, 2, 3} {
+			prev := runtime.GOMAXPROCS(procs)
+			c := append([]float32(nil), c0...)
+			Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+			runtime.GOMAXPROCS(prev)
+			if ref == nil {
+				ref = c
+				continue
+			}
+			for i := range c {
+				if math.Float32bits(c[i]) != math.Float32bits(ref[i]) {
+					t.Fatalf("%+v: GOMAXPROCS=%d gives C[%d] = %v, GOMAXPROCS=1 gives %v", tc, procs, i, c[i], ref[i])
+				}
+			}
+		}
+	}
+}
+
+func TestSgemmNoAllocs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	tc := sgemmCase{false, true, 200, 160, 300, 1, 0, 0}
+	a, lda, b, ldb, c, ldc := tc.operands(rng)
+	run := func() { Sgemm(false, true, tc.m, tc.n, tc.k, 1, a, lda, b, ldb, 0, c, ldc) }
+	run() // start the workers and fill the scratch pool
+	if n := testing.AllocsPerRun(20, run); n != 0 {
+		t.Errorf("Sgemm allocates %v times per call in steady state", n)
+	}
+}
+
+func TestSgemmRejectsShortOperands(t *testing.T) {
+	a := make([]float32, 6)
+	for _, tc := range []struct {
+		name string
+		call func()
+	}{
+		{"short c", func() { Sgemm(false, false, 2, 3, 2, 1, a, 2, a, 3, 0, a[:5], 3) }},
+		{"small lda", func() { Sgemm(false, false, 2, 3, 2, 1, a, 1, a, 3, 0, a, 3) }},
+		{"short b", func() { Sgemm(false, true, 2, 3, 2, 1, a, 2, a[:5], 2, 0, a, 3) }},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", tc.name)
+				}
+			}()
+			tc.call()
+		}()
 	}
 }
 
