@@ -1,0 +1,121 @@
+package nprand
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+)
+
+// TestStateRestore checkpoints each generator mid-stream (including inside
+// a Philox block with a saved 32-bit half), restores into a fresh one
+// through JSON, and compares the continuation with the uninterrupted stream.
+func TestStateRestore(t *testing.T) {
+	r := New(42)
+	for range 1000 { // crosses a twist
+		r.Randint(0, 30)
+	}
+	saved, err := json.Marshal(r.State())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]uint32, 700)
+	for i := range want {
+		want[i] = r.Uint32()
+	}
+	var st State
+	if err := json.Unmarshal(saved, &st); err != nil {
+		t.Fatal(err)
+	}
+	fresh := &RandomState{}
+	if err := fresh.Restore(st); err != nil {
+		t.Fatal(err)
+	}
+	if fresh.Draws() != st.Draws {
+		t.Errorf("restored Draws %d, want %d", fresh.Draws(), st.Draws)
+	}
+	got := make([]uint32, len(want))
+	for i := range got {
+		got[i] = fresh.Uint32()
+	}
+	if !slices.Equal(got, want) {
+		t.Error("restored RandomState continues differently")
+	}
+
+	g := NewGenerator(7)
+	g.Permutation(11)
+	g.Uint32() // leaves a saved high half
+	gsaved, err := json.Marshal(g.State())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantG := []int64{g.Integers(0, 1000), g.Integers(0, 1<<40), g.Integers(0, 3)}
+	var gst PhiloxState
+	if err := json.Unmarshal(gsaved, &gst); err != nil {
+		t.Fatal(err)
+	}
+	freshG := &Generator{}
+	if err := freshG.Restore(gst); err != nil {
+		t.Fatal(err)
+	}
+	gotG := []int64{freshG.Integers(0, 1000), freshG.Integers(0, 1<<40), freshG.Integers(0, 3)}
+	if !slices.Equal(gotG, wantG) {
+		t.Errorf("restored Generator gives %v, want %v", gotG, wantG)
+	}
+}
+
+func TestRestoreRejectsBadState(t *testing.T) {
+	good := New(1).State()
+	for name, mutate := range map[string]func(*State){
+		"pos too large":   func(s *State) { s.Pos = 625 },
+		"negative pos":    func(s *State) { s.Pos = -1 },
+		"draws off twist": func(s *State) { s.Pos = 3; s.Draws = 5 },
+	} {
+		s := good
+		mutate(&s)
+		if err := (&RandomState{}).Restore(s); err == nil {
+			t.Errorf("%s: Restore accepted it", name)
+		}
+	}
+	if err := (&Philox{}).Restore(PhiloxState{BufferPos: 5}); err == nil {
+		t.Error("Philox Restore accepted buffer_pos 5")
+	}
+}
+
+func TestPanicsOnEmptyRange(t *testing.T) {
+	for name, f := range map[string]func(){
+		"Randint(3, 3)":  func() { New(0).Randint(3, 3) },
+		"Integers(5, 4)": func() { NewGenerator(0).Integers(5, 4) },
+		"Choice(3, 4)":   func() { New(0).Choice(3, 4) },
+		"Choice(3, -1)":  func() { New(0).Choice(3, -1) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s did not panic", name)
+				}
+			}()
+			f()
+		}()
+	}
+}
+
+// TestNoAllocations guards the builder's hot loop.
+func TestNoAllocations(t *testing.T) {
+	r := New(0)
+	g := NewGenerator(0)
+	p := make([]int, 9)
+	scratch := make([]int, 16)
+	for name, f := range map[string]func(){
+		"Uint32":          func() { r.Uint32() },
+		"Randint":         func() { r.Randint(0, 30) },
+		"RandomSample":    func() { r.RandomSample() },
+		"PermutationInto": func() { r.PermutationInto(p) },
+		"ChoiceInto":      func() { r.ChoiceInto(scratch, 16, 4) },
+		"Integers":        func() { g.Integers(0, 1000) },
+		"GenPermInto":     func() { g.PermutationInto(p) },
+	} {
+		if n := testing.AllocsPerRun(1000, f); n != 0 {
+			t.Errorf("%s allocates %v times per call", name, n)
+		}
+	}
+}
