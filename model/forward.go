@@ -35,9 +35,12 @@ func (s *slot[T]) out() []T { return s.blocks[len(s.blocks)-1].y2 }
 type activations[T kernels.Float] struct {
 	x, inj, tmp []T // input embeddings, z_H + x, residual scratch: [N, h]
 	slots       []slot[T]
-	logitsFull  []T // [N, V], prefix rows included
-	tokLoss     []float64
-	gradScale   []float64
+	logitsFull  []T       // [N, V], prefix rows included
+	tokLoss     []float64 // [B·S]
+	inputs      []int32   // [B·S] token ids of the last Forward
+	labelsFull  []int32   // [N] labels of the last Forward, prefix rows ignored
+	lossFull    []float64 // [N]
+	gradScale   []float64 // [N]
 	seqCorrect  []bool
 
 	// backward scratch
@@ -76,7 +79,8 @@ func (m *Model[T]) allocActivations() {
 		}
 	}
 	a.logitsFull, a.dLogitsFull = al(d.N*d.V), al(d.N*d.V)
-	a.tokLoss, a.gradScale = make([]float64, d.B*d.S), make([]float64, d.N)
+	a.tokLoss, a.gradScale, a.lossFull = make([]float64, d.B*d.S), make([]float64, d.N), make([]float64, d.N)
+	a.inputs, a.labelsFull = make([]int32, d.B*d.S), make([]int32, d.N)
 	a.seqCorrect = make([]bool, d.B)
 	a.dZ, a.dR, a.dY1, a.dO, a.dX = al(nh), al(nh), al(nh), al(nh), al(nh)
 	gu := d.N * 2 * d.I
@@ -149,6 +153,14 @@ func (m *Model[T]) Forward(c *Carry[T], batch *Batch, train bool) (*StepOutput[T
 		c.PuzzleIdentifiers[b] = batch.PuzzleIdentifiers[b]
 	}
 	m.inner(c)
+	copy(m.acts.inputs, c.Inputs)
+	for b := 0; b < d.B; b++ {
+		lf := m.acts.labelsFull[b*d.L : (b+1)*d.L]
+		for p := range d.P {
+			lf[p] = kernels.IgnoreLabel
+		}
+		copy(lf[d.P:], c.Labels[b*d.S:(b+1)*d.S])
+	}
 
 	out := &m.out
 	all := true
