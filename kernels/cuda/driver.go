@@ -11,18 +11,18 @@ import (
 type driverAPI struct {
 	lib *library
 
-	cuInit, cuDriverGetVersion, cuGetErrorName, cuGetErrorString                     uintptr
-	cuDeviceGetCount, cuDeviceGet, cuDeviceGetName, cuDeviceGetAttribute             uintptr
-	cuDeviceTotalMem                                                                 uintptr
-	cuDevicePrimaryCtxRetain, cuDevicePrimaryCtxRelease, cuCtxSetCurrent             uintptr
-	cuCtxSynchronize, cuMemGetInfo                                                   uintptr
-	cuMemAlloc, cuMemFree, cuMemHostAlloc, cuMemFreeHost                             uintptr
-	cuMemcpyHtoDAsync, cuMemcpyDtoHAsync, cuMemcpyDtoDAsync, cuMemsetD8Async         uintptr
-	cuStreamCreate, cuStreamDestroy, cuStreamSynchronize, cuStreamWaitEvent          uintptr
-	cuEventCreate, cuEventDestroy, cuEventRecord, cuEventSynchronize                 uintptr
-	cuEventElapsedTime                                                               uintptr
-	cuModuleLoadData, cuModuleUnload, cuModuleGetFunction, cuLaunchKernel            uintptr
-	cuFuncSetAttribute                                                               uintptr
+	cuInit, cuDriverGetVersion, cuGetErrorName, cuGetErrorString             uintptr
+	cuDeviceGetCount, cuDeviceGet, cuDeviceGetName, cuDeviceGetAttribute     uintptr
+	cuDeviceTotalMem                                                         uintptr
+	cuDevicePrimaryCtxRetain, cuDevicePrimaryCtxRelease, cuCtxSetCurrent     uintptr
+	cuCtxSynchronize, cuMemGetInfo                                           uintptr
+	cuMemAlloc, cuMemFree, cuMemHostAlloc, cuMemFreeHost                     uintptr
+	cuMemcpyHtoDAsync, cuMemcpyDtoHAsync, cuMemcpyDtoDAsync, cuMemsetD8Async uintptr
+	cuStreamCreate, cuStreamDestroy, cuStreamSynchronize, cuStreamWaitEvent  uintptr
+	cuEventCreate, cuEventDestroy, cuEventRecord, cuEventSynchronize         uintptr
+	cuEventElapsedTime                                                       uintptr
+	cuModuleLoadData, cuModuleUnload, cuModuleGetFunction, cuLaunchKernel    uintptr
+	cuFuncSetAttribute                                                       uintptr
 }
 
 func loadDriver(env searchEnv) (*driverAPI, error) {

@@ -17,9 +17,9 @@ type NVRTC struct {
 	Major, Minor int
 
 	create, destroy, compile, logSize, getLog uintptr
-	ptxSize, getPTX, cubinSize, getCUBIN     uintptr
-	numArchs, archs                          uintptr
-	errorString                              func(code int32) string
+	ptxSize, getPTX, cubinSize, getCUBIN      uintptr
+	numArchs, archs                           uintptr
+	errorString                               func(code int32) string
 }
 
 // LoadNVRTC finds and opens NVRTC. maxMajor > 0 skips versions newer than
