@@ -411,3 +411,79 @@ func checkGradients[T kernels.Float](t *testing.T, variant string, be kernels.Ba
 	}
 	t.Logf("%s %s train step and gradients: %v", variant, be.Name(), &st)
 }
+
+// TestGoldenOptimizerStep checks the puzzle-embedding table after one
+// SignSGD step and every parameter after one AdamATan2 step, starting from
+// this model's own gradients of the golden train step.
+func TestGoldenOptimizerStep(t *testing.T) {
+	for _, variant := range goldenVariants {
+		t.Run(variant+"/float32", func(t *testing.T) { checkOptimizerStep(t, variant, cpu.New32(2)) })
+		t.Run(variant+"/float64", func(t *testing.T) { checkOptimizerStep(t, variant, cpu.New64(2)) })
+	}
+}
+
+func checkOptimizerStep[T kernels.Float](t *testing.T, variant string, be kernels.Backend[T]) {
+	g := loadGolden(t, variant)
+	var st errStats
+	m := goldenTrainStep(t, g, be, &st)
+	if err := NewSignSGD[T](0.1).Step(m, 0.01); err != nil {
+		t.Fatal(err)
+	}
+	compareSlice(t, "puzzle_emb after SignSGD", m.PuzzleEmb, g.trainTensor(t, "puzzle_emb_weights_after_signsgd_lr0.01_wd0.1").floats(t), &st)
+	opt := NewAdamATan2(m, 0.9, 0.95, 0.1)
+	opt.Step(1e-3)
+	want := g.trainTensors(t, "params_after_adam_atan2_step1_lr1e-3_b0.9_0.95_wd0.1")
+	checked := 0
+	for key, gt := range want {
+		name := strings.TrimPrefix(key, "model.inner.")
+		p := m.Tensor(name)
+		if p == nil || p.Grad == nil {
+			t.Errorf("golden parameter %q has no model parameter", key)
+			continue
+		}
+		compareSlice(t, "after AdamATan2 "+name, p.Data, gt.floats(t), &st)
+		checked++
+	}
+	if checked*len(g.StateDict) == 0 || checked != len(g.StateDict)-3 {
+		t.Errorf("checked %d parameters of %d state_dict entries", checked, len(g.StateDict))
+	}
+	t.Logf("%s %s optimiser step: %v", variant, be.Name(), &st)
+}
+
+// TestAdamATan2FromGoldenGradients applies one AdamATan2 step to the golden
+// weights with the golden gradients: the optimiser alone, to a few float32
+// roundings (1e-6 of the tensor's scale: p·decay - lr·π/4 cancels for
+// small weights, leaving a rounding of lr·π/4).
+func TestAdamATan2FromGoldenGradients(t *testing.T) {
+	for _, variant := range goldenVariants {
+		t.Run(variant, func(t *testing.T) {
+			g := loadGolden(t, variant)
+			m := goldenModel(t, g, cpu.New32(1))
+			for key, gt := range g.trainTensors(t, gradsKey) {
+				if p := m.Tensor(strings.TrimPrefix(key, "model.inner.")); p != nil {
+					for i, v := range gt.floats(t) {
+						p.Grad[i] = float32(v)
+					}
+				}
+			}
+			NewAdamATan2(m, 0.9, 0.95, 0.1).Step(1e-3)
+			var st errStats
+			for key, gt := range g.trainTensors(t, "params_after_adam_atan2_step1_lr1e-3_b0.9_0.95_wd0.1") {
+				p := m.Tensor(strings.TrimPrefix(key, "model.inner."))
+				want := gt.floats(t)
+				var scale float64
+				for _, w := range want {
+					scale = max(scale, math.Abs(w))
+				}
+				for i, w := range want {
+					st.add(float64(p.Data[i]), w, scale)
+					if d := math.Abs(float64(p.Data[i]) - w); d > 1e-6*scale {
+						t.Errorf("%s[%d] = %.9g, want %.9g", key, i, p.Data[i], w)
+						break
+					}
+				}
+			}
+			t.Logf("%s AdamATan2 from golden gradients: %v", variant, &st)
+		})
+	}
+}
