@@ -30,7 +30,7 @@ var sgemmBest = sgemmKernels()[0]
 // panels. mc and nc are multiples of every kernel's mr and nr, so tiles sit
 // at the same place whatever the blocking or the split between goroutines.
 const (
-	sgemmKC = 256
+	sgemmKC = 768
 	sgemmMC = 144
 	sgemmNC = 2048
 
@@ -181,6 +181,7 @@ func checkSgemmArgs(transA, transB bool, m, n, k int, a []float32, lda int, b []
 // run computes the job's block of C with the blocked algorithm.
 func (j *sgemmJob) run(s *sgemmScratch) {
 	mr, nr := j.kern.mr, j.kern.nr
+	inPlaceA := !j.transA && j.kern.tileRows != nil
 	for jc := j.n0; jc < j.n1; jc += sgemmNC {
 		nc := min(sgemmNC, j.n1-jc)
 		for pc := 0; pc < j.k; pc += sgemmKC {
@@ -192,13 +193,32 @@ func (j *sgemmJob) run(s *sgemmScratch) {
 			}
 			for ic := j.m0; ic < j.m1; ic += sgemmMC {
 				mc := min(sgemmMC, j.m1-ic)
-				packA(s.a, mr, j.a, j.lda, j.transA, ic, mc, pc, kc)
+				if !inPlaceA {
+					packA(s.a, mr, j.a, j.lda, j.transA, ic, mc, pc, kc)
+				}
 				for jr := 0; jr < nc; jr += nr {
 					bp := s.b[jr*kc : (jr+nr)*kc]
 					for ir := 0; ir < mc; ir += mr {
-						ap := s.a[ir*kc : (ir+mr)*kc]
+						rows, cols := min(mr, mc-ir), min(nr, nc-jr)
 						ci := (ic+ir)*j.ldc + jc + jr
-						j.tile(s.tile, kc, ap, bp, ci, min(mr, mc-ir), min(nr, nc-jr), beta)
+						if !inPlaceA {
+							j.tile(s.tile, kc, s.a[ir*kc:(ir+mr)*kc], 0, bp, ci, rows, cols, beta)
+							continue
+						}
+						ap, lda := j.a[(ic+ir)*j.lda+pc:], j.lda
+						if rows < mr {
+							// The last rows of A: copy them to a zero-padded
+							// panel rather than read past the matrix.
+							ap, lda = s.a[:mr*kc], kc
+							for r := range mr {
+								if r < rows {
+									copy(ap[r*kc:(r+1)*kc], j.a[(ic+ir+r)*j.lda+pc:])
+								} else {
+									clear(ap[r*kc : (r+1)*kc])
+								}
+							}
+						}
+						j.tile(s.tile, kc, ap, lda, bp, ci, rows, cols, beta)
 					}
 				}
 			}
@@ -206,24 +226,33 @@ func (j *sgemmJob) run(s *sgemmScratch) {
 	}
 }
 
-// tile runs the kernel on the rows×cols tile of C at offset ci. A partial tile
-// at the bottom or right edge goes through a full-size buffer, so the kernel
-// computes every element the same way wherever the tile lies.
-func (j *sgemmJob) tile(buf []float32, kc int, ap, bp []float32, ci, rows, cols int, beta float32) {
+// tile runs the kernel on the rows×cols tile of C at offset ci, with A packed
+// when lda is 0 and in place (rows lda apart) otherwise. A partial tile at the
+// bottom or right edge goes through a full-size buffer, so the kernel computes
+// every element the same way wherever the tile lies.
+func (j *sgemmJob) tile(buf []float32, kc int, ap []float32, lda int, bp []float32, ci, rows, cols int, beta float32) {
 	mr, nr := j.kern.mr, j.kern.nr
+	c, ldc := j.c[ci:], j.ldc
 	if rows == mr && cols == nr {
-		j.kern.tile(kc, ap, bp, j.c[ci:ci+(mr-1)*j.ldc+nr], j.ldc, j.alpha, beta)
-		return
-	}
-	buf = buf[:mr*nr]
-	if beta != 0 {
-		for r := range rows {
-			copy(buf[r*nr:r*nr+cols], j.c[ci+r*j.ldc:ci+r*j.ldc+cols])
+		c = c[:(mr-1)*ldc+nr]
+	} else {
+		buf = buf[:mr*nr]
+		if beta != 0 {
+			for r := range rows {
+				copy(buf[r*nr:r*nr+cols], c[r*ldc:r*ldc+cols])
+			}
 		}
+		c, ldc = buf, nr
 	}
-	j.kern.tile(kc, ap, bp, buf, nr, j.alpha, beta)
-	for r := range rows {
-		copy(j.c[ci+r*j.ldc:ci+r*j.ldc+cols], buf[r*nr:r*nr+cols])
+	if lda == 0 {
+		j.kern.tile(kc, ap, bp, c, ldc, j.alpha, beta)
+	} else {
+		j.kern.tileRows(kc, ap, lda, bp, c, ldc, j.alpha, beta)
+	}
+	if ldc == nr && (rows < mr || cols < nr) {
+		for r := range rows {
+			copy(j.c[ci+r*j.ldc:ci+r*j.ldc+cols], buf[r*nr:r*nr+cols])
+		}
 	}
 }
 

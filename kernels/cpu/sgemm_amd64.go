@@ -8,12 +8,19 @@ import "golang.org/x/sys/cpu"
 func sgemmKernel12x32AVX512(k int, a, b, c *float32, ldc int, alpha, beta float32)
 
 //go:noescape
+func sgemmKernel12x32AVX512Rows(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
 func sgemmKernel6x16AVX2(k int, a, b, c *float32, ldc int, alpha, beta float32)
 
 var kernelAVX512 = &sgemmKernel{
 	name: "avx512", mr: 12, nr: 32,
 	tile: func(k int, a, b, c []float32, ldc int, alpha, beta float32) {
 		sgemmKernel12x32AVX512(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
+	},
+	tileRows: func(k int, a []float32, lda int, b, c []float32, ldc int, alpha, beta float32) {
+		_ = a[11*lda+k-1] // the asm reads rows 0-11, k values each
+		sgemmKernel12x32AVX512Rows(k, &a[0], lda, &b[0], &c[0], ldc, alpha, beta)
 	},
 }
 

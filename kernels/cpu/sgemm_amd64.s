@@ -12,8 +12,8 @@
 // alpha+40(FP), beta+44(FP). k >= 1.
 
 // One k step of the 12×32 AVX-512 kernel for row r: broadcast A[p][r] and
-// multiply it into both 16-wide halves of the row's accumulators. Each row
-// broadcasts into its own register so rows do not serialise on a rename.
+// multiply it into both 16-wide halves of the row's accumulators. Rows take
+// turns over four broadcast registers so neighbouring rows overlap.
 #define ROW512(off, bc, acc0, acc1) \
 	VBROADCASTSS off(AX), bc; \
 	VFMADD231PS  Z24, bc, acc0; \
@@ -52,6 +52,102 @@
 	VMOVUPS acc1, 64(DX); \
 	ADDQ    R8, DX
 
+// Prefetches the 12 rows of the C tile at DX (row stride R8) while the k
+// loop runs: the rows are far apart and usually not cached, and the stores
+// would otherwise stall on them. Uses R14.
+#define PREFETCH_C12 \
+	MOVQ DX, R14; \
+	PREFETCHT0 (R14); \
+	PREFETCHT0 64(R14); \
+	ADDQ R8, R14; \
+	PREFETCHT0 (R14); \
+	PREFETCHT0 64(R14); \
+	ADDQ R8, R14; \
+	PREFETCHT0 (R14); \
+	PREFETCHT0 64(R14); \
+	ADDQ R8, R14; \
+	PREFETCHT0 (R14); \
+	PREFETCHT0 64(R14); \
+	ADDQ R8, R14; \
+	PREFETCHT0 (R14); \
+	PREFETCHT0 64(R14); \
+	ADDQ R8, R14; \
+	PREFETCHT0 (R14); \
+	PREFETCHT0 64(R14); \
+	ADDQ R8, R14; \
+	PREFETCHT0 (R14); \
+	PREFETCHT0 64(R14); \
+	ADDQ R8, R14; \
+	PREFETCHT0 (R14); \
+	PREFETCHT0 64(R14); \
+	ADDQ R8, R14; \
+	PREFETCHT0 (R14); \
+	PREFETCHT0 64(R14); \
+	ADDQ R8, R14; \
+	PREFETCHT0 (R14); \
+	PREFETCHT0 64(R14); \
+	ADDQ R8, R14; \
+	PREFETCHT0 (R14); \
+	PREFETCHT0 64(R14); \
+	ADDQ R8, R14; \
+	PREFETCHT0 (R14); \
+	PREFETCHT0 64(R14); \
+	ADDQ R8, R14
+
+#define ZERO_ACC512 \
+	VPXORD Z0, Z0, Z0; \
+	VPXORD Z1, Z1, Z1; \
+	VPXORD Z2, Z2, Z2; \
+	VPXORD Z3, Z3, Z3; \
+	VPXORD Z4, Z4, Z4; \
+	VPXORD Z5, Z5, Z5; \
+	VPXORD Z6, Z6, Z6; \
+	VPXORD Z7, Z7, Z7; \
+	VPXORD Z8, Z8, Z8; \
+	VPXORD Z9, Z9, Z9; \
+	VPXORD Z10, Z10, Z10; \
+	VPXORD Z11, Z11, Z11; \
+	VPXORD Z12, Z12, Z12; \
+	VPXORD Z13, Z13, Z13; \
+	VPXORD Z14, Z14, Z14; \
+	VPXORD Z15, Z15, Z15; \
+	VPXORD Z16, Z16, Z16; \
+	VPXORD Z17, Z17, Z17; \
+	VPXORD Z18, Z18, Z18; \
+	VPXORD Z19, Z19, Z19; \
+	VPXORD Z20, Z20, Z20; \
+	VPXORD Z21, Z21, Z21; \
+	VPXORD Z22, Z22, Z22; \
+	VPXORD Z23, Z23, Z23
+
+#define STORE_ACC512 \
+	STORE512(Z0, Z1); \
+	STORE512(Z2, Z3); \
+	STORE512(Z4, Z5); \
+	STORE512(Z6, Z7); \
+	STORE512(Z8, Z9); \
+	STORE512(Z10, Z11); \
+	STORE512(Z12, Z13); \
+	STORE512(Z14, Z15); \
+	STORE512(Z16, Z17); \
+	STORE512(Z18, Z19); \
+	STORE512(Z20, Z21); \
+	STORE512(Z22, Z23)
+
+#define STORE_ACC512Z \
+	STORE512Z(Z0, Z1); \
+	STORE512Z(Z2, Z3); \
+	STORE512Z(Z4, Z5); \
+	STORE512Z(Z6, Z7); \
+	STORE512Z(Z8, Z9); \
+	STORE512Z(Z10, Z11); \
+	STORE512Z(Z12, Z13); \
+	STORE512Z(Z14, Z15); \
+	STORE512Z(Z16, Z17); \
+	STORE512Z(Z18, Z19); \
+	STORE512Z(Z20, Z21); \
+	STORE512Z(Z22, Z23)
+
 // func sgemmKernel12x32AVX512(k int, a, b, c *float32, ldc int, alpha, beta float32)
 TEXT ·sgemmKernel12x32AVX512(SB), NOSPLIT, $0-48
 	MOVQ k+0(FP), CX
@@ -60,31 +156,8 @@ TEXT ·sgemmKernel12x32AVX512(SB), NOSPLIT, $0-48
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
-
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-	VPXORD Z20, Z20, Z20
-	VPXORD Z21, Z21, Z21
-	VPXORD Z22, Z22, Z22
-	VPXORD Z23, Z23, Z23
+	PREFETCH_C12
+	ZERO_ACC512
 
 	// Four k steps per iteration, then the remainder one at a time.
 	MOVQ CX, R9
@@ -123,34 +196,98 @@ store512:
 	SHLL         $1, R10 // drop the sign: -0 counts as 0
 	JZ           storezero512
 	VBROADCASTSS beta+44(FP), Z31
-	STORE512(Z0, Z1)
-	STORE512(Z2, Z3)
-	STORE512(Z4, Z5)
-	STORE512(Z6, Z7)
-	STORE512(Z8, Z9)
-	STORE512(Z10, Z11)
-	STORE512(Z12, Z13)
-	STORE512(Z14, Z15)
-	STORE512(Z16, Z17)
-	STORE512(Z18, Z19)
-	STORE512(Z20, Z21)
-	STORE512(Z22, Z23)
+	STORE_ACC512
 	VZEROUPPER
 	RET
 
 storezero512:
-	STORE512Z(Z0, Z1)
-	STORE512Z(Z2, Z3)
-	STORE512Z(Z4, Z5)
-	STORE512Z(Z6, Z7)
-	STORE512Z(Z8, Z9)
-	STORE512Z(Z10, Z11)
-	STORE512Z(Z12, Z13)
-	STORE512Z(Z14, Z15)
-	STORE512Z(Z16, Z17)
-	STORE512Z(Z18, Z19)
-	STORE512Z(Z20, Z21)
-	STORE512Z(Z22, Z23)
+	STORE_ACC512Z
+	VZEROUPPER
+	RET
+
+// The same 12×32 kernel reading A unpacked: row r of the panel starts at
+// a + r*lda, so a row-major A needs no packing. Rows 0-5 are addressed from
+// AX and rows 6-11 from R12 = AX + 6*lda, with R9 = lda, R10 = 3*lda and
+// R11 = 5*lda (bytes) as scaled indexes.
+#define ROW512R(addr, bc, acc0, acc1) \
+	VBROADCASTSS addr, bc; \
+	VFMADD231PS  Z24, bc, acc0; \
+	VFMADD231PS  Z25, bc, acc1
+
+#define STEP512R(boff, d) \
+	VMOVUPS boff(BX), Z24; \
+	VMOVUPS boff+64(BX), Z25; \
+	ROW512R(d(AX), Z26, Z0, Z1); \
+	ROW512R(d(AX)(R9*1), Z27, Z2, Z3); \
+	ROW512R(d(AX)(R9*2), Z28, Z4, Z5); \
+	ROW512R(d(AX)(R10*1), Z29, Z6, Z7); \
+	ROW512R(d(AX)(R9*4), Z26, Z8, Z9); \
+	ROW512R(d(AX)(R11*1), Z27, Z10, Z11); \
+	ROW512R(d(R12), Z28, Z12, Z13); \
+	ROW512R(d(R12)(R9*1), Z29, Z14, Z15); \
+	ROW512R(d(R12)(R9*2), Z26, Z16, Z17); \
+	ROW512R(d(R12)(R10*1), Z27, Z18, Z19); \
+	ROW512R(d(R12)(R9*4), Z28, Z20, Z21); \
+	ROW512R(d(R12)(R11*1), Z29, Z22, Z23)
+
+// func sgemmKernel12x32AVX512Rows(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
+TEXT ·sgemmKernel12x32AVX512Rows(SB), NOSPLIT, $0-56
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ lda+16(FP), R9
+	MOVQ b+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $2, R8
+	SHLQ $2, R9
+	LEAQ (R9)(R9*2), R10
+	LEAQ (R9)(R9*4), R11
+	LEAQ (R10*2), R12
+	ADDQ AX, R12
+	PREFETCH_C12
+	ZERO_ACC512
+
+	MOVQ  CX, R13
+	SHRQ  $2, R13
+	ANDQ  $3, CX
+	TESTQ R13, R13
+	JZ    tail512r
+
+loop512r:
+	STEP512R(0, 0)
+	STEP512R(128, 4)
+	STEP512R(256, 8)
+	STEP512R(384, 12)
+	ADDQ $16, AX
+	ADDQ $16, R12
+	ADDQ $512, BX
+	DECQ R13
+	JNZ  loop512r
+
+tail512r:
+	TESTQ CX, CX
+	JZ    store512r
+
+tailloop512r:
+	STEP512R(0, 0)
+	ADDQ $4, AX
+	ADDQ $4, R12
+	ADDQ $128, BX
+	DECQ CX
+	JNZ  tailloop512r
+
+store512r:
+	VBROADCASTSS alpha+48(FP), Z30
+	MOVL         beta+52(FP), R10
+	SHLL         $1, R10
+	JZ           storezero512r
+	VBROADCASTSS beta+52(FP), Z31
+	STORE_ACC512
+	VZEROUPPER
+	RET
+
+storezero512r:
+	STORE_ACC512Z
 	VZEROUPPER
 	RET
 

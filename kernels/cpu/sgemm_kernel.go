@@ -5,10 +5,15 @@ package cpu
 // and a packed B panel (k steps of nr values), with C rows ldc apart. When
 // beta is 0 it must not read C. k is at least 1 and the slices hold the full
 // panels and tile.
+//
+// tileRows, where a kernel has it, does the same with A read in place as mr
+// rows lda apart, which spares packing a row-major A. For a given element it
+// performs exactly the arithmetic of tile.
 type sgemmKernel struct {
-	name   string
-	mr, nr int
-	tile   func(k int, a, b, c []float32, ldc int, alpha, beta float32)
+	name     string
+	mr, nr   int
+	tile     func(k int, a, b, c []float32, ldc int, alpha, beta float32)
+	tileRows func(k int, a []float32, lda int, b, c []float32, ldc int, alpha, beta float32)
 }
 
 // kernelGeneric is the pure-Go micro-kernel: the fallback on CPUs without

@@ -243,6 +243,30 @@ func TestSgemmSameForAnyGoroutineCount(t *testing.T) {
 	}
 }
 
+// TestSgemmInPlaceAMatchesPacked checks that reading a row-major A in place
+// gives the same bits as packing it, so results never depend on which path a
+// tile takes.
+func TestSgemmInPlaceAMatchesPacked(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, kern := range sgemmKernels() {
+		if kern.tileRows == nil {
+			continue
+		}
+		packed := *kern
+		packed.tileRows = nil
+		tc := sgemmCase{false, true, 2*sgemmMC + 5, 3*kern.nr + 7, sgemmKC + 3, 1.25, -0.5, 1}
+		a, lda, b, ldb, c0, ldc := tc.operands(rng)
+		got, want := append([]float32(nil), c0...), append([]float32(nil), c0...)
+		sgemmWith(kern, false, true, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, got, ldc)
+		sgemmWith(&packed, false, true, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, want, ldc)
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%s: in-place C[%d] = %v, packed %v", kern.name, i, got[i], want[i])
+			}
+		}
+	}
+}
+
 func TestSgemmNoAllocs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	tc := sgemmCase{false, true, 200, 160, 300, 1, 0, 0}
