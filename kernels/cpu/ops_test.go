@@ -1,0 +1,258 @@
+package cpu
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/tinyrecursion/trm/kernels"
+)
+
+func randVec(rng *rand.Rand, n int) []float64 {
+	v := make([]float64, n)
+	for i := range v {
+		v[i] = rng.NormFloat64()
+	}
+	return v
+}
+
+func weightedSum(w, y []float64) float64 {
+	var s float64
+	for i := range w {
+		s += w[i] * y[i]
+	}
+	return s
+}
+
+// fdCheck compares analytic, the gradient of f with respect to x, with
+// central differences of f.
+func fdCheck(t *testing.T, name string, x []float64, f func() float64, analytic []float64) {
+	t.Helper()
+	const h = 1e-6
+	worst := 0.0
+	for i := range x {
+		old := x[i]
+		x[i] = old + h
+		up := f()
+		x[i] = old - h
+		down := f()
+		x[i] = old
+		fd := (up - down) / (2 * h)
+		err := math.Abs(fd-analytic[i]) / math.Max(1e-7, math.Abs(fd)+math.Abs(analytic[i]))
+		worst = math.Max(worst, err)
+		if err > 1e-6 {
+			t.Errorf("%s: d/dx[%d] backward %.10g, finite difference %.10g", name, i, analytic[i], fd)
+		}
+	}
+	t.Logf("%s: worst relative disagreement %.2g over %d inputs", name, worst, len(x))
+}
+
+// The layer gradient checks run the float64 backend with 3 workers, so the
+// parallel splitting is exercised too.
+func TestRMSNormGradient(t *testing.T) {
+	be, rng := New64(3), rand.New(rand.NewPCG(1, 1))
+	const rows, dim = 4, 7
+	x, w := randVec(rng, rows*dim), randVec(rng, rows*dim)
+	out, rstd := make([]float64, rows*dim), make([]float64, rows)
+	f := func() float64 { be.RMSNorm(out, rstd, x, rows, dim, 1e-5); return weightedSum(w, out) }
+	f()
+	dx := make([]float64, rows*dim)
+	be.RMSNormBackward(dx, w, out, rstd, rows, dim)
+	fdCheck(t, "rmsnorm", x, f, dx)
+}
+
+func TestRoPEGradient(t *testing.T) {
+	be, rng := New64(3), rand.New(rand.NewPCG(1, 2))
+	const seq, rows, stride, heads, d = 3, 6, 11, 2, 4
+	cos, sin := kernels.RoPETables[float64](seq, d, 10000)
+	x, w := randVec(rng, rows*stride), randVec(rng, rows*stride)
+	y := make([]float64, len(x))
+	f := func() float64 {
+		copy(y, x)
+		be.RoPE(y, rows, stride, heads, d, seq, cos, sin)
+		return weightedSum(w, y)
+	}
+	dx := append([]float64(nil), w...)
+	be.RoPEBackward(dx, rows, stride, heads, d, seq, cos, sin)
+	fdCheck(t, "rope", x, f, dx)
+	// Columns beyond the rotated heads pass through untouched.
+	f()
+	for r := 0; r < rows; r++ {
+		for c := heads * d; c < stride; c++ {
+			if y[r*stride+c] != x[r*stride+c] {
+				t.Fatalf("rope changed column %d of row %d", c, r)
+			}
+		}
+	}
+}
+
+func TestAttentionGradient(t *testing.T) {
+	be, rng := New64(3), rand.New(rand.NewPCG(1, 3))
+	const batch, seq, heads, d = 2, 3, 2, 4
+	n := batch * seq
+	qkv, w := randVec(rng, n*3*heads*d), randVec(rng, n*heads*d)
+	out, probs := make([]float64, n*heads*d), make([]float64, batch*heads*seq*seq)
+	f := func() float64 { be.Attention(out, probs, qkv, batch, seq, heads, d); return weightedSum(w, out) }
+	f()
+	dqkv, dprobs := make([]float64, len(qkv)), make([]float64, len(probs))
+	be.AttentionBackward(dqkv, dprobs, w, probs, qkv, batch, seq, heads, d)
+	fdCheck(t, "attention", qkv, f, dqkv)
+}
+
+func TestSwiGLUGradient(t *testing.T) {
+	be, rng := New64(3), rand.New(rand.NewPCG(1, 4))
+	const rows, inter = 3, 5
+	gu, w := randVec(rng, rows*2*inter), randVec(rng, rows*inter)
+	out := make([]float64, rows*inter)
+	f := func() float64 { be.SwiGLU(out, gu, rows, inter); return weightedSum(w, out) }
+	dgu := make([]float64, len(gu))
+	be.SwiGLUBackward(dgu, w, gu, rows, inter)
+	fdCheck(t, "swiglu", gu, f, dgu)
+}
+
+func crossEntropyCase(t *testing.T, name string, fn func(loss []float64, dlogits, logits []float64, labels []int32, scale []float64, rows, vocab int)) {
+	rng := rand.New(rand.NewPCG(1, 5))
+	const rows, vocab = 5, 6
+	logits := randVec(rng, rows*vocab)
+	logits[0], logits[1] = 0, -1e-3 // both sides of stablemax's joint at 0
+	labels := []int32{2, kernels.IgnoreLabel, 0, 5, 1}
+	scale := []float64{0.5, 2, 1, 0.25, 3}
+	loss := make([]float64, rows)
+	f := func() float64 { fn(loss, nil, logits, labels, scale, rows, vocab); return weightedSum(scale, loss) }
+	dl := make([]float64, len(logits))
+	fn(loss, dl, logits, labels, scale, rows, vocab)
+	if loss[1] != 0 {
+		t.Errorf("%s: ignored row has loss %v", name, loss[1])
+	}
+	for v := 0; v < vocab; v++ {
+		if dl[vocab+v] != 0 {
+			t.Errorf("%s: ignored row has gradient %v", name, dl[vocab+v])
+		}
+	}
+	fdCheck(t, name, logits, f, dl)
+}
+
+func TestStablemaxCrossEntropyGradient(t *testing.T) {
+	crossEntropyCase(t, "stablemax", New64(3).StablemaxCrossEntropy)
+}
+
+func TestSoftmaxCrossEntropyGradient(t *testing.T) {
+	crossEntropyCase(t, "softmax", New64(3).SoftmaxCrossEntropy)
+}
+
+// TestStablemaxValues checks the loss against the definition for a few
+// hand-computed rows.
+func TestStablemaxValues(t *testing.T) {
+	logits := []float64{1, -1, 0} // s = 2, 1/2, 1: Σ = 3.5
+	loss := make([]float64, 1)
+	for label, s := range []float64{2, 0.5, 1} {
+		kernels.StablemaxRows(loss, nil, logits, []int32{int32(label)}, nil, 3, 0, 1)
+		if want := -math.Log(s / 3.5); math.Abs(loss[0]-want) > 1e-15 {
+			t.Errorf("label %d: loss %v, want %v", label, loss[0], want)
+		}
+	}
+}
+
+func TestBCEWithLogitsGradient(t *testing.T) {
+	for _, x := range []float64{-7, -0.3, 0.2, 4} {
+		for _, y := range []float64{0, 1} {
+			const h = 1e-6
+			up, _ := kernels.BCEWithLogits(x+h, y)
+			down, _ := kernels.BCEWithLogits(x-h, y)
+			l, g := kernels.BCEWithLogits(x, y)
+			if fd := (up - down) / (2 * h); math.Abs(fd-g) > 1e-8 {
+				t.Errorf("BCE'(%v, %v) = %v, finite difference %v", x, y, g, fd)
+			}
+			p := 1 / (1 + math.Exp(-x))
+			if want := -(y*math.Log(p) + (1-y)*math.Log(1-p)); math.Abs(l-want) > 1e-12 {
+				t.Errorf("BCE(%v, %v) = %v, want %v", x, y, l, want)
+			}
+		}
+	}
+}
+
+func TestGatherScatterAddGradient(t *testing.T) {
+	be, rng := New64(3), rand.New(rand.NewPCG(1, 6))
+	const rows, dim = 4, 5
+	ids := []int32{3, 0, 3, 1, 3}
+	table, w := randVec(rng, rows*dim), randVec(rng, len(ids)*dim)
+	out := make([]float64, len(ids)*dim)
+	f := func() float64 { be.Gather(out, table, ids, dim, 1.5); return weightedSum(w, out) }
+	dt := make([]float64, len(table))
+	be.ScatterAdd(dt, w, ids, dim, 1.5)
+	fdCheck(t, "gather", table, f, dt)
+}
+
+func TestTransposeAndAdd(t *testing.T) {
+	be := New32(3)
+	in := []float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12} // 2 matrices of 2×3
+	out := make([]float32, len(in))
+	be.Transpose(out, in, 2, 2, 3)
+	want := []float32{1, 4, 2, 5, 3, 6, 7, 10, 8, 11, 9, 12}
+	for i := range want {
+		if out[i] != want[i] {
+			t.Fatalf("transpose = %v, want %v", out, want)
+		}
+	}
+	be.Add(out, out, in)
+	for i := range want {
+		if out[i] != want[i]+in[i] {
+			t.Fatalf("add = %v", out)
+		}
+	}
+}
+
+// TestWorkerCountInvariance runs the float32 backend with 1 and 5 workers
+// and requires bit-identical results (same seed, same bytes).
+func TestWorkerCountInvariance(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2, 2))
+	const batch, seq, heads, d = 3, 7, 2, 4
+	n := batch * seq
+	width := heads * d
+	qkv := make([]float32, n*3*width)
+	for i := range qkv {
+		qkv[i] = float32(rng.NormFloat64())
+	}
+	run := func(workers int) []float32 {
+		be := New32(workers)
+		defer be.Close()
+		x := append([]float32(nil), qkv...)
+		cos, sin := kernels.RoPETables[float32](seq, d, 10000)
+		be.RoPE(x, n, 3*width, 2*heads, d, seq, cos, sin)
+		out, probs := make([]float32, n*width), make([]float32, batch*heads*seq*seq)
+		be.Attention(out, probs, x, batch, seq, heads, d)
+		y, rstd := make([]float32, n*width), make([]float32, n)
+		be.RMSNorm(y, rstd, out, n, width, 1e-5)
+		dqkv, dprobs := make([]float32, len(x)), make([]float32, len(probs))
+		be.AttentionBackward(dqkv, dprobs, y, probs, x, batch, seq, heads, d)
+		return append(y, dqkv...)
+	}
+	a, b := run(1), run(5)
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			t.Fatalf("value %d differs: %v with 1 worker, %v with 5", i, a[i], b[i])
+		}
+	}
+}
+
+// TestFloat32MatchesFloat64 binds the float32 backend (Sgemm inside
+// attention) to the float64 definitions.
+func TestFloat32MatchesFloat64(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	const batch, seq, heads, d = 2, 9, 3, 8
+	n, width := batch*seq, heads*d
+	q64 := randVec(rng, n*3*width)
+	q32 := make([]float32, len(q64))
+	for i, v := range q64 {
+		q32[i] = float32(v)
+	}
+	o64, p64 := make([]float64, n*width), make([]float64, batch*heads*seq*seq)
+	o32, p32 := make([]float32, n*width), make([]float32, len(p64))
+	New64(2).Attention(o64, p64, q64, batch, seq, heads, d)
+	New32(2).Attention(o32, p32, q32, batch, seq, heads, d)
+	for i := range o64 {
+		if math.Abs(float64(o32[i])-o64[i]) > 1e-5*(1+math.Abs(o64[i])) {
+			t.Fatalf("attention out[%d] = %v, float64 %v", i, o32[i], o64[i])
+		}
+	}
+}
