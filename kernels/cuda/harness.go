@@ -1,0 +1,186 @@
+package cuda
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+)
+
+// harness moves test data between host and device for the GPU check and
+// the GPU tests, and frees everything it allocated.
+type harness struct {
+	c    *Context
+	s    *Stream
+	rng  *rand.Rand
+	bufs []DeviceBuffer
+}
+
+func newHarness(c *Context, s *Stream, seed uint64) *harness {
+	return &harness{c: c, s: s, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}
+}
+
+func (h *harness) free() {
+	for _, b := range h.bufs {
+		h.c.Free(b)
+	}
+	h.bufs = nil
+}
+
+func (h *harness) alloc(bytes int) (DevPtr, error) {
+	b, err := h.c.Alloc(bytes)
+	if err != nil {
+		return 0, err
+	}
+	h.bufs = append(h.bufs, b)
+	return b.Ptr, nil
+}
+
+// zeros allocates bytes of device memory set to zero.
+func (h *harness) zeros(bytes int) (DevPtr, error) {
+	p, err := h.alloc(bytes)
+	if err != nil {
+		return 0, err
+	}
+	return p, h.c.Memset(h.s, p, 0, bytes)
+}
+
+// randn returns n normal values times scale, rounded to bf16 when dt is
+// BF16 so that the reference sees exactly what the device sees.
+func (h *harness) randn(n int, dt DType, scale float64) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = roundTo(float32(h.rng.NormFloat64()*scale), dt)
+	}
+	return x
+}
+
+func roundTo(f float32, dt DType) float32 {
+	if dt == BF16 {
+		return BF16ToF32(F32ToBF16(f))
+	}
+	return f
+}
+
+// upload copies x to the device in dtype dt.
+func (h *harness) upload(x []float32, dt DType) (DevPtr, error) {
+	p, err := h.alloc(max(len(x)*dt.Size(), 1))
+	if err != nil {
+		return 0, err
+	}
+	var b []byte
+	if dt == BF16 {
+		u := make([]uint16, len(x))
+		for i, v := range x {
+			u[i] = F32ToBF16(v)
+		}
+		b = Bytes(u)
+	} else {
+		b = Bytes(x)
+	}
+	return p, h.c.CopyHtoD(h.s, p, b)
+}
+
+func (h *harness) uploadInt32(x []int32) (DevPtr, error) {
+	p, err := h.alloc(max(len(x)*4, 1))
+	if err != nil {
+		return 0, err
+	}
+	return p, h.c.CopyHtoD(h.s, p, Bytes(x))
+}
+
+// download copies n values of dtype dt back as fp32, after the stream's
+// work is done.
+func (h *harness) download(p DevPtr, n int, dt DType) ([]float32, error) {
+	out := make([]float32, n)
+	if dt == BF16 {
+		u := make([]uint16, n)
+		if err := h.copyBack(Bytes(u), p); err != nil {
+			return nil, err
+		}
+		for i, v := range u {
+			out[i] = BF16ToF32(v)
+		}
+		return out, nil
+	}
+	return out, h.copyBack(Bytes(out), p)
+}
+
+func (h *harness) downloadF64(p DevPtr, n int) ([]float64, error) {
+	out := make([]float64, n)
+	return out, h.copyBack(Bytes(out), p)
+}
+
+func (h *harness) downloadInt32(p DevPtr, n int) ([]int32, error) {
+	out := make([]int32, n)
+	return out, h.copyBack(Bytes(out), p)
+}
+
+func (h *harness) copyBack(dst []byte, p DevPtr) error {
+	if err := h.c.CopyDtoH(h.s, dst, p); err != nil {
+		return err
+	}
+	if h.s == nil {
+		return h.c.Synchronize()
+	}
+	return h.s.Synchronize()
+}
+
+// comparison is the worst disagreement between a device result and its
+// reference: |got - want| <= atol + rtol |want| must hold everywhere.
+type comparison struct {
+	MaxAbs, MaxRel float64 // MaxRel over elements with |want| > atol
+	ATol, RTol     float64
+	Bad            int // elements outside the tolerance (NaN counts)
+	N              int
+}
+
+func (r comparison) OK() bool { return r.Bad == 0 }
+
+func compare[T float32 | float64](got, want []T, atol, rtol float64) comparison {
+	r := comparison{ATol: atol, RTol: rtol, N: len(want)}
+	if len(got) != len(want) {
+		r.Bad = max(len(got), len(want))
+		return r
+	}
+	for i := range want {
+		g, w := float64(got[i]), float64(want[i])
+		d := math.Abs(g - w)
+		if math.IsNaN(w) && math.IsNaN(g) {
+			continue
+		}
+		if math.IsNaN(d) || d > atol+rtol*math.Abs(w) {
+			r.Bad++
+		}
+		if !math.IsNaN(d) {
+			r.MaxAbs = max(r.MaxAbs, d)
+			if math.Abs(w) > atol {
+				r.MaxRel = max(r.MaxRel, d/math.Abs(w))
+			}
+		}
+	}
+	return r
+}
+
+func maxAbs[T float32 | float64](x []T) float64 {
+	m := 0.0
+	for _, v := range x {
+		if a := math.Abs(float64(v)); a > m && !math.IsNaN(a) {
+			m = a
+		}
+	}
+	return m
+}
+
+// tolFor is the tolerance for a kernel's output in dtype dt: fp32 math
+// against the fp64 reference, plus one bf16 rounding step (2^-7 relative at
+// worst: 8 significant bits) for bf16 outputs. The absolute part, relative
+// to the output's scale, covers cancellation in reductions.
+func tolFor(dt DType, want []float32, rel float64) (atol, rtol float64) {
+	atol = rel*maxAbs(want) + 1e-30
+	if dt == BF16 {
+		return atol, rel + 1.0/128
+	}
+	return atol, rel
+}
+
+var errCheckFailed = errors.New("gpu check failed")
