@@ -20,6 +20,8 @@ type cli struct {
 	globals
 
 	Version kong.VersionFlag `help:"Print the version and exit."`
+
+	Gpu gpuCmd `cmd:"" help:"CUDA GPU tools (check)."`
 }
 
 // globals are the flags every command sees, plus the context that Ctrl-C
