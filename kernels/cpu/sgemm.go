@@ -25,10 +25,12 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 var sgemmBest = sgemmKernels()[0]
 
 // Blocking: a kc×nc block of op(B) is packed once per goroutine and reused
-// for every mc×kc block of op(A); the packed A block (144×256 floats, 144 KiB)
-// stays in L2 while one kc×nr panel of B is swept over all of its mr-row
-// panels. mc and nc are multiples of every kernel's mr and nr, so tiles sit
-// at the same place whatever the blocking or the split between goroutines.
+// for every mc×kc block of op(A); that A block (at most 144×768 floats,
+// 432 KiB) stays in L2 while one kc×nr panel of B is swept over all of its
+// mr-row panels. k is cut into equal blocks of at most sgemmKC, so C is
+// revisited as few times as possible. mc and nc are multiples of every
+// kernel's mr and nr, so tiles sit at the same place whatever the split
+// between goroutines.
 const (
 	sgemmKC = 768
 	sgemmMC = 144
@@ -182,10 +184,11 @@ func checkSgemmArgs(transA, transB bool, m, n, k int, a []float32, lda int, b []
 func (j *sgemmJob) run(s *sgemmScratch) {
 	mr, nr := j.kern.mr, j.kern.nr
 	inPlaceA := !j.transA && j.kern.tileRows != nil
+	kcBlock := ceilDiv(j.k, ceilDiv(j.k, sgemmKC))
 	for jc := j.n0; jc < j.n1; jc += sgemmNC {
 		nc := min(sgemmNC, j.n1-jc)
-		for pc := 0; pc < j.k; pc += sgemmKC {
-			kc := min(sgemmKC, j.k-pc)
+		for pc := 0; pc < j.k; pc += kcBlock {
+			kc := min(kcBlock, j.k-pc)
 			packB(s.b, nr, j.b, j.ldb, j.transB, pc, kc, jc, nc)
 			beta := j.beta
 			if pc > 0 {

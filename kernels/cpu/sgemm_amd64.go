@@ -13,6 +13,9 @@ func sgemmKernel12x32AVX512Rows(k int, a *float32, lda int, b, c *float32, ldc i
 //go:noescape
 func sgemmKernel6x16AVX2(k int, a, b, c *float32, ldc int, alpha, beta float32)
 
+//go:noescape
+func sgemmKernel6x16AVX2Rows(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
+
 var kernelAVX512 = &sgemmKernel{
 	name: "avx512", mr: 12, nr: 32,
 	tile: func(k int, a, b, c []float32, ldc int, alpha, beta float32) {
@@ -28,6 +31,10 @@ var kernelAVX2 = &sgemmKernel{
 	name: "avx2", mr: 6, nr: 16,
 	tile: func(k int, a, b, c []float32, ldc int, alpha, beta float32) {
 		sgemmKernel6x16AVX2(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
+	},
+	tileRows: func(k int, a []float32, lda int, b, c []float32, ldc int, alpha, beta float32) {
+		_ = a[5*lda+k-1] // the asm reads rows 0-5, k values each
+		sgemmKernel6x16AVX2Rows(k, &a[0], lda, &b[0], &c[0], ldc, alpha, beta)
 	},
 }
 

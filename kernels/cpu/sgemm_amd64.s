@@ -2,14 +2,15 @@
 
 #include "textflag.h"
 
-// Micro-kernels for Sgemm. Each computes one MR×NR tile of C from a packed
-// A panel (k steps of MR values) and a packed B panel (k steps of NR values):
+// Micro-kernels for Sgemm. Each computes one MR×NR tile of C from an A panel
+// and a packed B panel (k steps of NR values):
 //
-//	acc = sum over p of A[p][r] * B[p][j]
+//	acc = sum over p of A[r][p] * B[p][j]
 //	C[r][j] = alpha*acc + beta*C[r][j]   (C not read when beta is 0)
 //
-// Arguments: k+0(FP), a+8(FP), b+16(FP), c+24(FP), ldc+32(FP) (elements),
-// alpha+40(FP), beta+44(FP). k >= 1.
+// The plain kernels read A packed (k steps of MR values); the *Rows kernels
+// read MR rows of a row-major A in place, lda elements apart, and otherwise
+// do the same arithmetic in the same order. Strides are in elements; k >= 1.
 
 // One k step of the 12×32 AVX-512 kernel for row r: broadcast A[p][r] and
 // multiply it into both 16-wide halves of the row's accumulators. Rows take
@@ -54,44 +55,57 @@
 
 // Prefetches the 12 rows of the C tile at DX (row stride R8) while the k
 // loop runs: the rows are far apart and usually not cached, and the stores
-// would otherwise stall on them. Uses R14.
+// would otherwise stall on them. A row of 32 floats spans two or three
+// cache lines, touched at offsets 0, 64 and 127. Uses R14.
 #define PREFETCH_C12 \
 	MOVQ DX, R14; \
 	PREFETCHT0 (R14); \
 	PREFETCHT0 64(R14); \
+	PREFETCHT0 127(R14); \
 	ADDQ R8, R14; \
 	PREFETCHT0 (R14); \
 	PREFETCHT0 64(R14); \
+	PREFETCHT0 127(R14); \
 	ADDQ R8, R14; \
 	PREFETCHT0 (R14); \
 	PREFETCHT0 64(R14); \
+	PREFETCHT0 127(R14); \
 	ADDQ R8, R14; \
 	PREFETCHT0 (R14); \
 	PREFETCHT0 64(R14); \
+	PREFETCHT0 127(R14); \
 	ADDQ R8, R14; \
 	PREFETCHT0 (R14); \
 	PREFETCHT0 64(R14); \
+	PREFETCHT0 127(R14); \
 	ADDQ R8, R14; \
 	PREFETCHT0 (R14); \
 	PREFETCHT0 64(R14); \
+	PREFETCHT0 127(R14); \
 	ADDQ R8, R14; \
 	PREFETCHT0 (R14); \
 	PREFETCHT0 64(R14); \
+	PREFETCHT0 127(R14); \
 	ADDQ R8, R14; \
 	PREFETCHT0 (R14); \
 	PREFETCHT0 64(R14); \
+	PREFETCHT0 127(R14); \
 	ADDQ R8, R14; \
 	PREFETCHT0 (R14); \
 	PREFETCHT0 64(R14); \
+	PREFETCHT0 127(R14); \
 	ADDQ R8, R14; \
 	PREFETCHT0 (R14); \
 	PREFETCHT0 64(R14); \
+	PREFETCHT0 127(R14); \
 	ADDQ R8, R14; \
 	PREFETCHT0 (R14); \
 	PREFETCHT0 64(R14); \
+	PREFETCHT0 127(R14); \
 	ADDQ R8, R14; \
 	PREFETCHT0 (R14); \
 	PREFETCHT0 64(R14); \
+	PREFETCHT0 127(R14); \
 	ADDQ R8, R14
 
 #define ZERO_ACC512 \
@@ -293,20 +307,20 @@ storezero512r:
 
 // The 6×16 AVX2 kernel: accumulators Y0-Y11, B in Y12/Y13, broadcasts in
 // Y14/Y15.
-#define ROW256(off, bc, acc0, acc1) \
-	VBROADCASTSS off(AX), bc; \
+#define ROW256(addr, bc, acc0, acc1) \
+	VBROADCASTSS addr, bc; \
 	VFMADD231PS  Y12, bc, acc0; \
 	VFMADD231PS  Y13, bc, acc1
 
 #define STEP256(boff) \
 	VMOVUPS boff(BX), Y12; \
 	VMOVUPS boff+32(BX), Y13; \
-	ROW256(0, Y14, Y0, Y1); \
-	ROW256(4, Y15, Y2, Y3); \
-	ROW256(8, Y14, Y4, Y5); \
-	ROW256(12, Y15, Y6, Y7); \
-	ROW256(16, Y14, Y8, Y9); \
-	ROW256(20, Y15, Y10, Y11)
+	ROW256(0(AX), Y14, Y0, Y1); \
+	ROW256(4(AX), Y15, Y2, Y3); \
+	ROW256(8(AX), Y14, Y4, Y5); \
+	ROW256(12(AX), Y15, Y6, Y7); \
+	ROW256(16(AX), Y14, Y8, Y9); \
+	ROW256(20(AX), Y15, Y10, Y11)
 
 #define STORE256(acc0, acc1) \
 	VMULPS      Y14, acc0, acc0; \
@@ -324,6 +338,58 @@ storezero512r:
 	VMOVUPS acc1, 32(DX); \
 	ADDQ    R8, DX
 
+// The same for the 6 rows of an AVX2 tile: 16 floats, one or two lines.
+#define PREFETCH_C6 \
+	MOVQ DX, R14; \
+	PREFETCHT0 (R14); \
+	PREFETCHT0 63(R14); \
+	ADDQ R8, R14; \
+	PREFETCHT0 (R14); \
+	PREFETCHT0 63(R14); \
+	ADDQ R8, R14; \
+	PREFETCHT0 (R14); \
+	PREFETCHT0 63(R14); \
+	ADDQ R8, R14; \
+	PREFETCHT0 (R14); \
+	PREFETCHT0 63(R14); \
+	ADDQ R8, R14; \
+	PREFETCHT0 (R14); \
+	PREFETCHT0 63(R14); \
+	ADDQ R8, R14; \
+	PREFETCHT0 (R14); \
+	PREFETCHT0 63(R14); \
+	ADDQ R8, R14
+
+#define ZERO_ACC256 \
+	VXORPS Y0, Y0, Y0; \
+	VXORPS Y1, Y1, Y1; \
+	VXORPS Y2, Y2, Y2; \
+	VXORPS Y3, Y3, Y3; \
+	VXORPS Y4, Y4, Y4; \
+	VXORPS Y5, Y5, Y5; \
+	VXORPS Y6, Y6, Y6; \
+	VXORPS Y7, Y7, Y7; \
+	VXORPS Y8, Y8, Y8; \
+	VXORPS Y9, Y9, Y9; \
+	VXORPS Y10, Y10, Y10; \
+	VXORPS Y11, Y11, Y11
+
+#define STORE_ACC256 \
+	STORE256(Y0, Y1); \
+	STORE256(Y2, Y3); \
+	STORE256(Y4, Y5); \
+	STORE256(Y6, Y7); \
+	STORE256(Y8, Y9); \
+	STORE256(Y10, Y11)
+
+#define STORE_ACC256Z \
+	STORE256Z(Y0, Y1); \
+	STORE256Z(Y2, Y3); \
+	STORE256Z(Y4, Y5); \
+	STORE256Z(Y6, Y7); \
+	STORE256Z(Y8, Y9); \
+	STORE256Z(Y10, Y11)
+
 // func sgemmKernel6x16AVX2(k int, a, b, c *float32, ldc int, alpha, beta float32)
 TEXT ·sgemmKernel6x16AVX2(SB), NOSPLIT, $0-48
 	MOVQ k+0(FP), CX
@@ -332,19 +398,9 @@ TEXT ·sgemmKernel6x16AVX2(SB), NOSPLIT, $0-48
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	PREFETCH_C6
 
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
+	ZERO_ACC256
 
 	MOVQ  CX, R9
 	SHRQ  $2, R9
@@ -382,21 +438,80 @@ store256:
 	SHLL         $1, R10
 	JZ           storezero256
 	VBROADCASTSS beta+44(FP), Y15
-	STORE256(Y0, Y1)
-	STORE256(Y2, Y3)
-	STORE256(Y4, Y5)
-	STORE256(Y6, Y7)
-	STORE256(Y8, Y9)
-	STORE256(Y10, Y11)
+	STORE_ACC256
 	VZEROUPPER
 	RET
 
 storezero256:
-	STORE256Z(Y0, Y1)
-	STORE256Z(Y2, Y3)
-	STORE256Z(Y4, Y5)
-	STORE256Z(Y6, Y7)
-	STORE256Z(Y8, Y9)
-	STORE256Z(Y10, Y11)
+	STORE_ACC256Z
+	VZEROUPPER
+	RET
+
+// The 6×16 kernel reading A unpacked, rows lda apart: R9 = lda, R10 = 3*lda,
+// R11 = 5*lda (bytes) index rows 1-5 from AX.
+#define STEP256R(boff, d) \
+	VMOVUPS boff(BX), Y12; \
+	VMOVUPS boff+32(BX), Y13; \
+	ROW256(d(AX), Y14, Y0, Y1); \
+	ROW256(d(AX)(R9*1), Y15, Y2, Y3); \
+	ROW256(d(AX)(R9*2), Y14, Y4, Y5); \
+	ROW256(d(AX)(R10*1), Y15, Y6, Y7); \
+	ROW256(d(AX)(R9*4), Y14, Y8, Y9); \
+	ROW256(d(AX)(R11*1), Y15, Y10, Y11)
+
+// func sgemmKernel6x16AVX2Rows(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
+TEXT ·sgemmKernel6x16AVX2Rows(SB), NOSPLIT, $0-56
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ lda+16(FP), R9
+	MOVQ b+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $2, R8
+	SHLQ $2, R9
+	LEAQ (R9)(R9*2), R10
+	LEAQ (R9)(R9*4), R11
+	PREFETCH_C6
+	ZERO_ACC256
+
+	MOVQ  CX, R13
+	SHRQ  $2, R13
+	ANDQ  $3, CX
+	TESTQ R13, R13
+	JZ    tail256r
+
+loop256r:
+	STEP256R(0, 0)
+	STEP256R(64, 4)
+	STEP256R(128, 8)
+	STEP256R(192, 12)
+	ADDQ $16, AX
+	ADDQ $256, BX
+	DECQ R13
+	JNZ  loop256r
+
+tail256r:
+	TESTQ CX, CX
+	JZ    store256r
+
+tailloop256r:
+	STEP256R(0, 0)
+	ADDQ $4, AX
+	ADDQ $64, BX
+	DECQ CX
+	JNZ  tailloop256r
+
+store256r:
+	VBROADCASTSS alpha+48(FP), Y14
+	MOVL         beta+52(FP), R10
+	SHLL         $1, R10
+	JZ           storezero256r
+	VBROADCASTSS beta+52(FP), Y15
+	STORE_ACC256
+	VZEROUPPER
+	RET
+
+storezero256r:
+	STORE_ACC256Z
 	VZEROUPPER
 	RET

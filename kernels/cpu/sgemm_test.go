@@ -165,23 +165,29 @@ func TestSgemmKernelsAvailable(t *testing.T) {
 	t.Logf("kernels: %d, Sgemm uses %s", len(ks), sgemmBest.name)
 }
 
-// TestSgemmBlocked covers shapes larger than every block size (mc, kc, nc),
-// which the small cases never reach, and the split between goroutines.
+// TestSgemmBlocked covers shapes larger than each block size (mc, kc, nc),
+// which the small cases never reach, one dimension at a time to keep the
+// oracle cheap.
 func TestSgemmBlocked(t *testing.T) {
-	if testing.Short() {
-		t.Skip("large shapes in -short mode")
-	}
 	rng := rand.New(rand.NewPCG(5, 6))
-	for _, ta := range []bool{false, true} {
-		for _, tb := range []bool{false, true} {
-			tc := sgemmCase{ta, tb, sgemmMC + 13, sgemmNC + 37, sgemmKC + 9, 0.75, 0.5, 3}
-			a, lda, b, ldb, c0, ldc := tc.operands(rng)
-			want := append([]float32(nil), c0...)
-			naiveSgemm(ta, tb, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, want, ldc)
-			for _, kern := range sgemmKernels() {
-				c := append([]float32(nil), c0...)
-				sgemmWith(kern, ta, tb, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
-				compareC(t, kern.name, tc, c, want, ldc)
+	shapes := [][3]int{
+		{sgemmMC + 13, 37, 41},         // several row blocks
+		{21, sgemmNC + 37, 19},         // several column blocks
+		{19, 45, 2*sgemmKC + 9},        // several k blocks, unequal
+		{sgemmMC + 1, 70, sgemmKC + 1}, // row and k blocks together
+	}
+	for _, sh := range shapes {
+		for _, ta := range []bool{false, true} {
+			for _, tb := range []bool{false, true} {
+				tc := sgemmCase{ta, tb, sh[0], sh[1], sh[2], 0.75, 0.5, 3}
+				a, lda, b, ldb, c0, ldc := tc.operands(rng)
+				want := append([]float32(nil), c0...)
+				naiveSgemm(ta, tb, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, want, ldc)
+				for _, kern := range sgemmKernels() {
+					c := append([]float32(nil), c0...)
+					sgemmWith(kern, ta, tb, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+					compareC(t, kern.name, tc, c, want, ldc)
+				}
 			}
 		}
 	}
