@@ -58,7 +58,26 @@ func newSgemmScratch() *sgemmScratch {
 	}
 }
 
-var sgemmScratchPool = sync.Pool{New: func() any { return newSgemmScratch() }}
+// sgemmFree keeps scratch for callers between calls. Unlike a sync.Pool it is
+// not emptied by garbage collection, so steady-state calls never allocate the
+// megabytes a scratch holds.
+var sgemmFree = make(chan *sgemmScratch, 8)
+
+func getSgemmScratch() *sgemmScratch {
+	select {
+	case s := <-sgemmFree:
+		return s
+	default:
+		return newSgemmScratch()
+	}
+}
+
+func putSgemmScratch(s *sgemmScratch) {
+	select {
+	case sgemmFree <- s:
+	default: // more concurrent callers than slots: let this one go
+	}
+}
 
 // sgemmJob is one goroutine's share of a product: rows [m0,m1) and columns
 // [n0,n1) of C.
@@ -116,8 +135,8 @@ func sgemmWith(kern *sgemmKernel, transA, transB bool, m, n, k int, alpha float3
 		m0: 0, m1: m, n0: 0, n1: n, k: k, alpha: alpha, beta: beta,
 		a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc,
 	}
-	s := sgemmScratchPool.Get().(*sgemmScratch)
-	defer sgemmScratchPool.Put(s)
+	s := getSgemmScratch()
+	defer putSgemmScratch(s)
 
 	// Split the dimension with more tiles into contiguous whole-tile ranges.
 	tilesM, tilesN := ceilDiv(m, kern.mr), ceilDiv(n, kern.nr)

@@ -278,9 +278,14 @@ func TestSgemmNoAllocs(t *testing.T) {
 	tc := sgemmCase{false, true, 200, 160, 300, 1, 0, 0}
 	a, lda, b, ldb, c, ldc := tc.operands(rng)
 	run := func() { Sgemm(false, true, tc.m, tc.n, tc.k, 1, a, lda, b, ldb, 0, c, ldc) }
-	run() // start the workers and fill the scratch pool
+	run() // start the workers and keep a scratch
 	if n := testing.AllocsPerRun(20, run); n != 0 {
 		t.Errorf("Sgemm allocates %v times per call in steady state", n)
+	}
+	// A garbage collection between steps must not cost the scratch either.
+	gcRun := func() { runtime.GC(); run() }
+	if n := testing.AllocsPerRun(3, gcRun); n != 0 {
+		t.Errorf("Sgemm allocates %v times per call after a GC", n)
 	}
 }
 
