@@ -44,18 +44,26 @@ const (
 	sgemmMaxTile = 12 * 32
 )
 
-// sgemmScratch holds one goroutine's packing buffers.
+// sgemmScratch holds one goroutine's packing buffers. They grow to the
+// blocks a product needs (at most 6.4 MiB), so small products stay small.
 type sgemmScratch struct {
 	a, b, tile []float32
 	wg         sync.WaitGroup // for callers that hand work to sgemmWorkers
 }
 
 func newSgemmScratch() *sgemmScratch {
-	return &sgemmScratch{
-		a:    make([]float32, sgemmMC*sgemmKC),
-		b:    make([]float32, sgemmKC*sgemmNC),
-		tile: make([]float32, sgemmMaxTile),
+	return &sgemmScratch{tile: make([]float32, sgemmMaxTile)}
+}
+
+// reserve sizes the buffers for blocks of at most mc×kc of A and kc×nc of B.
+func (s *sgemmScratch) reserve(mc, kc, nc int) {
+	if cap(s.a) < mc*kc {
+		s.a = make([]float32, mc*kc)
 	}
+	if cap(s.b) < kc*nc {
+		s.b = make([]float32, kc*nc)
+	}
+	s.a, s.b = s.a[:cap(s.a)], s.b[:cap(s.b)]
 }
 
 // sgemmFree keeps scratch for callers between calls. Unlike a sync.Pool it is
@@ -204,6 +212,7 @@ func (j *sgemmJob) run(s *sgemmScratch) {
 	mr, nr := j.kern.mr, j.kern.nr
 	inPlaceA := !j.transA && j.kern.tileRows != nil
 	kcBlock := ceilDiv(j.k, ceilDiv(j.k, sgemmKC))
+	s.reserve(ceilDiv(min(sgemmMC, j.m1-j.m0), mr)*mr, kcBlock, ceilDiv(min(sgemmNC, j.n1-j.n0), nr)*nr)
 	for jc := j.n0; jc < j.n1; jc += sgemmNC {
 		nc := min(sgemmNC, j.n1-jc)
 		for pc := 0; pc < j.k; pc += kcBlock {
