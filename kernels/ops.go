@@ -1,6 +1,9 @@
 package kernels
 
-import "math"
+import (
+	"math"
+	"unsafe"
+)
 
 // This file holds the plain serial definitions of every operation. A backend
 // splits the rows among workers and calls these on each range; they are also
@@ -199,7 +202,7 @@ func softmaxRow[T Float](row []T) {
 	}
 	var sum float64
 	for i, v := range row {
-		e := T(math.Exp(float64(v - mx)))
+		e := exp(v - mx)
 		row[i] = e
 		sum += float64(e)
 	}
@@ -268,7 +271,60 @@ func SwiGLUBackwardRows[T Float](dgateUp, dout, gateUp []T, inter int, lo, hi in
 }
 
 func sigmoid[T Float](x T) T {
-	return T(1 / (1 + math.Exp(-float64(x))))
+	return 1 / (1 + exp(-x))
+}
+
+// exp is e^x in T: float64 uses math.Exp, float32 the single-precision
+// polynomial below, which is several times faster and as accurate as the
+// vectorised exp of the reference's CPU kernels (about 1 ulp).
+func exp[T Float](x T) T {
+	if unsafe.Sizeof(x) == 4 {
+		return T(expf32(float32(x)))
+	}
+	return T(math.Exp(float64(x)))
+}
+
+// expf32 reduces x = k·ln2 + r with |r| <= ln2/2 (ln2 split in two parts
+// so k·ln2 is exact), evaluates a degree-7 minimax polynomial for e^r
+// (Cephes' expf coefficients) and scales by 2^k. Results below the smallest
+// normal float32 flush to zero.
+func expf32(x float32) float32 {
+	const (
+		log2e = 1.44269504088896341
+		c1    = 0.693359375
+		c2    = -2.12194440e-4
+	)
+	switch {
+	case x != x:
+		return x
+	case x > 88.72283:
+		return float32(math.Inf(1))
+	case x < -87.33654:
+		return 0
+	}
+	t := x * log2e
+	if t < 0 {
+		t -= 0.5
+	} else {
+		t += 0.5
+	}
+	k := int32(t)
+	fk := float32(k)
+	r := x - fk*c1 - fk*c2
+	p := float32(1.9875691500e-4)
+	p = p*r + 1.3981999507e-3
+	p = p*r + 8.3334519073e-3
+	p = p*r + 4.1665795894e-2
+	p = p*r + 1.6666665459e-1
+	p = p*r + 5.0000001201e-1
+	y := p*r*r + r + 1
+	if k > 127 { // x just below the overflow bound: scale in two steps
+		return y * 2 * math.Float32frombits(uint32(k-1+127)<<23)
+	}
+	if k < -126 {
+		return y * 0.5 * math.Float32frombits(uint32(k+1+127)<<23)
+	}
+	return y * math.Float32frombits(uint32(k+127)<<23)
 }
 
 // IgnoreLabel marks a label that contributes no loss.

@@ -133,3 +133,27 @@ func swigluWidth(width int, expansion float64) int {
 	r := int(math.RoundToEven(expansion * float64(width) * 2 / 3))
 	return (r + 255) / 256 * 256
 }
+
+// StepFLOPs counts the floating-point operations of the matrix products of
+// one ACT step (multiply and add counted separately; attention scores and
+// weighted sums included; element-wise work ignored). With train, the
+// backward of the last cycle (twice its forward) is added.
+func (c *Config) StepFLOPs(train bool) float64 {
+	b, l, h := float64(c.BatchSize), float64(c.TotalLen()), float64(c.HiddenSize)
+	n := b * l
+	inter := float64(c.Intermediate())
+	block := 2*n*h*2*inter + 2*n*inter*h // SwiGLU over hidden
+	if c.MLPT {
+		ti := float64(c.TokenIntermediate())
+		block += 2*b*h*l*2*ti + 2*b*h*ti*l
+	} else {
+		block += 2*n*h*3*h + 2*n*h*h + 2*2*b*float64(c.NumHeads)*l*l*float64(c.HeadDim())
+	}
+	calls := float64(c.LCycles + 1)
+	heads := 2 * n * h * float64(c.VocabSize)
+	flops := float64(c.HCycles)*calls*float64(c.LLayers)*block + heads
+	if train {
+		flops += 2 * (calls*float64(c.LLayers)*block + heads)
+	}
+	return flops
+}
