@@ -283,6 +283,13 @@ func preloadSiblings(dir string, patterns ...string) {
 
 // call invokes a C function that takes only integer and pointer arguments
 // and returns a 32-bit status (CUresult, cublasStatus_t, nvrtcResult).
+//
+// The directive below makes every uintptr(unsafe.Pointer(&x)) written in a
+// call's argument list move x to the heap: without it x may live on the
+// goroutine stack, which can be copied elsewhere (stack growth) between
+// taking the address and the C function writing through it.
+//
+//go:uintptrescapes
 func call(fn uintptr, args ...uintptr) int {
 	r, _, _ := purego.SyscallN(fn, args...)
 	return int(int32(r))
