@@ -74,6 +74,7 @@ type searchEnv struct {
 	CUDAHome      string // CUDA_HOME or CUDA_PATH
 	PythonPath    string // PYTHONPATH (wheels unpacked with pip --target)
 	VirtualEnv    string // VIRTUAL_ENV
+	Path          string // PATH: a python environment's bin/ on it points at its site-packages
 	CondaPrefix   string // CONDA_PREFIX
 	Home          string
 	Root          string // prefix for the absolute system directories; "" in real use
@@ -90,6 +91,7 @@ func currentSearchEnv() searchEnv {
 		CUDAHome:      cudaHome,
 		PythonPath:    os.Getenv("PYTHONPATH"),
 		VirtualEnv:    os.Getenv("VIRTUAL_ENV"),
+		Path:          os.Getenv("PATH"),
 		CondaPrefix:   os.Getenv("CONDA_PREFIX"),
 		Home:          home,
 	}
@@ -172,7 +174,13 @@ func searchDirs(env searchEnv) []string {
 			sites = append(sites, d)
 		}
 	}
-	for _, prefix := range []string{env.VirtualEnv, env.CondaPrefix} {
+	prefixes := []string{env.VirtualEnv, env.CondaPrefix}
+	for _, d := range filepath.SplitList(env.Path) {
+		if filepath.Base(d) == "bin" && d != "/usr/bin" && d != "/bin" && d != "/usr/local/bin" {
+			prefixes = append(prefixes, filepath.Dir(d))
+		}
+	}
+	for _, prefix := range prefixes {
 		if prefix != "" {
 			sites = append(sites, globDirs(prefix+"/lib/python3*/site-packages")...)
 		}

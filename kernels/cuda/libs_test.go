@@ -20,8 +20,9 @@ func touch(t *testing.T, path string) {
 
 // TestCandidatesSearchOrder lays out a fake machine with cuBLAS in several
 // places and checks the order discovery tries them in: LD_LIBRARY_PATH
-// first, then CUDA_HOME, toolkit directories (newest first), Python wheels,
-// system directories, and last the bare sonames for dlopen's own search.
+// first, then CUDA_HOME, toolkit directories (newest first), Python wheels
+// (VIRTUAL_ENV, environments whose bin/ is on PATH, ~/.local), system
+// directories, and last the bare sonames for dlopen's own search.
 func TestCandidatesSearchOrder(t *testing.T) {
 	root := t.TempDir()
 	ld := filepath.Join(root, "ld")
@@ -32,13 +33,15 @@ func TestCandidatesSearchOrder(t *testing.T) {
 		root + "/usr/local/cuda-12.4/lib64/libcublas.so.12",
 		root + "/usr/local/cuda-12.10/lib64/libcublas.so.12",
 		venv + "/lib/python3.12/site-packages/nvidia/cublas/lib/libcublas.so.12",
+		root + "/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/lib/libcublas.so.13",
 		home + "/.local/lib/python3.11/site-packages/nvidia/cu13/lib/libcublas.so.13",
 		root + "/usr/lib/x86_64-linux-gnu/libcublas.so.12",
 	}
 	for _, f := range files {
 		touch(t, f)
 	}
-	env := searchEnv{LDLibraryPath: ld, VirtualEnv: venv, Home: home, Root: root}
+	env := searchEnv{LDLibraryPath: ld, VirtualEnv: venv, Home: home, Root: root,
+		Path: "/usr/bin:" + root + "/opt/torch/.venv/bin"}
 	var got []string
 	for _, c := range candidates(searchDirs(env), cublasSonames, 0) {
 		got = append(got, strings.TrimPrefix(c.Path, root))
@@ -48,6 +51,7 @@ func TestCandidatesSearchOrder(t *testing.T) {
 		"/usr/local/cuda-12.10/lib64/libcublas.so.12",
 		"/usr/local/cuda-12.4/lib64/libcublas.so.12",
 		"/venv/lib/python3.12/site-packages/nvidia/cublas/lib/libcublas.so.12",
+		"/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/lib/libcublas.so.13",
 		"/home/.local/lib/python3.11/site-packages/nvidia/cu13/lib/libcublas.so.13",
 		"/usr/lib/x86_64-linux-gnu/libcublas.so.12",
 		"libcublas.so.13", "libcublas.so.12", "libcublas.so.11",

@@ -137,7 +137,7 @@ func (t Target) String() string {
 // compileOptions are the NVRTC flags every kernel is built with. No fast
 // math: the kernels are checked against CPU references in fp32.
 func compileOptions(t Target) []string {
-	return []string{"--gpu-architecture=" + t.String(), "--std=c++14", "-default-device"}
+	return []string{"--gpu-architecture=" + t.String(), "-default-device"}
 }
 
 // Compile compiles one CUDA C++ source. It returns the PTX or CUBIN and

@@ -9,8 +9,9 @@
 //    in the named dtype;
 //  - no atomics on floating point: results do not depend on scheduling.
 
-// bf16 is bfloat16 as raw bits: the upper half of an IEEE binary32.
-struct alignas(2) bf16 {
+// bf16 is bfloat16 as raw bits: the upper half of an IEEE binary32 (a
+// struct of one unsigned short: size and alignment 2, like __nv_bfloat16).
+struct bf16 {
     unsigned short bits;
 };
 
