@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs `trm gpu check` (and, when carried, the package's GPU tests) on a
+# machine with an NVIDIA GPU but no Go toolchain, writing everything to
+# $OUT (default benchmarks/out/gpu).
+#
+# Build both binaries on any Linux x86-64 machine with Go, at the repo root
+# (both names are git-ignored, so they must be carried):
+#   CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -o trm ./cmd/trm
+#   CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go test -c -o cuda.test ./kernels/cuda
+# With the device tool, carry them and run this script, e.g.
+#   run(command="bash benchmarks/gpu/check.sh", carry=["trm", "cuda.test"], timeout_s=420)
+# It comes back as $OUT/gpu-check.txt, $OUT/gpu-tests.txt, $OUT/env.txt.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-benchmarks/out/gpu}
+mkdir -p "$OUT"
+
+{
+  date -u
+  uname -a
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1
+  echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
+  ldconfig -p 2>/dev/null | grep -E 'libcuda\.so|libcublas|libnvrtc' || true
+} >"$OUT/env.txt" 2>&1
+
+# The kernel cache goes to /tmp: $OUT returns only a few files.
+export XDG_CACHE_HOME=/tmp/trm-cache
+rc=0
+if [ -x ./trm ]; then
+  timeout 300 ./trm gpu check 2>&1 | tee "$OUT/gpu-check.txt"
+  rc=${PIPESTATUS[0]}
+else
+  echo "no ./trm binary: build it with CGO_ENABLED=0 and carry it (see the top of $0)" | tee "$OUT/gpu-check.txt"
+  rc=2
+fi
+if [ -x ./cuda.test ]; then
+  # The test binary embeds the kernels; -test.short skips the long TestGPUCheck
+  # (the command above already ran the full check).
+  (cd kernels/cuda && timeout 240 ../../cuda.test -test.v -test.short -test.run 'GPU|NVRTC|Cache' 2>&1) | tee "$OUT/gpu-tests.txt"
+  trc=${PIPESTATUS[0]}
+  [ "$rc" -eq 0 ] && rc=$trc
+fi
+exit "$rc"
