@@ -1,0 +1,14 @@
+//go:build !unix
+
+package loader
+
+import "os"
+
+// mapFile reads the file into memory where mmap is unavailable.
+func mapFile(path string) ([]byte, func() error, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return data, func() error { return nil }, nil
+}

@@ -1,0 +1,466 @@
+package loader
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/tinyrecursion/trm/nprand"
+)
+
+// Sampler selects the order in which examples are batched.
+type Sampler int
+
+const (
+	// Train is the reference training sampler (spec/reference-loader-eval.md
+	// 1.6): per pass and set, a Philox-seeded group order repeated
+	// EpochsPerIter times, one random puzzle per visited group, that
+	// puzzle's examples in random order until the global batch is full; the
+	// incomplete last batch of each set is dropped.
+	Train Sampler = iota
+	// Eval visits examples in storage order (1.5); the last batch of each
+	// set is padded with pad_id inputs, ignored labels and the blank
+	// identifier, and Batch.Rows counts the real rows.
+	Eval
+	// Shuffle batches a uniformly shuffled order of all examples of a set
+	// per pass, dropping the incomplete last batch.
+	Shuffle
+)
+
+func (s Sampler) String() string {
+	switch s {
+	case Train:
+		return "train"
+	case Eval:
+		return "eval"
+	case Shuffle:
+		return "shuffle"
+	}
+	return "sampler(" + strconv.Itoa(int(s)) + ")"
+}
+
+// ParseSampler is the inverse of String.
+func ParseSampler(s string) (Sampler, error) {
+	for _, k := range []Sampler{Train, Eval, Shuffle} {
+		if k.String() == s {
+			return k, nil
+		}
+	}
+	return 0, fmt.Errorf("loader: unknown sampler %q (train, eval, shuffle)", s)
+}
+
+// plan is one local batch decided by the sampler: example and puzzle indices
+// within part, and the sampler's state once it is consumed.
+type plan struct {
+	part       int
+	pass       int
+	examples   []int32
+	puzzles    []int32
+	globalRows int
+	last       bool
+	state      State
+}
+
+// sampler produces the plans of one rank in order. It is used by one
+// goroutine at a time.
+type sampler struct {
+	cfg   Config
+	src   *Source
+	local int // local batch size
+	st    State
+
+	// derived from st and re-created by restore
+	order  []int // group order (train) or example order (shuffle) of the open part
+	philox *nprand.Generator
+	choice *nprand.RandomState
+	// per-part batch counts in shard-local mode
+	fixed []int64
+
+	scratch []int
+}
+
+func newSampler(src *Source, cfg Config) (*sampler, error) {
+	s := &sampler{cfg: cfg, src: src, local: cfg.GlobalBatch / cfg.WorldSize}
+	s.st = State{Version: StateVersion, Sampler: cfg.Sampler.String(), Rank: cfg.Rank, WorldSize: cfg.WorldSize,
+		GlobalBatch: cfg.GlobalBatch, Seed: cfg.Seed, ShardLocal: src.shardLocal}
+	if cfg.Sampler == Train {
+		s.choice = s.newChoice()
+	}
+	if err := s.checkSize(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// newChoice seeds the legacy stream of np.random.choice as the reference's
+// DataLoader worker has it: torch.manual_seed(seed + rank), worker 0. With
+// SameChoiceOnAllRanks every rank uses seed, so the ranks' slices form one
+// consistent global batch (fixing quirk Q-L3).
+func (s *sampler) newChoice() *nprand.RandomState {
+	seed := s.cfg.Seed + int64(s.cfg.Rank)
+	if s.cfg.SameChoiceOnAllRanks && !s.src.shardLocal {
+		seed = s.cfg.Seed
+	}
+	return nprand.NewTorchWorker(uint32(seed), 0)
+}
+
+// checkSize rejects a source that cannot fill one batch, and computes the
+// per-set batch counts of shard-local mode, which every rank derives from
+// the manifest alone so that all ranks agree.
+func (s *sampler) checkSize() error {
+	gb := int64(s.cfg.GlobalBatch)
+	any := false
+	for _, p := range s.src.Parts {
+		if p.Rows() == 0 {
+			s.fixed = append(s.fixed, 0)
+			continue
+		}
+		any = true
+		where := fmt.Sprintf("loader: set %s of split %s", p.Name, s.src.Split)
+		if s.src.shardLocal {
+			lb := int64(s.local)
+			var n int64
+			switch s.cfg.Sampler {
+			case Train:
+				// Examples per epoch of rank r, exact when the puzzles of a
+				// group have equal example counts (every builder's data).
+				n = -1
+				for r := range p.rankRows {
+					if p.rankPuzzles[r] == 0 {
+						n = 0
+						break
+					}
+					e := p.rankRows[r] * p.rankGroups[r] / p.rankPuzzles[r]
+					if n < 0 || e < n {
+						n = e
+					}
+				}
+				n = n * int64(s.cfg.EpochsPerIter) / lb
+			case Shuffle:
+				n = p.rankRows[0]
+				for _, r := range p.rankRows {
+					n = min(n, r)
+				}
+				n /= lb
+			case Eval:
+				for _, r := range p.rankRows {
+					n = max(n, (r+lb-1)/lb)
+				}
+			}
+			if n == 0 {
+				return fmt.Errorf("%s is too small: in shard-local mode some rank cannot fill one local batch of %d (rows per rank %v)", where, lb, p.rankRows)
+			}
+			s.fixed = append(s.fixed, n)
+			continue
+		}
+		switch s.cfg.Sampler {
+		case Train:
+			// The first batch of a pass is full whenever the smallest puzzle
+			// of every group, over all epochs, reaches the global batch.
+			var least int64
+			for g := range p.Groups() {
+				m := int64(-1)
+				for q := p.GroupIndices[g]; q < p.GroupIndices[g+1]; q++ {
+					m0 := p.PuzzleIndices[q+1] - p.PuzzleIndices[q]
+					if m < 0 || m0 < m {
+						m = m0
+					}
+				}
+				least += m
+			}
+			if least*int64(s.cfg.EpochsPerIter) < gb {
+				return fmt.Errorf("%s is too small: %d epochs of %d groups guarantee only %d examples, fewer than the global batch %d",
+					where, s.cfg.EpochsPerIter, p.Groups(), least*int64(s.cfg.EpochsPerIter), gb)
+			}
+		case Shuffle:
+			if p.Rows() < gb {
+				return fmt.Errorf("%s is too small: %d examples, fewer than the global batch %d", where, p.Rows(), gb)
+			}
+		}
+		s.fixed = append(s.fixed, 0)
+	}
+	if !any {
+		return fmt.Errorf("loader: split %s has no examples", s.src.Split)
+	}
+	return nil
+}
+
+// passes is the number of passes to run; 0 is unbounded.
+func (s *sampler) passes() int {
+	if s.cfg.Passes == 0 && s.cfg.Sampler == Eval {
+		return 1
+	}
+	return s.cfg.Passes
+}
+
+// next returns the next plan, or io.EOF after the last pass.
+func (s *sampler) next() (*plan, error) {
+	for {
+		if n := s.passes(); n > 0 && s.st.Pass >= n {
+			return nil, io.EOF
+		}
+		if s.st.Part >= len(s.src.Parts) {
+			s.st.Pass++
+			s.st.Part = 0
+			continue
+		}
+		p := s.src.Parts[s.st.Part]
+		if !s.st.Open {
+			s.openPart(p)
+		}
+		pl := s.sample(p)
+		if pl == nil {
+			s.st.Part++
+			s.st.Open, s.st.InPart, s.st.Start, s.st.Epochs = false, 0, 0, 0
+			s.order = nil
+			continue
+		}
+		s.st.InPart++
+		s.st.Batches++
+		pl.part, pl.pass = s.st.Part, s.st.Pass+1
+		pl.state = s.snapshot()
+		return pl, nil
+	}
+}
+
+// openPart starts a set within a pass: it draws the set's order.
+func (s *sampler) openPart(p *Part) {
+	s.st.Open = true
+	s.st.Start, s.st.InPart = 0, 0
+	if s.cfg.Sampler == Eval {
+		return
+	}
+	s.st.Iters++
+	s.philox = nprand.NewGenerator(uint64(s.cfg.Seed + s.st.Iters))
+	switch s.cfg.Sampler {
+	case Train:
+		s.st.Epochs = s.cfg.EpochsPerIter
+		s.order = s.groupOrder(p, s.st.Epochs)
+	case Shuffle:
+		s.order = s.philox.Permutation(int(p.Rows()))
+	}
+}
+
+// groupOrder draws EpochsPerIter permutations of the groups from the part's
+// fresh Philox stream, then the extra epochs of shard-local passes from a
+// separate stream (see extension), so that the whole order can be redrawn
+// from the seed on restore.
+func (s *sampler) groupOrder(p *Part, epochs int) []int {
+	g := p.Groups()
+	order := make([]int, epochs*g)
+	var ext *nprand.Generator
+	for e := range epochs {
+		src := s.philox
+		if e >= s.cfg.EpochsPerIter {
+			if ext == nil {
+				ext = s.extension()
+			}
+			src = ext
+		}
+		src.PermutationInto(order[e*g : (e+1)*g])
+	}
+	return order
+}
+
+// extendOrder appends one more epoch to the group order of a shard-local
+// pass, drawing it as groupOrder would.
+func (s *sampler) extendOrder(p *Part) {
+	s.st.Epochs++
+	ext := s.extension()
+	perm := make([]int, p.Groups())
+	for e := s.cfg.EpochsPerIter; e < s.st.Epochs; e++ {
+		ext.PermutationInto(perm)
+	}
+	s.order = append(s.order, perm...)
+}
+
+// extension is the stream of the extra epochs of shard-local training: a
+// Philox keyed by a SeedSequence of the set's seed and a tag, so it never
+// coincides with the reference stream of any seed.
+func (s *sampler) extension() *nprand.Generator {
+	seed := uint64(s.cfg.Seed + s.st.Iters)
+	key := nprand.NewSeedSequence(uint32(seed), uint32(seed>>32), 0x6c6f6164 /* "load" */).GenerateState(4)
+	return &nprand.Generator{Philox: *nprand.NewPhiloxKey([2]uint64{
+		uint64(key[0]) | uint64(key[1])<<32, uint64(key[2]) | uint64(key[3])<<32})}
+}
+
+// sample makes the next plan of part p, or nil when the set is finished
+// for this pass.
+func (s *sampler) sample(p *Part) *plan {
+	fixed := s.fixed[s.st.Part]
+	if fixed > 0 && s.st.InPart >= fixed {
+		return nil
+	}
+	switch s.cfg.Sampler {
+	case Train:
+		return s.sampleTrain(p, fixed > 0)
+	case Shuffle:
+		return s.sampleShuffle(p, fixed > 0)
+	}
+	return s.sampleEval(p, fixed > 0)
+}
+
+// sampleTrain is the reference's _sample_batch plus rank slicing.
+func (s *sampler) sampleTrain(p *Part, local bool) *plan {
+	want := s.cfg.GlobalBatch
+	if local {
+		want = s.local
+	}
+	pl := &plan{examples: make([]int32, 0, want), puzzles: make([]int32, 0, want)}
+	for len(pl.examples) < want {
+		if s.st.Start >= int64(len(s.order)) {
+			if !local {
+				break
+			}
+			// Shard-local passes have a fixed batch count: continue into
+			// one more epoch of this rank's groups.
+			s.extendOrder(p)
+		}
+		g := s.order[s.st.Start]
+		s.st.Start++
+		q := s.philox.Integers(p.GroupIndices[g], p.GroupIndices[g+1])
+		first := p.PuzzleIndices[q]
+		n := int(p.PuzzleIndices[q+1] - first)
+		take := min(n, want-len(pl.examples))
+		s.scratch = s.choice.ChoiceInto(s.scratch, n, take)
+		for _, c := range s.scratch {
+			pl.examples = append(pl.examples, int32(first)+int32(c))
+			pl.puzzles = append(pl.puzzles, int32(q))
+		}
+	}
+	if len(pl.examples) < want {
+		return nil
+	}
+	pl.globalRows = s.cfg.GlobalBatch
+	if !local {
+		lo, hi := s.cfg.Rank*s.local, (s.cfg.Rank+1)*s.local
+		pl.examples, pl.puzzles = pl.examples[lo:hi], pl.puzzles[lo:hi]
+	}
+	return pl
+}
+
+// sampleShuffle takes the next batch of the shuffled example order.
+func (s *sampler) sampleShuffle(p *Part, local bool) *plan {
+	want := int64(s.cfg.GlobalBatch)
+	lo := s.st.Start + int64(s.cfg.Rank*s.local)
+	if local {
+		want = int64(s.local)
+		lo = s.st.Start
+	}
+	if s.st.Start+want > int64(len(s.order)) {
+		return nil
+	}
+	pl := &plan{globalRows: s.cfg.GlobalBatch}
+	for _, e := range s.order[lo : lo+int64(s.local)] {
+		pl.examples = append(pl.examples, int32(e))
+		pl.puzzles = append(pl.puzzles, int32(p.puzzleOf(int64(e))))
+	}
+	s.st.Start += want
+	return pl
+}
+
+// sampleEval is the reference's _iter_test step: each rank takes its slice
+// of the next global batch in storage order; short slices are padded by the
+// gatherer.
+func (s *sampler) sampleEval(p *Part, local bool) *plan {
+	t := p.Rows()
+	gb := int64(s.cfg.GlobalBatch)
+	lb := int64(s.local)
+	var lo, hi int64
+	pl := &plan{}
+	if local {
+		lo, hi = s.st.Start, min(t, s.st.Start+lb)
+		for _, r := range p.rankRows {
+			pl.globalRows += int(max(0, min(lb, r-s.st.Start)))
+		}
+		s.st.Start += lb
+	} else {
+		if s.st.Start >= t {
+			return nil
+		}
+		end := min(t, s.st.Start+gb)
+		lo = s.st.Start + int64(s.cfg.Rank)*lb
+		hi = min(s.st.Start+int64(s.cfg.Rank+1)*lb, end)
+		pl.globalRows = int(end - s.st.Start)
+		s.st.Start += gb
+	}
+	for e := lo; e < hi; e++ {
+		pl.examples = append(pl.examples, int32(e))
+	}
+	if lo < hi {
+		q := p.puzzleOf(lo)
+		for e := lo; e < hi; e++ {
+			for p.PuzzleIndices[q+1] <= e {
+				q++
+			}
+			pl.puzzles = append(pl.puzzles, int32(q))
+		}
+	}
+	return pl
+}
+
+// snapshot copies the current state, RNG positions included.
+func (s *sampler) snapshot() State {
+	st := s.st
+	if s.philox != nil && st.Open {
+		ps := s.philox.State()
+		st.Philox = &ps
+	} else {
+		st.Philox = nil
+	}
+	if s.choice != nil {
+		cs := s.choice.State()
+		st.Choice = &cs
+	}
+	return st
+}
+
+// restore reinstates a snapshot: the order of an open set is redrawn from
+// its seed, the RNG streams are set to their saved positions.
+func (s *sampler) restore(st State) error {
+	want := s.snapshot()
+	switch {
+	case st.Version != StateVersion:
+		return fmt.Errorf("loader: state version %d, this trm writes %d", st.Version, StateVersion)
+	case st.Sampler != want.Sampler || st.Rank != want.Rank || st.WorldSize != want.WorldSize ||
+		st.GlobalBatch != want.GlobalBatch || st.Seed != want.Seed || st.ShardLocal != want.ShardLocal:
+		return fmt.Errorf("loader: state is from another run (sampler %s, rank %d of %d, global batch %d, seed %d, shard-local %v; this loader: %s, %d of %d, %d, %d, %v)",
+			st.Sampler, st.Rank, st.WorldSize, st.GlobalBatch, st.Seed, st.ShardLocal,
+			want.Sampler, want.Rank, want.WorldSize, want.GlobalBatch, want.Seed, want.ShardLocal)
+	case st.Part < 0 || st.Part > len(s.src.Parts) || st.Pass < 0 || st.Start < 0:
+		return fmt.Errorf("loader: state position (pass %d, set %d, start %d) is invalid for this source", st.Pass, st.Part, st.Start)
+	case s.cfg.Sampler == Train && st.Choice == nil:
+		return fmt.Errorf("loader: training state lacks the choice RNG")
+	case st.Open && s.cfg.Sampler != Eval && st.Philox == nil:
+		return fmt.Errorf("loader: state of an open set lacks its Philox RNG")
+	}
+	s.st = st
+	s.st.Philox, s.st.Choice = nil, nil
+	s.order = nil
+	if s.cfg.Sampler == Train {
+		if err := s.choice.Restore(*st.Choice); err != nil {
+			return fmt.Errorf("loader: %w", err)
+		}
+	}
+	if !st.Open || s.cfg.Sampler == Eval || st.Part == len(s.src.Parts) {
+		return nil
+	}
+	p := s.src.Parts[st.Part]
+	s.philox = nprand.NewGenerator(uint64(s.cfg.Seed + st.Iters))
+	switch s.cfg.Sampler {
+	case Train:
+		if st.Epochs < s.cfg.EpochsPerIter {
+			return fmt.Errorf("loader: state has %d epochs in the group order, fewer than epochs per iteration %d", st.Epochs, s.cfg.EpochsPerIter)
+		}
+		s.order = s.groupOrder(p, st.Epochs)
+	case Shuffle:
+		s.order = s.philox.Permutation(int(p.Rows()))
+	}
+	if st.Start > int64(len(s.order)) {
+		return fmt.Errorf("loader: state start %d beyond the order's %d entries", st.Start, len(s.order))
+	}
+	if err := s.philox.Restore(*st.Philox); err != nil {
+		return fmt.Errorf("loader: %w", err)
+	}
+	return nil
+}

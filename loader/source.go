@@ -1,0 +1,501 @@
+package loader
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/tinyrecursion/trm/dataset"
+	"golang.org/x/sync/errgroup"
+)
+
+// Storage selects how shards are brought into memory.
+type Storage int
+
+const (
+	// Parquet decodes the shards with pqarrow into Arrow buffers, after
+	// checking each file's size and sha256 against the manifest.
+	Parquet Storage = iota
+	// Cache memory-maps the uncompressed Arrow IPC cache without copying,
+	// first (re)building the cache files that are missing or were built
+	// from other shard contents than the manifest lists.
+	Cache
+)
+
+func (s Storage) String() string {
+	switch s {
+	case Parquet:
+		return "parquet"
+	case Cache:
+		return "cache"
+	}
+	return "storage(" + strconv.Itoa(int(s)) + ")"
+}
+
+// OpenOptions configure Open.
+type OpenOptions struct {
+	Storage Storage
+	// CacheDir holds the IPC cache of every dataset opened ("" puts it in
+	// each dataset's own DefaultCacheDir). Only one dataset may be opened
+	// with an explicit CacheDir.
+	CacheDir string
+	// ShardLocal makes this process read only the shards i of each dataset
+	// with i % WorldSize == Rank (for data too large for every host);
+	// otherwise every shard is read.
+	ShardLocal      bool
+	Rank, WorldSize int
+	// Workers is the number of shards decoded or mapped at once (0:
+	// GOMAXPROCS); pqarrow decodes the columns of each shard in parallel too.
+	Workers int
+	// Mem allocates the decoded Arrow buffers (nil: the Go heap).
+	Mem memory.Allocator
+}
+
+// Source is a split of one or several datasets, in memory, with the
+// reference's merged metadata and its sets in iteration order.
+type Source struct {
+	Split string
+	// Meta is the merged dataset.json (spec/reference-loader-eval.md 1.2).
+	Meta  dataset.Metadata
+	Parts []*Part
+	// Bytes is the size of the Parquet shards read (or of those the cache
+	// was built from).
+	Bytes int64
+
+	shardLocal      bool
+	rank, worldSize int
+	stores          []*store
+	unmap           []func() error
+}
+
+// Part is one set of one dataset: the unit the reference iterates over
+// (its keys "all", "all1", ...). Index arrays are relative to the part.
+type Part struct {
+	Name    string // set name, with the dataset's position appended after the first
+	Dataset int    // index into the paths given to Open
+
+	// PuzzleIndices[p]..PuzzleIndices[p+1]-1 are the examples of puzzle p;
+	// GroupIndices[g]..GroupIndices[g+1]-1 the puzzles of group g.
+	PuzzleIndices     []int64
+	GroupIndices      []int64
+	PuzzleIdentifiers []int32
+
+	store *store
+	base  int64 // first row of the part in its store
+
+	// rankRows etc. are every rank's example, puzzle and group counts in
+	// shard-local mode (from the manifest); nil otherwise.
+	rankRows, rankPuzzles, rankGroups []int64
+}
+
+// Rows is the number of examples.
+func (p *Part) Rows() int64 { return p.PuzzleIndices[len(p.PuzzleIndices)-1] }
+
+// Groups is the number of groups.
+func (p *Part) Groups() int { return len(p.GroupIndices) - 1 }
+
+// puzzleOf returns the puzzle containing example i.
+func (p *Part) puzzleOf(i int64) int {
+	lo, hi := 0, len(p.PuzzleIndices)-1
+	for lo+1 < hi { // invariant: PuzzleIndices[lo] <= i < PuzzleIndices[hi]
+		mid := (lo + hi) / 2
+		if p.PuzzleIndices[mid] <= i {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
+
+// Open reads split of every dataset in paths into memory. With several
+// paths the metadata are merged as the reference merges them: the shared
+// fields must agree, counts are summed (quirk Q-L4: identifiers are not
+// offset, so the datasets must use disjoint identifier ranges).
+func Open(ctx context.Context, paths []string, split string, opts OpenOptions) (*Source, error) {
+	if len(paths) == 0 {
+		return nil, errors.New("loader: no dataset given")
+	}
+	if opts.WorldSize == 0 {
+		opts.WorldSize = 1
+	}
+	if opts.Rank < 0 || opts.Rank >= opts.WorldSize {
+		return nil, fmt.Errorf("loader: rank %d outside world size %d", opts.Rank, opts.WorldSize)
+	}
+	if opts.CacheDir != "" && len(paths) > 1 {
+		return nil, errors.New("loader: an explicit cache directory serves one dataset only")
+	}
+	if opts.Mem == nil {
+		opts.Mem = memory.NewGoAllocator()
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	src := &Source{Split: split, shardLocal: opts.ShardLocal, rank: opts.Rank, worldSize: opts.WorldSize}
+	var metas []dataset.Metadata
+	var dss []*dataset.Dataset
+	var splits []*dataset.SplitManifest
+	for _, p := range paths {
+		ds, err := dataset.Open(p)
+		if err != nil {
+			return nil, err
+		}
+		sm, meta, err := ds.Split(split)
+		if err != nil {
+			return nil, err
+		}
+		dss, splits, metas = append(dss, ds), append(splits, sm), append(metas, meta)
+	}
+	merged, err := mergeMetadata(paths, split, metas)
+	if err != nil {
+		return nil, err
+	}
+	src.Meta = merged
+	if opts.ShardLocal && len(merged.Sets) != 1 {
+		return nil, fmt.Errorf("loader: shard-local mode needs one set per split; %s has sets %v", split, merged.Sets)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			src.Close()
+		}
+	}()
+	var parts [][]*Part // [dataset][set]
+	for i, ds := range dss {
+		st, err := src.load(ctx, ds, splits[i], metas[i], opts)
+		if err != nil {
+			return nil, err
+		}
+		ps, err := buildParts(st, metas[i], i, fmt.Sprintf("%s split %s", ds.Dir, split))
+		if err != nil {
+			return nil, err
+		}
+		if opts.ShardLocal {
+			rows, puzzles, groups := rankCounts(splits[i], opts.WorldSize)
+			ps[0].rankRows, ps[0].rankPuzzles, ps[0].rankGroups = rows, puzzles, groups
+		}
+		parts = append(parts, ps)
+	}
+	for s := range merged.Sets {
+		for i := range dss {
+			src.Parts = append(src.Parts, parts[i][s])
+		}
+	}
+	ok = true
+	return src, nil
+}
+
+// Close releases the Arrow memory and unmaps the cache files. Batches
+// already assembled stay valid (they are copies).
+func (s *Source) Close() error {
+	for _, st := range s.stores {
+		st.release()
+	}
+	s.stores = nil
+	var errs []error
+	for _, u := range s.unmap {
+		errs = append(errs, u())
+	}
+	s.unmap = nil
+	return errors.Join(errs...)
+}
+
+// ShardLocal reports whether the source holds only this rank's shards, and
+// which rank of how many.
+func (s *Source) ShardLocal() (local bool, rank, worldSize int) {
+	return s.shardLocal, s.rank, s.worldSize
+}
+
+// mergeMetadata implements the reference's metadata merging.
+func mergeMetadata(paths []string, split string, metas []dataset.Metadata) (dataset.Metadata, error) {
+	m := metas[0]
+	m.Sets = slices.Clone(m.Sets)
+	if len(metas) == 1 {
+		return m, nil
+	}
+	sumMean := m.MeanPuzzleExamples * float64(m.TotalPuzzles)
+	for i, o := range metas[1:] {
+		where := fmt.Sprintf("loader: %s/%s/dataset.json and %s/%s/dataset.json", paths[0], split, paths[i+1], split)
+		sameIgnore := (m.IgnoreLabelID == nil) == (o.IgnoreLabelID == nil) && (m.IgnoreLabelID == nil || *m.IgnoreLabelID == *o.IgnoreLabelID)
+		switch {
+		case m.SeqLen != o.SeqLen:
+			return m, fmt.Errorf("%s: seq_len %d vs %d", where, m.SeqLen, o.SeqLen)
+		case m.VocabSize != o.VocabSize:
+			return m, fmt.Errorf("%s: vocab_size %d vs %d", where, m.VocabSize, o.VocabSize)
+		case m.PadID != o.PadID:
+			return m, fmt.Errorf("%s: pad_id %d vs %d", where, m.PadID, o.PadID)
+		case !sameIgnore:
+			return m, fmt.Errorf("%s: ignore_label_id differs", where)
+		case m.BlankIdentifierID != o.BlankIdentifierID:
+			return m, fmt.Errorf("%s: blank_identifier_id %d vs %d", where, m.BlankIdentifierID, o.BlankIdentifierID)
+		case !slices.Equal(m.Sets, o.Sets):
+			return m, fmt.Errorf("%s: sets %v vs %v", where, m.Sets, o.Sets)
+		case metas[0].NumPuzzleIdentifiers != o.NumPuzzleIdentifiers:
+			return m, fmt.Errorf("%s: num_puzzle_identifiers %d vs %d (the reference requires them equal)", where, metas[0].NumPuzzleIdentifiers, o.NumPuzzleIdentifiers)
+		}
+		m.NumPuzzleIdentifiers += o.NumPuzzleIdentifiers
+		m.TotalGroups += o.TotalGroups
+		m.TotalPuzzles += o.TotalPuzzles
+		sumMean += o.MeanPuzzleExamples * float64(o.TotalPuzzles)
+	}
+	if m.TotalPuzzles > 0 {
+		m.MeanPuzzleExamples = sumMean / float64(m.TotalPuzzles)
+	}
+	return m, nil
+}
+
+// rankShards lists the shards rank reads in shard-local mode.
+func rankShards(sm *dataset.SplitManifest, rank, worldSize int) []dataset.Shard {
+	var out []dataset.Shard
+	for i, sh := range sm.Shards {
+		if i%worldSize == rank {
+			out = append(out, sh)
+		}
+	}
+	return out
+}
+
+// rankCounts is every rank's rows, puzzles and groups in shard-local mode.
+func rankCounts(sm *dataset.SplitManifest, worldSize int) (rows, puzzles, groups []int64) {
+	rows, puzzles, groups = make([]int64, worldSize), make([]int64, worldSize), make([]int64, worldSize)
+	for i, sh := range sm.Shards {
+		r := i % worldSize
+		rows[r] += sh.Rows
+		puzzles[r] += sh.Puzzles
+		groups[r] += sh.Groups
+	}
+	return rows, puzzles, groups
+}
+
+// load brings the shards this process reads into a store.
+func (s *Source) load(ctx context.Context, ds *dataset.Dataset, sm *dataset.SplitManifest, meta dataset.Metadata, opts OpenOptions) (*store, error) {
+	shards := sm.Shards
+	if opts.ShardLocal {
+		if len(shards) < opts.WorldSize {
+			return nil, fmt.Errorf("loader: %s split %s has %d shards, fewer than the %d ranks; shard-local mode needs at least one shard per rank",
+				ds.Dir, sm.Name, len(shards), opts.WorldSize)
+		}
+		shards = rankShards(sm, opts.Rank, opts.WorldSize)
+	}
+	cacheDir := opts.CacheDir
+	if cacheDir == "" {
+		cacheDir = DefaultCacheDir(ds.Dir)
+	}
+	recs := make([][]arrow.RecordBatch, len(shards))
+	unmaps := make([]func() error, len(shards))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(opts.Workers)
+	for i, sh := range shards {
+		g.Go(func() error {
+			var err error
+			if opts.Storage == Cache {
+				recs[i], unmaps[i], err = openCached(gctx, ds, sm.Name, sh, meta.SeqLen, cacheDir, opts.Mem)
+				return err
+			}
+			tbl, err := decodeShard(gctx, ds, sm.Name, sh, meta.SeqLen, opts.Mem)
+			if err != nil {
+				return err
+			}
+			defer tbl.Release()
+			recs[i], err = tableRecords(tbl, meta.SeqLen)
+			return err
+		})
+	}
+	err := g.Wait()
+	st := &store{seqLen: meta.SeqLen}
+	s.stores = append(s.stores, st)
+	for i, rs := range recs {
+		for _, r := range rs {
+			if err == nil {
+				if aerr := st.add(r); aerr != nil {
+					err = fmt.Errorf("%s: %w", ds.ShardPath(shards[i]), aerr)
+				}
+			}
+			r.Release()
+		}
+		if unmaps[i] != nil {
+			s.unmap = append(s.unmap, unmaps[i])
+		}
+		s.Bytes += shards[i].Bytes
+	}
+	if err != nil {
+		return nil, err
+	}
+	var want int64
+	for _, sh := range shards {
+		want += sh.Rows
+	}
+	if st.rows() != want {
+		return nil, fmt.Errorf("loader: %s split %s: read %d rows, the manifest lists %d", ds.Dir, sm.Name, st.rows(), want)
+	}
+	return st, nil
+}
+
+// decodeShard reads a shard, checks its size and sha256 against the
+// manifest, and decodes it with pqarrow (columns in parallel).
+func decodeShard(ctx context.Context, ds *dataset.Dataset, split string, sh dataset.Shard, seqLen int, mem memory.Allocator) (arrow.Table, error) {
+	path := ds.ShardPath(sh)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("loader: shard %s listed in %s/manifest.json is missing: %w", sh.File, ds.Dir, err)
+		}
+		return nil, fmt.Errorf("loader: %w", err)
+	}
+	if int64(len(data)) != sh.Bytes {
+		return nil, fmt.Errorf("loader: %s: %d bytes, the manifest says %d (the file was changed or truncated)", path, len(data), sh.Bytes)
+	}
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != sh.SHA256 {
+		return nil, fmt.Errorf("loader: %s: checksum mismatch: sha256 %x, the manifest says %s (the file is corrupt or was changed)", path, sum, sh.SHA256)
+	}
+	rdr, err := file.NewParquetReader(bytes.NewReader(data), file.WithReadProps(parquet.NewReaderProperties(mem)))
+	if err != nil {
+		return nil, fmt.Errorf("loader: %s: %w", path, err)
+	}
+	defer rdr.Close()
+	for _, kv := range rdr.MetaData().KeyValueMetadata() {
+		if kv.Key == dataset.KeySplit && kv.Value != nil && *kv.Value != split {
+			return nil, fmt.Errorf("loader: %s: file metadata says split %q, the manifest %q", path, *kv.Value, split)
+		}
+	}
+	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{Parallel: true, BatchSize: 1 << 16}, mem)
+	if err != nil {
+		return nil, fmt.Errorf("loader: %s: %w", path, err)
+	}
+	schema, err := fr.Schema()
+	if err != nil {
+		return nil, fmt.Errorf("loader: %s: %w", path, err)
+	}
+	if err := dataset.CheckSchema(schema, seqLen); err != nil {
+		return nil, fmt.Errorf("loader: %s: schema breaks the dataset contract: %w", path, err)
+	}
+	tbl, err := fr.ReadTable(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("loader: %s: %w", path, err)
+	}
+	if tbl.NumRows() != sh.Rows {
+		tbl.Release()
+		return nil, fmt.Errorf("loader: %s: %d rows, the manifest says %d", path, tbl.NumRows(), sh.Rows)
+	}
+	return tbl, nil
+}
+
+// tableRecords cuts a table into record batches whose columns are aligned
+// (the same rows in every column), re-labelled with the contract's schema.
+func tableRecords(tbl arrow.Table, seqLen int) ([]arrow.RecordBatch, error) {
+	schema := dataset.Schema(seqLen)
+	tr := array.NewTableReader(tbl, tbl.NumRows()+1)
+	defer tr.Release()
+	var out []arrow.RecordBatch
+	for tr.Next() {
+		r := tr.RecordBatch()
+		out = append(out, array.NewRecordBatch(schema, r.Columns(), r.NumRows()))
+	}
+	if err := tr.Err(); err != nil {
+		for _, r := range out {
+			r.Release()
+		}
+		return nil, err
+	}
+	return out, nil
+}
+
+// buildParts derives the reference's index arrays from the puzzle, group,
+// identifier and set columns, checking the format's invariants: rows of one
+// set contiguous, puzzle and group indices increasing, a puzzle inside one
+// group with one identifier.
+func buildParts(st *store, meta dataset.Metadata, dsIndex int, where string) ([]*Part, error) {
+	parts := make([]*Part, len(meta.Sets))
+	for i, name := range meta.Sets {
+		if dsIndex > 0 {
+			name += strconv.Itoa(dsIndex)
+		}
+		parts[i] = &Part{Name: name, Dataset: dsIndex, store: st, PuzzleIndices: []int64{0}, GroupIndices: []int64{0}}
+	}
+	var (
+		cur                 *Part
+		row                 int64
+		prevPuzzle, prevGrp int32
+		prevSet             string
+	)
+	closePart := func() {
+		if cur == nil {
+			return
+		}
+		cur.PuzzleIndices = append(cur.PuzzleIndices, row-cur.base)
+		cur.GroupIndices = append(cur.GroupIndices, int64(len(cur.PuzzleIdentifiers)))
+	}
+	for _, rec := range st.recs {
+		ids, err := int32Col(rec, 2)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		puzzles, err := int32Col(rec, 3)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		groups, err := int32Col(rec, 4)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		sets, ok := rec.Column(5).(*array.String)
+		if !ok {
+			return nil, fmt.Errorf("%s: column set is %s, want string", where, rec.Column(5).DataType())
+		}
+		for j := range puzzles {
+			set := sets.Value(j)
+			if cur == nil || set != prevSet {
+				closePart()
+				k := slices.Index(meta.Sets, set)
+				if k < 0 {
+					return nil, fmt.Errorf("%s row %d: set %q is not in dataset.json sets %v", where, row, set, meta.Sets)
+				}
+				if len(parts[k].PuzzleIdentifiers) > 0 {
+					return nil, fmt.Errorf("%s row %d: the rows of set %q are not contiguous", where, row, set)
+				}
+				cur = parts[k]
+				cur.base = row
+				prevSet = set
+				cur.PuzzleIdentifiers = append(cur.PuzzleIdentifiers, ids[j])
+			} else if p, g := puzzles[j], groups[j]; p != prevPuzzle || g != prevGrp {
+				if p < prevPuzzle || g < prevGrp || (p == prevPuzzle && g != prevGrp) {
+					return nil, fmt.Errorf("%s row %d: puzzle %d group %d after puzzle %d group %d: indices must increase and a puzzle lie in one group",
+						where, row, p, g, prevPuzzle, prevGrp)
+				}
+				cur.PuzzleIndices = append(cur.PuzzleIndices, row-cur.base)
+				if g != prevGrp {
+					cur.GroupIndices = append(cur.GroupIndices, int64(len(cur.PuzzleIdentifiers)))
+				}
+				cur.PuzzleIdentifiers = append(cur.PuzzleIdentifiers, ids[j])
+			} else if ids[j] != cur.PuzzleIdentifiers[len(cur.PuzzleIdentifiers)-1] {
+				return nil, fmt.Errorf("%s row %d: puzzle %d changes identifier within its examples", where, row, puzzles[j])
+			}
+			if id := ids[j]; id < 0 || int(id) >= meta.NumPuzzleIdentifiers {
+				return nil, fmt.Errorf("%s row %d: puzzle_identifier %d outside [0, %d)", where, row, id, meta.NumPuzzleIdentifiers)
+			}
+			prevPuzzle, prevGrp = puzzles[j], groups[j]
+			row++
+		}
+	}
+	closePart()
+	for _, p := range parts {
+		if p.Rows() > 1<<31-1 {
+			return nil, fmt.Errorf("%s: set %s has %d rows; batches index rows with int32", where, p.Name, p.Rows())
+		}
+	}
+	return parts, nil
+}
