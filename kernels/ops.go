@@ -13,6 +13,17 @@ import (
 // written once over any matrix multiply.
 type GemmFunc[T Float] func(transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int)
 
+// ExpFunc sets x[i] = e^x[i] in place; ExpSlice is the definition, a
+// backend may pass a vectorised twin.
+type ExpFunc[T Float] func(x []T)
+
+// ExpSlice is the serial ExpFunc.
+func ExpSlice[T Float](x []T) {
+	for i, v := range x {
+		x[i] = exp(v)
+	}
+}
+
 // GemmRef is the definition of Gemm as a triple loop with a float64
 // accumulator: slow, obvious, and the oracle for fast versions.
 func GemmRef[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
@@ -179,7 +190,7 @@ func RoPEBackwardRows[T Float](dx []T, stride, heads, headDim, seq int, cos, sin
 
 // AttentionPair computes attention for one (batch b, head h) pair with the
 // given matrix multiply; see Backend.Attention for the layouts.
-func AttentionPair[T Float](gemm GemmFunc[T], out, probs, qkv []T, seq, heads, headDim, b, h int) {
+func AttentionPair[T Float](gemm GemmFunc[T], expv ExpFunc[T], out, probs, qkv []T, seq, heads, headDim, b, h int) {
 	width := heads * headDim
 	ld := 3 * width
 	base := b * seq * ld
@@ -190,20 +201,22 @@ func AttentionPair[T Float](gemm GemmFunc[T], out, probs, qkv []T, seq, heads, h
 	scale := T(1 / math.Sqrt(float64(headDim)))
 	gemm(false, true, seq, seq, headDim, scale, q, ld, k, ld, 0, p, seq)
 	for i := 0; i < seq; i++ {
-		softmaxRow(p[i*seq : (i+1)*seq])
+		softmaxRow(p[i*seq:(i+1)*seq], expv)
 	}
 	gemm(false, false, seq, headDim, seq, 1, p, seq, v, ld, 0, out[b*seq*width+h*headDim:], width)
 }
 
-func softmaxRow[T Float](row []T) {
+func softmaxRow[T Float](row []T, expv ExpFunc[T]) {
 	mx := row[0]
 	for _, v := range row[1:] {
 		mx = max(mx, v)
 	}
+	for i := range row {
+		row[i] -= mx
+	}
+	expv(row)
 	var sum float64
-	for i, v := range row {
-		e := exp(v - mx)
-		row[i] = e
+	for _, e := range row {
 		sum += float64(e)
 	}
 	inv := T(1 / sum)
@@ -241,29 +254,38 @@ func AttentionBackwardPair[T Float](gemm GemmFunc[T], dqkv, dprobs, dout, probs,
 	gemm(true, false, seq, headDim, seq, scale, dp, seq, qkv[base+off:], ld, 0, dqkv[base+width+off:], ld)
 }
 
-// SwiGLURows is Backend.SwiGLU on rows [lo, hi).
-func SwiGLURows[T Float](out, gateUp []T, inter int, lo, hi int) {
+// SwiGLURows is Backend.SwiGLU on rows [lo, hi):
+// silu(g)·u = g·u/(1 + e^-g).
+func SwiGLURows[T Float](out, gateUp []T, inter int, expv ExpFunc[T], lo, hi int) {
 	for r := lo; r < hi; r++ {
 		g := gateUp[r*2*inter : r*2*inter+inter]
 		u := gateUp[r*2*inter+inter : (r+1)*2*inter]
 		o := out[r*inter : (r+1)*inter]
 		for i := range o {
-			o[i] = g[i] * sigmoid(g[i]) * u[i]
+			o[i] = -g[i]
+		}
+		expv(o)
+		for i := range o {
+			o[i] = g[i] * u[i] / (1 + o[i])
 		}
 	}
 }
 
 // SwiGLUBackwardRows is Backend.SwiGLUBackward on rows [lo, hi):
 // d gate = dout·up·σ(g)(1 + g(1-σ(g))), d up = dout·silu(g).
-func SwiGLUBackwardRows[T Float](dgateUp, dout, gateUp []T, inter int, lo, hi int) {
+func SwiGLUBackwardRows[T Float](dgateUp, dout, gateUp []T, inter int, expv ExpFunc[T], lo, hi int) {
 	for r := lo; r < hi; r++ {
 		g := gateUp[r*2*inter : r*2*inter+inter]
 		u := gateUp[r*2*inter+inter : (r+1)*2*inter]
 		dg := dgateUp[r*2*inter : r*2*inter+inter]
 		du := dgateUp[r*2*inter+inter : (r+1)*2*inter]
 		d := dout[r*inter : (r+1)*inter]
+		for i := range du {
+			du[i] = -g[i]
+		}
+		expv(du)
 		for i := range d {
-			s := sigmoid(g[i])
+			s := 1 / (1 + du[i])
 			du[i] = d[i] * g[i] * s
 			dg[i] = d[i] * u[i] * s * (1 + g[i]*(1-s))
 		}

@@ -16,6 +16,7 @@ type Backend[T kernels.Float] struct {
 	name    string
 	gemm    kernels.GemmFunc[T] // whole-matrix multiply (may parallelise itself)
 	serial  kernels.GemmFunc[T] // multiply used inside already-parallel loops
+	expv    kernels.ExpFunc[T]
 	pool    *pool
 	arena   arena[T]
 	workers int
@@ -24,22 +25,22 @@ type Backend[T kernels.Float] struct {
 // New32 returns the float32 backend, the one used for training. Its matrix
 // multiply is Sgemm. workers <= 0 means runtime.GOMAXPROCS(0).
 func New32(workers int) *Backend[float32] {
-	return newBackend[float32]("cpu-float32", workers, Sgemm, Sgemm)
+	return newBackend[float32]("cpu-float32", workers, Sgemm, Sgemm, expInPlace32)
 }
 
 // New64 returns the float64 backend used for gradient checks: the same
 // operations with the reference triple-loop multiply.
 func New64(workers int) *Backend[float64] {
-	b := newBackend[float64]("cpu-float64", workers, nil, kernels.GemmRef[float64])
+	b := newBackend[float64]("cpu-float64", workers, nil, kernels.GemmRef[float64], kernels.ExpSlice[float64])
 	b.gemm = b.parallelGemm
 	return b
 }
 
-func newBackend[T kernels.Float](name string, workers int, gemm, serial kernels.GemmFunc[T]) *Backend[T] {
+func newBackend[T kernels.Float](name string, workers int, gemm, serial kernels.GemmFunc[T], expv kernels.ExpFunc[T]) *Backend[T] {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	return &Backend[T]{name: name, gemm: gemm, serial: serial, pool: newPool(workers), workers: workers}
+	return &Backend[T]{name: name, gemm: gemm, serial: serial, expv: expv, pool: newPool(workers), workers: workers}
 }
 
 // Name implements kernels.Backend.
@@ -110,7 +111,7 @@ func (b *Backend[T]) RoPEBackward(dx []T, rows, stride, heads, headDim, seq int,
 func (b *Backend[T]) Attention(out, probs, qkv []T, batch, seq, heads, headDim int) {
 	b.pool.run(batch*heads, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			kernels.AttentionPair(b.serial, out, probs, qkv, seq, heads, headDim, i/heads, i%heads)
+			kernels.AttentionPair(b.serial, b.expv, out, probs, qkv, seq, heads, headDim, i/heads, i%heads)
 		}
 	})
 }
@@ -126,12 +127,12 @@ func (b *Backend[T]) AttentionBackward(dqkv, dprobs, dout, probs, qkv []T, batch
 
 // SwiGLU implements kernels.Backend.
 func (b *Backend[T]) SwiGLU(out, gateUp []T, rows, inter int) {
-	b.pool.run(rows, func(lo, hi int) { kernels.SwiGLURows(out, gateUp, inter, lo, hi) })
+	b.pool.run(rows, func(lo, hi int) { kernels.SwiGLURows(out, gateUp, inter, b.expv, lo, hi) })
 }
 
 // SwiGLUBackward implements kernels.Backend.
 func (b *Backend[T]) SwiGLUBackward(dgateUp, dout, gateUp []T, rows, inter int) {
-	b.pool.run(rows, func(lo, hi int) { kernels.SwiGLUBackwardRows(dgateUp, dout, gateUp, inter, lo, hi) })
+	b.pool.run(rows, func(lo, hi int) { kernels.SwiGLUBackwardRows(dgateUp, dout, gateUp, inter, b.expv, lo, hi) })
 }
 
 // StablemaxCrossEntropy implements kernels.Backend.

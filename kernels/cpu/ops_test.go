@@ -256,3 +256,72 @@ func TestFloat32MatchesFloat64(t *testing.T) {
 		}
 	}
 }
+
+// TestExpInPlace32 checks the vectorised exponential (and, with it
+// switched off, the scalar fallback) against math.Exp, including the
+// overflow, underflow and NaN lanes and a length that leaves a tail.
+func TestExpInPlace32(t *testing.T) {
+	var xs []float32
+	for x := float32(-90); x < 90; x += 0.0137 {
+		xs = append(xs, x)
+	}
+	xs = append(xs, 0, -0, 88.72283, -87.33654, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1e-30, 3)
+	for _, vec := range []bool{true, false} {
+		if vec && !useExpAVX512 {
+			t.Log("no AVX-512: vector path not exercised")
+			continue
+		}
+		saved := useExpAVX512
+		useExpAVX512 = vec
+		got := append([]float32(nil), xs...)
+		expInPlace32(got)
+		useExpAVX512 = saved
+		worst := 0.0
+		for i, x := range xs {
+			want := math.Exp(float64(x))
+			g := float64(got[i])
+			switch {
+			case x != x:
+				if g == g {
+					t.Errorf("vector %v: exp(NaN) = %v", vec, g)
+				}
+			case x > 88.72283:
+				if !math.IsInf(g, 1) {
+					t.Errorf("vector %v: exp(%v) = %v, want +Inf", vec, x, g)
+				}
+			case x < -87.33654:
+				if g != 0 {
+					t.Errorf("vector %v: exp(%v) = %v, want 0", vec, x, g)
+				}
+			default:
+				rel := math.Abs(g-want) / want
+				worst = max(worst, rel)
+				if rel > 3e-7 {
+					t.Errorf("vector %v: exp(%v) = %v, want %v (relative error %.2g)", vec, x, g, want, rel)
+				}
+			}
+		}
+		t.Logf("vector %v: worst relative error %.2g over %d values", vec, worst, len(xs))
+	}
+}
+
+func BenchmarkExpInPlace32(b *testing.B) {
+	x := make([]float32, 4096)
+	for _, vec := range []bool{true, false} {
+		if vec && !useExpAVX512 {
+			continue
+		}
+		b.Run(map[bool]string{true: "avx512", false: "scalar"}[vec], func(b *testing.B) {
+			saved := useExpAVX512
+			useExpAVX512 = vec
+			defer func() { useExpAVX512 = saved }()
+			b.SetBytes(int64(4 * len(x)))
+			for range b.N {
+				for i := range x {
+					x[i] = -float32(i%97) * 0.1
+				}
+				expInPlace32(x)
+			}
+		})
+	}
+}
