@@ -146,7 +146,7 @@ func (c *Context) blasHandle() (uintptr, error) {
 		if err := b.check("cublasSetWorkspace_v2", call(b.setWorkspace, h, uintptr(ws.Ptr), blasWorkspaceBytes)); err != nil {
 			return 0, err
 		}
-		c.blasWS = ws.Ptr
+		c.blasWS = ws
 	}
 	c.blasH = h
 	return h, nil
@@ -158,6 +158,8 @@ func (c *Context) blasClose() error {
 	}
 	err := c.blas.check("cublasDestroy_v2", call(c.blas.destroy, c.blasH))
 	c.blasH = 0
+	c.alloc.put(c.blasWS)
+	c.blasWS = DeviceBuffer{}
 	return err
 }
 

@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -253,7 +254,7 @@ func checkPinned(c *Context, s *Stream, printf func(string, ...any)) error {
 	if err := s.Synchronize(); err != nil {
 		return err
 	}
-	same := string(host) == string(back)
+	same := bytes.Equal(host, back)
 	printf("  H2D %.1f GB/s, D2H %.1f GB/s (256 MiB x %d, pinned; target H2D >= 20 GB/s); round trip identical: %v\n", h2d, d2h, reps, same)
 	if !same {
 		return errors.New("data changed in a host -> device -> host round trip")

@@ -73,7 +73,7 @@ type Context struct {
 	paramPtrs [32]uintptr        // pointers to params, as cuLaunchKernel wants
 	scalars   [2]float32         // cuBLAS alpha and beta (host pointer mode)
 	blasH     uintptr            // cublasHandle_t, created on first use
-	blasWS    DevPtr             // cuBLAS workspace
+	blasWS    DeviceBuffer       // cuBLAS workspace
 	KernelLog []string           // one line per kernel module: compiled or cached, and where
 }
 
@@ -157,19 +157,21 @@ func (c *Context) queryProps() error {
 		p.Name = p.Name[:i]
 	}
 	attrs := []struct {
-		dst  *int
-		attr int
+		dst      *int
+		attr     int
+		required bool // the others are for the report; newer drivers may retire some
 	}{
-		{&p.Major, attrComputeCapabilityMajor}, {&p.Minor, attrComputeCapabilityMinor},
-		{&p.SMs, attrMultiprocessorCount}, {&p.L2Bytes, attrL2CacheSize},
-		{&p.SharedPerBlock, attrMaxSharedMemoryPerBlock}, {&p.SharedPerBlockOptin, attrMaxSharedMemoryPerBlockO},
-		{&p.MaxThreadsPerBlock, attrMaxThreadsPerBlock}, {&p.ClockKHz, attrClockRate},
-		{&p.MemClockKHz, attrMemoryClockRate}, {&p.BusWidthBits, attrGlobalMemoryBusWidth},
+		{&p.Major, attrComputeCapabilityMajor, true}, {&p.Minor, attrComputeCapabilityMinor, true},
+		{&p.SMs, attrMultiprocessorCount, true}, {&p.L2Bytes, attrL2CacheSize, false},
+		{&p.SharedPerBlock, attrMaxSharedMemoryPerBlock, false}, {&p.SharedPerBlockOptin, attrMaxSharedMemoryPerBlockO, false},
+		{&p.MaxThreadsPerBlock, attrMaxThreadsPerBlock, false}, {&p.ClockKHz, attrClockRate, false},
+		{&p.MemClockKHz, attrMemoryClockRate, false}, {&p.BusWidthBits, attrGlobalMemoryBusWidth, false},
 	}
 	for _, a := range attrs {
 		var v int32
-		if err := d.check("cuDeviceGetAttribute", call(d.cuDeviceGetAttribute, uintptr(unsafe.Pointer(&v)), uintptr(a.attr), uintptr(c.dev))); err != nil {
-			return err
+		err := d.check("cuDeviceGetAttribute", call(d.cuDeviceGetAttribute, uintptr(unsafe.Pointer(&v)), uintptr(a.attr), uintptr(c.dev)))
+		if err != nil && a.required {
+			return fmt.Errorf("device attribute %d: %w", a.attr, err)
 		}
 		*a.dst = int(v)
 	}

@@ -55,7 +55,6 @@ func loadDriver(env searchEnv) (*driverAPI, error) {
 		{&d.cuEventElapsedTime, "cuEventElapsedTime"},
 		{&d.cuModuleLoadData, "cuModuleLoadData"}, {&d.cuModuleUnload, "cuModuleUnload"},
 		{&d.cuModuleGetFunction, "cuModuleGetFunction"}, {&d.cuLaunchKernel, "cuLaunchKernel"},
-		{&d.cuFuncSetAttribute, "cuFuncSetAttribute"},
 	}
 	for _, s := range syms {
 		if *s.p, err = lib.sym(s.name); err != nil {

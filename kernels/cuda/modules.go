@@ -3,12 +3,15 @@ package cuda
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"unsafe"
 )
 
@@ -148,16 +151,19 @@ func (c *Context) function(name string) (uintptr, error) {
 	return f, nil
 }
 
-func (c *Context) module(src Source) (uintptr, error) {
-	if m, ok := c.modules[src.Name]; ok {
-		return m, nil
-	}
-	if err := c.loadNVRTC(); err != nil {
-		return 0, err
+// compileSetup loads NVRTC and picks the target and cache directory
+// (context thread only).
+func (c *Context) compileSetup() (Target, string, error) {
+	if c.nvrtc == nil {
+		nv, err := LoadNVRTC(c.DriverVersion / 1000)
+		if err != nil {
+			return Target{}, "", err
+		}
+		c.nvrtc = nv
 	}
 	t, err := c.target()
 	if err != nil {
-		return 0, err
+		return Target{}, "", err
 	}
 	dir := ""
 	if !c.opts.NoCache {
@@ -166,33 +172,67 @@ func (c *Context) module(src Source) (uintptr, error) {
 			dir, _ = DefaultCacheDir() // no cache dir: compile every time
 		}
 	}
+	return t, dir, nil
+}
+
+// module returns src's module, compiling it if need be (context thread only).
+func (c *Context) module(src Source) (uintptr, error) {
+	if m, ok := c.modules[src.Name]; ok {
+		return m, nil
+	}
+	t, dir, err := c.compileSetup()
+	if err != nil {
+		return 0, err
+	}
 	code, from, err := compileCached(c.nvrtc, dir, src, t, c.DriverVersion)
 	if err != nil {
 		return 0, err
 	}
-	if !t.CUBIN {
-		code = append(code, 0) // cuModuleLoadData reads PTX as a C string
+	return c.loadModule(src, compiled{code, from, t})
+}
+
+// compiled is one source's NVRTC output and where it came from.
+type compiled struct {
+	code   []byte
+	from   string
+	target Target
+}
+
+func (c *Context) loadModule(src Source, k compiled) (uintptr, error) {
+	code := k.code
+	if !k.target.CUBIN {
+		code = append(code[:len(code):len(code)], 0) // cuModuleLoadData reads PTX as a C string
 	}
 	d := c.drv
 	var m uintptr
 	if err := d.check("cuModuleLoadData", call(d.cuModuleLoadData, uintptr(unsafe.Pointer(&m)), uintptr(unsafe.Pointer(&code[0])))); err != nil {
-		return 0, fmt.Errorf("loading %s (%s, from %s): %w", src.Name, t, from, err)
+		return 0, fmt.Errorf("loading %s (%s, from %s): %w", src.Name, k.target, k.from, err)
 	}
 	c.modules[src.Name] = m
-	c.KernelLog = append(c.KernelLog, fmt.Sprintf("%s: %s from %s", src.Name, t, from))
+	c.KernelLog = append(c.KernelLog, fmt.Sprintf("%s: %s from %s", src.Name, k.target, k.from))
 	return m, nil
 }
 
-func (c *Context) loadNVRTC() error {
-	if c.nvrtc != nil {
-		return nil
+// compileAll compiles (or reads from the cache) every source, on all CPUs:
+// NVRTC takes about a second per file, and a program compiles on the
+// calling thread.
+func compileAll(nv *NVRTC, dir string, srcs []Source, t Target, driverVersion int) ([]compiled, error) {
+	out := make([]compiled, len(srcs))
+	errs := make([]error, len(srcs))
+	sem := make(chan struct{}, runtime.NumCPU())
+	var wg sync.WaitGroup
+	for i, s := range srcs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			code, from, err := compileCached(nv, dir, s, t, driverVersion)
+			out[i], errs[i] = compiled{code, from, t}, err
+		}()
 	}
-	nv, err := LoadNVRTC(c.DriverVersion / 1000)
-	if err != nil {
-		return err
-	}
-	c.nvrtc = nv
-	return nil
+	wg.Wait()
+	return out, errors.Join(errs...)
 }
 
 // LoadKernels compiles (or loads from the cache) every embedded kernel now,
@@ -202,8 +242,22 @@ func (c *Context) LoadKernels() error {
 	if err != nil {
 		return err
 	}
+	var t Target
+	var dir string
+	if err := c.Do(func() (err error) { t, dir, err = c.compileSetup(); return err }); err != nil {
+		return err
+	}
+	built, err := compileAll(c.nvrtc, dir, srcs, t, c.DriverVersion)
+	if err != nil {
+		return err
+	}
 	return c.Do(func() error {
-		for _, s := range srcs {
+		for i, s := range srcs {
+			if _, ok := c.modules[s.Name]; !ok {
+				if _, err := c.loadModule(s, built[i]); err != nil {
+					return err
+				}
+			}
 			for _, k := range s.Kernels {
 				if _, err := c.function(k); err != nil {
 					return err
