@@ -170,10 +170,16 @@ func (m *Model[T]) NewCarry() *Carry[T] {
 		Steps: make([]int32, d.B), Halted: make([]bool, d.B),
 		Batch: Batch{Inputs: make([]int32, d.B*d.S), Labels: make([]int32, d.B*d.S), PuzzleIdentifiers: make([]int32, d.B)},
 	}
+	c.Reset()
+	return c
+}
+
+// Reset marks every row halted, so the next Forward starts all rows afresh
+// (the reference's fresh carry per evaluation batch) without allocating.
+func (c *Carry[T]) Reset() {
 	for i := range c.Halted {
 		c.Halted[i] = true
 	}
-	return c
 }
 
 // Metrics are the loss head's sums over the batch (divide by Count, or by

@@ -232,3 +232,51 @@ func TestACTCarry(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainingIsDeterministic runs a few float32 training steps with
+// exploration twice from the same seed, with different worker counts, and
+// requires identical bytes.
+func TestTrainingIsDeterministic(t *testing.T) {
+	cfg := tinyConfig(false)
+	cfg.HaltMaxSteps, cfg.HaltExplorationProb, cfg.HCycles = 4, 0.5, 2
+	run := func(workers int) ([]float32, []float32, []bool) {
+		be := cpu.New32(workers)
+		defer be.Close()
+		m, err := New(cfg, be, 42)
+		if err != nil {
+			t.Fatal(err)
+		}
+		adam, sgd := NewAdamATan2(m, 0.9, 0.95, 0.1), NewSignSGD[float32](0.1)
+		carry := m.NewCarry()
+		var halted []bool
+		for range 5 {
+			if _, err := m.Forward(carry, tinyBatch(), true); err != nil {
+				t.Fatal(err)
+			}
+			halted = append(halted, carry.Halted...)
+			if err := m.Backward(1.0 / 3); err != nil {
+				t.Fatal(err)
+			}
+			if err := sgd.Step(m, 1e-2); err != nil {
+				t.Fatal(err)
+			}
+			adam.Step(1e-3)
+		}
+		return m.Params, m.PuzzleEmb, halted
+	}
+	p1, e1, h1 := run(1)
+	p2, e2, h2 := run(3)
+	if !slices.Equal(h1, h2) {
+		t.Errorf("halting differs: %v vs %v", h1, h2)
+	}
+	for i := range p1 {
+		if math.Float32bits(p1[i]) != math.Float32bits(p2[i]) {
+			t.Fatalf("parameter %d differs: %v vs %v", i, p1[i], p2[i])
+		}
+	}
+	for i := range e1 {
+		if math.Float32bits(e1[i]) != math.Float32bits(e2[i]) {
+			t.Fatalf("puzzle embedding %d differs", i)
+		}
+	}
+}
