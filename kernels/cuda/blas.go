@@ -40,12 +40,12 @@ func loadCublas(env searchEnv, maxMajor int) (*cublasAPI, error) {
 		}
 		lib, err := openLibrary("cuBLAS", []candidate{c})
 		if err != nil {
-			tried = append(tried, err.Error())
+			tried = append(tried, err.(*NotFoundError).Tried...)
 			continue
 		}
 		return bindCublas(lib, lt)
 	}
-	return nil, fmt.Errorf("cuBLAS not found; tried:\n%s", strings.Join(tried, "\n"))
+	return nil, &NotFoundError{Name: "cuBLAS", Tried: tried}
 }
 
 func bindCublas(lib, lt *library) (*cublasAPI, error) {

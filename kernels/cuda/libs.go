@@ -262,7 +262,18 @@ func openLibrary(name string, cands []candidate) (*library, error) {
 		}
 		tried = append(tried, fmt.Sprintf("  %s: %v", c.Path, err))
 	}
-	return nil, fmt.Errorf("%s not found; tried:\n%s", name, strings.Join(tried, "\n"))
+	return nil, &NotFoundError{Name: name, Tried: tried}
+}
+
+// NotFoundError says that no candidate file of a library could be opened,
+// and lists each attempt.
+type NotFoundError struct {
+	Name  string
+	Tried []string
+}
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("%s not found; tried:\n%s", e.Name, strings.Join(e.Tried, "\n"))
 }
 
 // resolvedPath follows symbolic links so the report shows the real file

@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -108,8 +109,9 @@ func TestOpenLibraryReportsEveryAttempt(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := openLibrary("cuBLAS", []candidate{{bogus, "libcublas.so.12"}, {"libtrm-does-not-exist.so.1", "libtrm-does-not-exist.so.1"}})
-	if err == nil {
-		t.Fatal("opening a non-library succeeded")
+	var nf *NotFoundError
+	if !errors.As(err, &nf) || len(nf.Tried) != 2 {
+		t.Fatalf("want a NotFoundError listing 2 attempts, got %v", err)
 	}
 	for _, want := range []string{"cuBLAS not found", bogus, "libtrm-does-not-exist.so.1"} {
 		if !strings.Contains(err.Error(), want) {
