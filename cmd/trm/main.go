@@ -8,10 +8,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/debug"
+	"runtime"
 	"syscall"
 
 	"github.com/alecthomas/kong"
+	"github.com/tinyrecursion/trm/internal/version"
 )
 
 // cli lists every command. Each command type lives in its own file and has a
@@ -32,25 +33,6 @@ type globals struct {
 	ctx context.Context `kong:"-"`
 }
 
-// version reports the module version recorded by the Go toolchain, with the
-// VCS revision when the binary was built from a checkout.
-func version() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "trm (unknown version)"
-	}
-	v := info.Main.Version
-	if v == "" {
-		v = "(devel)"
-	}
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " " + s.Value[:12]
-		}
-	}
-	return "trm " + v + " " + info.GoVersion
-}
-
 func main() {
 	var c cli
 	kctx := kong.Parse(&c,
@@ -58,7 +40,7 @@ func main() {
 		kong.Description("Tiny Recursion Models: build augmented puzzle datasets as sharded Parquet, load, train and evaluate."),
 		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-		kong.Vars{"version": version()},
+		kong.Vars{"version": version.String() + " " + runtime.Version()},
 	)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
