@@ -20,6 +20,8 @@ import (
 type cli struct {
 	globals
 
+	Build buildCmd `cmd:"" help:"Build a dataset (sudoku, maze, arc) as sharded Parquet."`
+
 	Version kong.VersionFlag `help:"Print the version and exit."`
 
 	Gpu gpuCmd `cmd:"" help:"CUDA GPU tools (check)."`

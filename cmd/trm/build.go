@@ -1,0 +1,20 @@
+package main
+
+import "github.com/tinyrecursion/trm/pipeline"
+
+// buildCmd groups the dataset builders; each lives in its own file.
+type buildCmd struct {
+}
+
+// outputFlags are the flags every builder shares.
+type outputFlags struct {
+	Out         string `help:"Dataset directory to create." required:"" type:"path" placeholder:"DIR"`
+	Force       bool   `help:"Replace an existing dataset at --out."`
+	Workers     int    `help:"Worker goroutines (0: all cores). Output bytes do not depend on it." default:"0"`
+	ShardMB     int    `name:"shard-mb" help:"Target token megabytes (inputs+labels, uncompressed) per Parquet shard." default:"64"`
+	Compression string `help:"Parquet codec: zstd (level 1), snappy, gzip, lz4, brotli or none." default:"zstd" enum:"zstd,snappy,gzip,lz4,brotli,none"`
+}
+
+func (o outputFlags) output(g *globals) pipeline.Output {
+	return pipeline.Output{Dir: o.Out, Force: o.Force, Workers: o.Workers, ShardMB: o.ShardMB, Compression: o.Compression, Quiet: g.Quiet}
+}
