@@ -36,7 +36,7 @@ fi
 if [ -x ./cuda.test ]; then
   # The test binary embeds the kernels; -test.short skips the long TestGPUCheck
   # (the command above already ran the full check).
-  (cd kernels/cuda && timeout 240 ../../cuda.test -test.v -test.short -test.run 'GPU|NVRTC|Cache' 2>&1) | tee "$OUT/gpu-tests.txt"
+  (cd kernels/cuda && timeout 240 ../../cuda.test -test.v -test.short -test.run 'GPU|NVRTC|Cache' -test.bench GPU -test.benchtime 10x 2>&1) | tee "$OUT/gpu-tests.txt"
   trc=${PIPESTATUS[0]}
   [ "$rc" -eq 0 ] && rc=$trc
 fi
