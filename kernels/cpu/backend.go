@@ -13,19 +13,24 @@ import (
 // goroutines; each row is computed exactly as the serial definition in package
 // kernels, so results do not depend on the number of workers.
 type Backend[T kernels.Float] struct {
-	name    string
-	gemm    kernels.GemmFunc[T] // whole-matrix multiply (may parallelise itself)
-	serial  kernels.GemmFunc[T] // multiply used inside already-parallel loops
-	expv    kernels.ExpFunc[T]
-	pool    *pool
-	arena   arena[T]
-	workers int
+	name   string
+	gemm   kernels.GemmFunc[T] // whole-matrix multiply (may parallelise itself)
+	serial kernels.GemmFunc[T] // multiply used inside already-parallel loops
+	expv   kernels.ExpFunc[T]
+	// row kernels that have a vectorised float32 twin
+	swiglu     func(out, gateUp []T, inter, lo, hi int)
+	swigluBack func(dgateUp, dout, gateUp []T, inter, lo, hi int)
+	pool       *pool
+	arena      arena[T]
+	workers    int
 }
 
 // New32 returns the float32 backend, the one used for training. Its matrix
 // multiply is Sgemm. workers <= 0 means runtime.GOMAXPROCS(0).
 func New32(workers int) *Backend[float32] {
-	return newBackend[float32]("cpu-float32", workers, Sgemm, Sgemm, expInPlace32)
+	b := newBackend[float32]("cpu-float32", workers, Sgemm, Sgemm, expInPlace32)
+	b.swiglu, b.swigluBack = swigluRows32, swigluBackwardRows32
+	return b
 }
 
 // New64 returns the float64 backend used for gradient checks: the same
@@ -33,6 +38,12 @@ func New32(workers int) *Backend[float32] {
 func New64(workers int) *Backend[float64] {
 	b := newBackend[float64]("cpu-float64", workers, nil, kernels.GemmRef[float64], kernels.ExpSlice[float64])
 	b.gemm = b.parallelGemm
+	b.swiglu = func(out, gateUp []float64, inter, lo, hi int) {
+		kernels.SwiGLURows(out, gateUp, inter, b.expv, lo, hi)
+	}
+	b.swigluBack = func(dgateUp, dout, gateUp []float64, inter, lo, hi int) {
+		kernels.SwiGLUBackwardRows(dgateUp, dout, gateUp, inter, b.expv, lo, hi)
+	}
 	return b
 }
 
@@ -127,12 +138,12 @@ func (b *Backend[T]) AttentionBackward(dqkv, dprobs, dout, probs, qkv []T, batch
 
 // SwiGLU implements kernels.Backend.
 func (b *Backend[T]) SwiGLU(out, gateUp []T, rows, inter int) {
-	b.pool.run(rows, func(lo, hi int) { kernels.SwiGLURows(out, gateUp, inter, b.expv, lo, hi) })
+	b.pool.run(rows, func(lo, hi int) { b.swiglu(out, gateUp, inter, lo, hi) })
 }
 
 // SwiGLUBackward implements kernels.Backend.
 func (b *Backend[T]) SwiGLUBackward(dgateUp, dout, gateUp []T, rows, inter int) {
-	b.pool.run(rows, func(lo, hi int) { kernels.SwiGLUBackwardRows(dgateUp, dout, gateUp, inter, b.expv, lo, hi) })
+	b.pool.run(rows, func(lo, hi int) { b.swigluBack(dgateUp, dout, gateUp, inter, lo, hi) })
 }
 
 // StablemaxCrossEntropy implements kernels.Backend.

@@ -325,3 +325,44 @@ func BenchmarkExpInPlace32(b *testing.B) {
 		})
 	}
 }
+
+// TestSwiGLU32MatchesFloat64 binds the float32 SwiGLU kernels (vectorised
+// body and scalar tail, and the scalar fallback) to the float64 definition.
+func TestSwiGLU32MatchesFloat64(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	const rows = 3
+	for _, inter := range []int{16, 37, 5} {
+		gu64, d64 := randVec(rng, rows*2*inter), randVec(rng, rows*inter)
+		gu64[0], gu64[1] = 30, -95 // saturated lanes
+		out64, dgu64 := make([]float64, rows*inter), make([]float64, rows*2*inter)
+		be64 := New64(1)
+		be64.SwiGLU(out64, gu64, rows, inter)
+		be64.SwiGLUBackward(dgu64, d64, gu64, rows, inter)
+		gu32, d32 := make([]float32, len(gu64)), make([]float32, len(d64))
+		for i, v := range gu64 {
+			gu32[i] = float32(v)
+		}
+		for i, v := range d64 {
+			d32[i] = float32(v)
+		}
+		for _, vec := range []bool{true, false} {
+			saved := useExpAVX512
+			useExpAVX512 = vec && saved
+			out32, dgu32 := make([]float32, len(out64)), make([]float32, len(dgu64))
+			be32 := New32(2)
+			be32.SwiGLU(out32, gu32, rows, inter)
+			be32.SwiGLUBackward(dgu32, d32, gu32, rows, inter)
+			useExpAVX512 = saved
+			for i := range out64 {
+				if math.Abs(float64(out32[i])-out64[i]) > 1e-5*(1+math.Abs(out64[i])) {
+					t.Errorf("inter %d vector %v: out[%d] = %v, float64 %v", inter, vec, i, out32[i], out64[i])
+				}
+			}
+			for i := range dgu64 {
+				if math.Abs(float64(dgu32[i])-dgu64[i]) > 1e-5*(1+math.Abs(dgu64[i])) {
+					t.Errorf("inter %d vector %v: dgateUp[%d] = %v, float64 %v", inter, vec, i, dgu32[i], dgu64[i])
+				}
+			}
+		}
+	}
+}
