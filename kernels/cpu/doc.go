@@ -1,0 +1,22 @@
+// Package cpu is the pure-Go compute backend of trm: kernels.Backend for
+// float32 (training) and float64 (gradient checks).
+//
+// Layout:
+//
+//   - backend.go: Backend, New32 and New64. Row-wise operations call the
+//     serial definitions of package kernels on contiguous row ranges run by
+//     a fixed pool of goroutines, so every row is computed exactly as the
+//     definition and results do not depend on the worker count. Buffers come
+//     from a bump-allocating arena: a model allocates once and reuses.
+//   - sgemm*.go: Sgemm, the blocked, packed, parallel float32 matrix
+//     multiply with AVX-512 / AVX2 micro-kernels chosen at run time and a
+//     pure-Go fallback; New32 multiplies with it. New64 uses the reference
+//     triple loop of package kernels, split by rows.
+//   - exp_amd64.s: AVX-512 exponential and fused SwiGLU forward/backward
+//     kernels used by the float32 backend for softmax and SwiGLU, with the
+//     scalar definitions as fallback (build tag purego, or no AVX-512).
+//
+// Tests bind each operation to its definition: float64 finite differences
+// for every backward, float32 against float64, and bit-identical results
+// across worker counts.
+package cpu
