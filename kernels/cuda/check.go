@@ -52,16 +52,20 @@ func Check(ctx context.Context, w io.Writer, opts CheckOptions) error {
 		return fmt.Errorf("%w (details above)", ErrNoGPU)
 	}
 	defer c.Close()
-	if err := c.LoadBLAS(); err != nil {
-		return fmt.Errorf("cuBLAS: %w", err)
-	}
+	blasErr := c.LoadBLAS()
 	start := time.Now()
-	if err := c.LoadKernels(); err != nil {
-		return fmt.Errorf("kernels: %w", err)
-	}
+	kernelErr := c.LoadKernels()
 	kernelTime := time.Since(start)
 	for _, l := range c.Libraries() {
 		printf("  %-12s %-8s %s\n", l.Name, l.Version, l.Path)
+	}
+	if blasErr != nil {
+		printf("\ncuBLAS could not be loaded: %v\n", blasErr)
+		return fmt.Errorf("cuBLAS: %w", blasErr)
+	}
+	if kernelErr != nil {
+		printf("\nThe kernels could not be built or loaded: %v\n", kernelErr)
+		return fmt.Errorf("kernels: %w", kernelErr)
 	}
 
 	p := c.Props
