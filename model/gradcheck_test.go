@@ -54,6 +54,11 @@ func TestModelGradientFiniteDifferences(t *testing.T) {
 		{"attention_rope", func() Config { return tinyConfig(false) }},
 		{"attention_learned", func() Config { c := tinyConfig(false); c.PosEncodings = "learned"; return c }},
 		{"mlp_t_none", func() Config { c := tinyConfig(true); c.PosEncodings = "none"; return c }},
+		{"no_puzzle_embedding", func() Config {
+			c := tinyConfig(false)
+			c.PuzzleEmbNdim, c.PuzzleEmbLen, c.LLayers = 0, 0, 1
+			return c
+		}},
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
