@@ -1,8 +1,10 @@
 package cuda
 
 import (
+	"bytes"
 	"errors"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -59,6 +61,36 @@ func TestNVRTCCompilesEveryKernel(t *testing.T) {
 		}
 	}
 	t.Logf("compiled %d files, %d kernel entries over 2 architectures", len(srcs), total)
+}
+
+// TestNVRTCBuildsCUBIN builds machine code for sm_90, what Open does on a
+// Hopper GPU when its NVRTC knows the architecture (NVRTC's own ptxas
+// runs, so register or resource errors would show here).
+func TestNVRTCBuildsCUBIN(t *testing.T) {
+	n := loadTestNVRTC(t)
+	archs, err := n.SupportedArchs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(archs, 90) {
+		t.Skipf("NVRTC %s does not know sm_90 (knows %v)", n.Version(), archs)
+	}
+	srcs, err := Sources()
+	if err != nil {
+		t.Fatal(err)
+	}
+	built, err := compileAll(n, "", srcs, Target{Arch: 90, CUBIN: true}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range built {
+		if !bytes.HasPrefix(b.code, []byte("\x7fELF")) {
+			t.Errorf("%s: CUBIN is not an ELF file", srcs[i].Name)
+		}
+		if b.from != "NVRTC" {
+			t.Errorf("%s: %s", srcs[i].Name, b.from)
+		}
+	}
 }
 
 // TestNVRTCCompileErrorCarriesNameAndLog checks that a broken kernel becomes
