@@ -210,7 +210,12 @@ func checkSgemmArgs(transA, transB bool, m, n, k int, a []float32, lda int, b []
 // run computes the job's block of C with the blocked algorithm.
 func (j *sgemmJob) run(s *sgemmScratch) {
 	mr, nr := j.kern.mr, j.kern.nr
-	inPlaceA := !j.transA && j.kern.tileRows != nil
+	// Whole mr-row panels of A are read in place when a kernel can: a
+	// transposed A already holds each k step's mr values together, and a
+	// row-major one suits tileRows. Only the generic kernel packs a
+	// row-major A, and only the last, partial panel is ever copied otherwise.
+	rowsInPlace := !j.transA && j.kern.tileRows != nil
+	packAll := !j.transA && !rowsInPlace
 	kcBlock := ceilDiv(j.k, ceilDiv(j.k, sgemmKC))
 	s.reserve(ceilDiv(min(sgemmMC, j.m1-j.m0), mr)*mr, kcBlock, ceilDiv(min(sgemmNC, j.n1-j.n0), nr)*nr)
 	for jc := j.n0; jc < j.n1; jc += sgemmNC {
@@ -224,32 +229,28 @@ func (j *sgemmJob) run(s *sgemmScratch) {
 			}
 			for ic := j.m0; ic < j.m1; ic += sgemmMC {
 				mc := min(sgemmMC, j.m1-ic)
-				if !inPlaceA {
-					packA(s.a, mr, j.a, j.lda, j.transA, ic, mc, pc, kc)
+				if packAll {
+					packA(s.a, mr, j.a, j.lda, false, ic, mc, pc, kc)
+				} else if last := mc - (mc-1)%mr - 1; last+mr > mc {
+					j.packPartialPanel(s.a, ic+last, mc-last, pc, kc)
 				}
 				for jr := 0; jr < nc; jr += nr {
 					bp := s.b[jr*kc : (jr+nr)*kc]
 					for ir := 0; ir < mc; ir += mr {
 						rows, cols := min(mr, mc-ir), min(nr, nc-jr)
 						ci := (ic+ir)*j.ldc + jc + jr
-						if !inPlaceA {
-							j.tile(s.tile, kc, s.a[ir*kc:(ir+mr)*kc], 0, bp, ci, rows, cols, beta)
-							continue
+						switch {
+						case packAll:
+							j.tile(s.tile, kc, s.a[ir*kc:(ir+mr)*kc], mr, 0, bp, ci, rows, cols, beta)
+						case rows < mr && rowsInPlace:
+							j.tile(s.tile, kc, s.a[:mr*kc], 0, kc, bp, ci, rows, cols, beta)
+						case rows < mr:
+							j.tile(s.tile, kc, s.a[:mr*kc], mr, 0, bp, ci, rows, cols, beta)
+						case rowsInPlace:
+							j.tile(s.tile, kc, j.a[(ic+ir)*j.lda+pc:], 0, j.lda, bp, ci, rows, cols, beta)
+						default: // transposed A in place
+							j.tile(s.tile, kc, j.a[pc*j.lda+ic+ir:], j.lda, 0, bp, ci, rows, cols, beta)
 						}
-						ap, lda := j.a[(ic+ir)*j.lda+pc:], j.lda
-						if rows < mr {
-							// The last rows of A: copy them to a zero-padded
-							// panel rather than read past the matrix.
-							ap, lda = s.a[:mr*kc], kc
-							for r := range mr {
-								if r < rows {
-									copy(ap[r*kc:(r+1)*kc], j.a[(ic+ir+r)*j.lda+pc:])
-								} else {
-									clear(ap[r*kc : (r+1)*kc])
-								}
-							}
-						}
-						j.tile(s.tile, kc, ap, lda, bp, ci, rows, cols, beta)
 					}
 				}
 			}
@@ -257,16 +258,35 @@ func (j *sgemmJob) run(s *sgemmScratch) {
 	}
 }
 
-// tile runs the kernel on the rows×cols tile of C at offset ci, with A packed
-// when lda is 0 and in place (rows lda apart) otherwise. A partial tile at the
-// bottom or right edge goes through a full-size buffer, so the kernel computes
-// every element the same way wherever the tile lies.
-func (j *sgemmJob) tile(buf []float32, kc int, ap []float32, lda int, bp []float32, ci, rows, cols int, beta float32) {
+// packPartialPanel copies the last rows (fewer than mr) of an A block, k
+// steps pc..pc+kc, into buf zero-padded to a full panel, so that the kernel
+// never reads past the matrix: as mr rows of kc for tileRows, otherwise as kc
+// steps of mr.
+func (j *sgemmJob) packPartialPanel(buf []float32, i0, rows, pc, kc int) {
+	mr := j.kern.mr
+	buf = buf[:mr*kc]
+	if j.transA {
+		packA(buf, mr, j.a, j.lda, true, i0, rows, pc, kc)
+		return
+	}
+	for r := range mr {
+		if r < rows {
+			copy(buf[r*kc:(r+1)*kc], j.a[(i0+r)*j.lda+pc:])
+		} else {
+			clear(buf[r*kc : (r+1)*kc])
+		}
+	}
+}
+
+// tile runs the kernel on the rows×cols tile of C at offset ci. A is read as
+// k steps astep apart, or, when astep is 0, as rows lda apart (tileRows). A
+// partial tile at the bottom or right edge goes through a full-size buffer,
+// so the kernel computes every element the same way wherever the tile lies.
+func (j *sgemmJob) tile(buf []float32, kc int, ap []float32, astep, lda int, bp []float32, ci, rows, cols int, beta float32) {
 	mr, nr := j.kern.mr, j.kern.nr
 	c, ldc := j.c[ci:], j.ldc
-	if rows == mr && cols == nr {
-		c = c[:(mr-1)*ldc+nr]
-	} else {
+	partial := rows < mr || cols < nr
+	if partial {
 		buf = buf[:mr*nr]
 		if beta != 0 {
 			for r := range rows {
@@ -274,13 +294,15 @@ func (j *sgemmJob) tile(buf []float32, kc int, ap []float32, lda int, bp []float
 			}
 		}
 		c, ldc = buf, nr
-	}
-	if lda == 0 {
-		j.kern.tile(kc, ap, bp, c, ldc, j.alpha, beta)
 	} else {
-		j.kern.tileRows(kc, ap, lda, bp, c, ldc, j.alpha, beta)
+		c = c[:(mr-1)*ldc+nr]
 	}
-	if ldc == nr && (rows < mr || cols < nr) {
+	if astep == 0 {
+		j.kern.tileRows(kc, ap, lda, bp, c, ldc, j.alpha, beta)
+	} else {
+		j.kern.tile(kc, ap, astep, bp, c, ldc, j.alpha, beta)
+	}
+	if partial {
 		for r := range rows {
 			copy(j.c[ci+r*j.ldc:ci+r*j.ldc+cols], buf[r*nr:r*nr+cols])
 		}

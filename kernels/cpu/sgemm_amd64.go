@@ -5,21 +5,22 @@ package cpu
 import "golang.org/x/sys/cpu"
 
 //go:noescape
-func sgemmKernel12x32AVX512(k int, a, b, c *float32, ldc int, alpha, beta float32)
+func sgemmKernel12x32AVX512(k int, a *float32, astep int, b, c *float32, ldc int, alpha, beta float32)
 
 //go:noescape
 func sgemmKernel12x32AVX512Rows(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
 
 //go:noescape
-func sgemmKernel6x16AVX2(k int, a, b, c *float32, ldc int, alpha, beta float32)
+func sgemmKernel6x16AVX2(k int, a *float32, astep int, b, c *float32, ldc int, alpha, beta float32)
 
 //go:noescape
 func sgemmKernel6x16AVX2Rows(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
 
 var kernelAVX512 = &sgemmKernel{
 	name: "avx512", mr: 12, nr: 32,
-	tile: func(k int, a, b, c []float32, ldc int, alpha, beta float32) {
-		sgemmKernel12x32AVX512(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
+	tile: func(k int, a []float32, astep int, b, c []float32, ldc int, alpha, beta float32) {
+		_ = a[(k-1)*astep+11] // the asm reads k steps of 12 values
+		sgemmKernel12x32AVX512(k, &a[0], astep, &b[0], &c[0], ldc, alpha, beta)
 	},
 	tileRows: func(k int, a []float32, lda int, b, c []float32, ldc int, alpha, beta float32) {
 		_ = a[11*lda+k-1] // the asm reads rows 0-11, k values each
@@ -29,8 +30,9 @@ var kernelAVX512 = &sgemmKernel{
 
 var kernelAVX2 = &sgemmKernel{
 	name: "avx2", mr: 6, nr: 16,
-	tile: func(k int, a, b, c []float32, ldc int, alpha, beta float32) {
-		sgemmKernel6x16AVX2(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
+	tile: func(k int, a []float32, astep int, b, c []float32, ldc int, alpha, beta float32) {
+		_ = a[(k-1)*astep+5] // the asm reads k steps of 6 values
+		sgemmKernel6x16AVX2(k, &a[0], astep, &b[0], &c[0], ldc, alpha, beta)
 	},
 	tileRows: func(k int, a []float32, lda int, b, c []float32, ldc int, alpha, beta float32) {
 		_ = a[5*lda+k-1] // the asm reads rows 0-5, k values each

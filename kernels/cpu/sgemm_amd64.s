@@ -8,9 +8,11 @@
 //	acc = sum over p of A[r][p] * B[p][j]
 //	C[r][j] = alpha*acc + beta*C[r][j]   (C not read when beta is 0)
 //
-// The plain kernels read A packed (k steps of MR values); the *Rows kernels
-// read MR rows of a row-major A in place, lda elements apart, and otherwise
-// do the same arithmetic in the same order. Strides are in elements; k >= 1.
+// The plain kernels read A as k steps of MR consecutive values, astep
+// elements apart: a packed panel (astep = MR) or a transposed A in place
+// (astep = lda). The *Rows kernels read MR rows of a row-major A in place,
+// lda elements apart. Both do the same arithmetic in the same order.
+// Strides are in elements; k >= 1.
 
 // One k step of the 12×32 AVX-512 kernel for row r: broadcast A[p][r] and
 // multiply it into both 16-wide halves of the row's accumulators. Rows take
@@ -162,35 +164,37 @@
 	STORE512Z(Z20, Z21); \
 	STORE512Z(Z22, Z23)
 
-// func sgemmKernel12x32AVX512(k int, a, b, c *float32, ldc int, alpha, beta float32)
-TEXT ·sgemmKernel12x32AVX512(SB), NOSPLIT, $0-48
+// func sgemmKernel12x32AVX512(k int, a *float32, astep int, b, c *float32, ldc int, alpha, beta float32)
+TEXT ·sgemmKernel12x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
-	MOVQ b+16(FP), BX
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
+	MOVQ astep+16(FP), R9
+	SHLQ $2, R9
+	MOVQ b+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
 	SHLQ $2, R8
 	PREFETCH_C12
 	ZERO_ACC512
 
 	// Four k steps per iteration, then the remainder one at a time.
-	MOVQ CX, R9
-	SHRQ $2, R9
+	MOVQ CX, R13
+	SHRQ $2, R13
 	ANDQ $3, CX
-	TESTQ R9, R9
+	TESTQ R13, R13
 	JZ   tail512
 
 loop512:
 	STEP512(0)
-	ADDQ $48, AX
+	ADDQ R9, AX
 	STEP512(128)
-	ADDQ $48, AX
+	ADDQ R9, AX
 	STEP512(256)
-	ADDQ $48, AX
+	ADDQ R9, AX
 	STEP512(384)
-	ADDQ $48, AX
+	ADDQ R9, AX
 	ADDQ $512, BX
-	DECQ R9
+	DECQ R13
 	JNZ  loop512
 
 tail512:
@@ -199,17 +203,17 @@ tail512:
 
 tailloop512:
 	STEP512(0)
-	ADDQ $48, AX
+	ADDQ R9, AX
 	ADDQ $128, BX
 	DECQ CX
 	JNZ  tailloop512
 
 store512:
-	VBROADCASTSS alpha+40(FP), Z30
-	MOVL         beta+44(FP), R10
+	VBROADCASTSS alpha+48(FP), Z30
+	MOVL         beta+52(FP), R10
 	SHLL         $1, R10 // drop the sign: -0 counts as 0
 	JZ           storezero512
-	VBROADCASTSS beta+44(FP), Z31
+	VBROADCASTSS beta+52(FP), Z31
 	STORE_ACC512
 	VZEROUPPER
 	RET
@@ -390,35 +394,37 @@ storezero512r:
 	STORE256Z(Y8, Y9); \
 	STORE256Z(Y10, Y11)
 
-// func sgemmKernel6x16AVX2(k int, a, b, c *float32, ldc int, alpha, beta float32)
-TEXT ·sgemmKernel6x16AVX2(SB), NOSPLIT, $0-48
+// func sgemmKernel6x16AVX2(k int, a *float32, astep int, b, c *float32, ldc int, alpha, beta float32)
+TEXT ·sgemmKernel6x16AVX2(SB), NOSPLIT, $0-56
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
-	MOVQ b+16(FP), BX
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
+	MOVQ astep+16(FP), R9
+	SHLQ $2, R9
+	MOVQ b+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
 	SHLQ $2, R8
 	PREFETCH_C6
 
 	ZERO_ACC256
 
-	MOVQ  CX, R9
-	SHRQ  $2, R9
+	MOVQ  CX, R13
+	SHRQ  $2, R13
 	ANDQ  $3, CX
-	TESTQ R9, R9
+	TESTQ R13, R13
 	JZ    tail256
 
 loop256:
 	STEP256(0)
-	ADDQ $24, AX
+	ADDQ R9, AX
 	STEP256(64)
-	ADDQ $24, AX
+	ADDQ R9, AX
 	STEP256(128)
-	ADDQ $24, AX
+	ADDQ R9, AX
 	STEP256(192)
-	ADDQ $24, AX
+	ADDQ R9, AX
 	ADDQ $256, BX
-	DECQ R9
+	DECQ R13
 	JNZ  loop256
 
 tail256:
@@ -427,17 +433,17 @@ tail256:
 
 tailloop256:
 	STEP256(0)
-	ADDQ $24, AX
+	ADDQ R9, AX
 	ADDQ $64, BX
 	DECQ CX
 	JNZ  tailloop256
 
 store256:
-	VBROADCASTSS alpha+40(FP), Y14
-	MOVL         beta+44(FP), R10
+	VBROADCASTSS alpha+48(FP), Y14
+	MOVL         beta+52(FP), R10
 	SHLL         $1, R10
 	JZ           storezero256
-	VBROADCASTSS beta+44(FP), Y15
+	VBROADCASTSS beta+52(FP), Y15
 	STORE_ACC256
 	VZEROUPPER
 	RET

@@ -1,10 +1,11 @@
 package cpu
 
 // sgemmKernel is a register-blocked micro-kernel: tile computes one mr×nr
-// block of C = alpha*A*B + beta*C from a packed A panel (k steps of mr values)
-// and a packed B panel (k steps of nr values), with C rows ldc apart. When
-// beta is 0 it must not read C. k is at least 1 and the slices hold the full
-// panels and tile.
+// block of C = alpha*A*B + beta*C from an A panel of k steps of mr
+// consecutive values, astep apart (a packed panel, or a transposed A read in
+// place), and a packed B panel (k steps of nr values), with C rows ldc apart.
+// When beta is 0 it must not read C. k is at least 1 and the slices hold the
+// full panels and tile.
 //
 // tileRows, where a kernel has it, does the same with A read in place as mr
 // rows lda apart, which spares packing a row-major A. For a given element it
@@ -12,7 +13,7 @@ package cpu
 type sgemmKernel struct {
 	name     string
 	mr, nr   int
-	tile     func(k int, a, b, c []float32, ldc int, alpha, beta float32)
+	tile     func(k int, a []float32, astep int, b, c []float32, ldc int, alpha, beta float32)
 	tileRows func(k int, a []float32, lda int, b, c []float32, ldc int, alpha, beta float32)
 }
 
@@ -20,13 +21,12 @@ type sgemmKernel struct {
 // AVX2/FMA and the twin the assembly kernels are tested beside.
 var kernelGeneric = &sgemmKernel{name: "generic", mr: 4, nr: 4, tile: sgemmTile4x4}
 
-func sgemmTile4x4(k int, a, b, c []float32, ldc int, alpha, beta float32) {
+func sgemmTile4x4(k int, a []float32, astep int, b, c []float32, ldc int, alpha, beta float32) {
 	var c00, c01, c02, c03, c10, c11, c12, c13 float32
 	var c20, c21, c22, c23, c30, c31, c32, c33 float32
-	a = a[:4*k]
 	b = b[:4*k]
-	for p := 0; p < 4*k; p += 4 {
-		ap, bp := a[p:p+4:p+4], b[p:p+4:p+4]
+	for p := 0; p < k; p++ {
+		ap, bp := a[p*astep:p*astep+4:p*astep+4], b[4*p:4*p+4:4*p+4]
 		a0, a1, a2, a3 := ap[0], ap[1], ap[2], ap[3]
 		b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
 		c00 += a0 * b0
