@@ -84,35 +84,3 @@ func TestSourcesListKernels(t *testing.T) {
 		}
 	}
 }
-
-// TestCompileAllConcurrently builds every source at once, as LoadKernels
-// does, then again from the cache.
-func TestCompileAllConcurrently(t *testing.T) {
-	nv := loadTestNVRTC(t)
-	srcs, err := Sources()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	first, err := compileAll(nv, dir, srcs, Target{Arch: 90}, 13000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	second, err := compileAll(nv, dir, srcs, Target{Arch: 90}, 13000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, s := range srcs {
-		if !strings.HasPrefix(first[i].from, "NVRTC -> ") || strings.HasPrefix(second[i].from, "NVRTC") {
-			t.Errorf("%s: first from %q, second from %q", s.Name, first[i].from, second[i].from)
-		}
-		if string(first[i].code) != string(second[i].code) {
-			t.Errorf("%s: cached code differs", s.Name)
-		}
-		for _, k := range s.Kernels {
-			if !strings.Contains(string(second[i].code), ".entry "+k+"(") {
-				t.Errorf("%s: no entry %s", s.Name, k)
-			}
-		}
-	}
-}

@@ -3,6 +3,7 @@ package cuda
 import (
 	"bytes"
 	"errors"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -63,9 +64,10 @@ func TestNVRTCCompilesEveryKernel(t *testing.T) {
 	t.Logf("compiled %d files, %d kernel entries over 2 architectures", len(srcs), total)
 }
 
-// TestNVRTCBuildsCUBIN builds machine code for sm_90, what Open does on a
-// Hopper GPU when its NVRTC knows the architecture (NVRTC's own ptxas
-// runs, so register or resource errors would show here).
+// TestNVRTCBuildsCUBIN builds machine code for sm_90 as LoadKernels does on
+// a Hopper GPU whose NVRTC knows the architecture: every file at once,
+// through the disk cache (NVRTC's own ptxas runs, so register or resource
+// errors would show here); a second pass must come from the cache.
 func TestNVRTCBuildsCUBIN(t *testing.T) {
 	n := loadTestNVRTC(t)
 	archs, err := n.SupportedArchs()
@@ -79,7 +81,13 @@ func TestNVRTCBuildsCUBIN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	built, err := compileAll(n, "", srcs, Target{Arch: 90, CUBIN: true}, 0)
+	dir := t.TempDir()
+	tgt := Target{Arch: 90, CUBIN: true}
+	built, err := compileAll(n, dir, srcs, tgt, 13000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := compileAll(n, dir, srcs, tgt, 13000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,8 +95,11 @@ func TestNVRTCBuildsCUBIN(t *testing.T) {
 		if !bytes.HasPrefix(b.code, []byte("\x7fELF")) {
 			t.Errorf("%s: CUBIN is not an ELF file", srcs[i].Name)
 		}
-		if b.from != "NVRTC" {
-			t.Errorf("%s: %s", srcs[i].Name, b.from)
+		if want := "NVRTC -> " + filepath.Join(dir, cacheKey(srcs[i], n, tgt, 13000)); b.from != want {
+			t.Errorf("%s: built from %q, want %q (a warning?)", srcs[i].Name, b.from, want)
+		}
+		if again[i].from != strings.TrimPrefix(b.from, "NVRTC -> ") || !bytes.Equal(again[i].code, b.code) {
+			t.Errorf("%s: second pass from %q", srcs[i].Name, again[i].from)
 		}
 	}
 }
