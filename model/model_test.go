@@ -280,3 +280,33 @@ func TestTrainingIsDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainStepDoesNotAllocate: after the first step, a training step
+// (forward, backward, both optimisers, EMA) allocates nothing.
+func TestTrainStepDoesNotAllocate(t *testing.T) {
+	be := cpu.New32(2)
+	defer be.Close()
+	m, err := New(tinyConfig(true), be, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adam, sgd, ema := NewAdamATan2(m, 0.9, 0.95, 0.1), NewSignSGD[float32](0.1), NewEMA(m, 0.999)
+	carry, batch := m.NewCarry(), tinyBatch()
+	step := func() {
+		if _, err := m.Forward(carry, batch, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Backward(1.0 / 3); err != nil {
+			t.Fatal(err)
+		}
+		if err := sgd.Step(m, 1e-2); err != nil {
+			t.Fatal(err)
+		}
+		adam.Step(1e-3)
+		ema.Update()
+	}
+	step()
+	if a := testing.AllocsPerRun(3, step); a != 0 {
+		t.Errorf("%v allocations per training step", a)
+	}
+}

@@ -12,17 +12,71 @@ import (
 // operations are split into contiguous row ranges run by a fixed pool of
 // goroutines; each row is computed exactly as the serial definition in package
 // kernels, so results do not depend on the number of workers.
+//
+// Operations on one Backend run one at a time (calls from several goroutines
+// are serialised). They do not allocate: each operation's arguments go into
+// a slot of the backend and the workers run a task function made once by
+// the constructor.
 type Backend[T kernels.Float] struct {
-	name   string
-	gemm   kernels.GemmFunc[T] // whole-matrix multiply (may parallelise itself)
-	serial kernels.GemmFunc[T] // multiply used inside already-parallel loops
-	expv   kernels.ExpFunc[T]
+	name    string
+	workers int
+	gemm    kernels.GemmFunc[T] // whole-matrix multiply (may parallelise itself)
+	serial  kernels.GemmFunc[T] // multiply used inside already-parallel loops
+	expv    kernels.ExpFunc[T]
 	// row kernels that have a vectorised float32 twin
 	swiglu     func(out, gateUp []T, inter, lo, hi int)
 	swigluBack func(dgateUp, dout, gateUp []T, inter, lo, hi int)
-	pool       *pool
-	arena      arena[T]
-	workers    int
+
+	mu    sync.Mutex // one operation at a time: a is shared with the workers
+	a     opArgs[T]
+	tasks taskSet[T]
+	pool  *pool[T]
+	arena arena[T]
+}
+
+// opArgs holds the arguments of the operation in flight.
+type opArgs[T kernels.Float] struct {
+	s0, s1, s2, s3, s4 []T
+	ids                []int32
+	loss, scale        []float64
+	i0, i1, i2, i3     int
+	k0, k1             int
+	alpha, beta        T
+	f                  float64
+	adam               kernels.AdamATan2Scalars
+	transA, transB     bool
+}
+
+// task is the body of one operation over the range [lo, hi).
+type task[T kernels.Float] func(b *Backend[T], lo, hi int)
+
+// taskSet holds one task per operation, instantiated once per backend so
+// that running an operation creates no closure.
+type taskSet[T kernels.Float] struct {
+	gemm, gather, scatter, add, transpose, rms, rmsBack, rope, ropeBack,
+	attn, attnBack, swiglu, swigluBack, stablemax, softmax, adam, lerp task[T]
+}
+
+func newTaskSet[T kernels.Float]() taskSet[T] {
+	return taskSet[T]{
+		gemm:       gemmTask[T],
+		gather:     gatherTask[T],
+		scatter:    scatterTask[T],
+		add:        addTask[T],
+		transpose:  transposeTask[T],
+		rms:        rmsTask[T],
+		rmsBack:    rmsBackTask[T],
+		rope:       ropeTask[T],
+		ropeBack:   ropeBackTask[T],
+		attn:       attnTask[T],
+		attnBack:   attnBackTask[T],
+		swiglu:     swigluTask[T],
+		swigluBack: swigluBackTask[T],
+		stablemax:  stablemaxTask[T],
+		softmax:    softmaxTask[T],
+		adam:       adamTask[T],
+		lerp:       lerpTask[T],
+	}
 }
 
 // New32 returns the float32 backend, the one used for training. Its matrix
@@ -34,15 +88,15 @@ func New32(workers int) *Backend[float32] {
 }
 
 // New64 returns the float64 backend used for gradient checks: the same
-// operations with the reference triple-loop multiply.
+// operations with the reference triple-loop multiply, split by rows.
 func New64(workers int) *Backend[float64] {
 	b := newBackend[float64]("cpu-float64", workers, nil, kernels.GemmRef[float64], kernels.ExpSlice[float64])
 	b.gemm = b.parallelGemm
 	b.swiglu = func(out, gateUp []float64, inter, lo, hi int) {
-		kernels.SwiGLURows(out, gateUp, inter, b.expv, lo, hi)
+		kernels.SwiGLURows(out, gateUp, inter, kernels.ExpSlice[float64], lo, hi)
 	}
 	b.swigluBack = func(dgateUp, dout, gateUp []float64, inter, lo, hi int) {
-		kernels.SwiGLUBackwardRows(dgateUp, dout, gateUp, inter, b.expv, lo, hi)
+		kernels.SwiGLUBackwardRows(dgateUp, dout, gateUp, inter, kernels.ExpSlice[float64], lo, hi)
 	}
 	return b
 }
@@ -51,7 +105,9 @@ func newBackend[T kernels.Float](name string, workers int, gemm, serial kernels.
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	return &Backend[T]{name: name, gemm: gemm, serial: serial, expv: expv, pool: newPool(workers), workers: workers}
+	b := &Backend[T]{name: name, workers: workers, gemm: gemm, serial: serial, expv: expv, tasks: newTaskSet[T]()}
+	b.pool = newPool(b, workers)
+	return b
 }
 
 // Name implements kernels.Backend.
@@ -60,114 +116,240 @@ func (b *Backend[T]) Name() string { return fmt.Sprintf("%s/%d", b.name, b.worke
 // Alloc implements kernels.Backend with a bump allocator over large chunks.
 func (b *Backend[T]) Alloc(n int) []T { return b.arena.alloc(n) }
 
+// Close stops the backend's worker goroutines; the backend must not be used
+// afterwards.
+func (b *Backend[T]) Close() { close(b.pool.start) }
+
+// do runs t over [0, n) with the arguments already in b.a, then clears
+// them so the backend holds no references to the caller's buffers.
+func (b *Backend[T]) do(n int, t task[T]) {
+	b.pool.run(n, t)
+	b.a = opArgs[T]{}
+}
+
 // Gemm implements kernels.Backend.
 func (b *Backend[T]) Gemm(transA, transB bool, m, n, k int, alpha T, a []T, lda int, bm []T, ldb int, beta T, c []T, ldc int) {
 	b.gemm(transA, transB, m, n, k, alpha, a, lda, bm, ldb, beta, c, ldc)
 }
 
-// parallelGemm splits the rows of C among the workers.
+// parallelGemm splits the rows of C among the workers (float64 backend).
 func (b *Backend[T]) parallelGemm(transA, transB bool, m, n, k int, alpha T, a []T, lda int, bm []T, ldb int, beta T, c []T, ldc int) {
-	b.pool.run(m, func(lo, hi int) {
-		aOff := lo * lda
-		if transA {
-			aOff = lo
-		}
-		b.serial(transA, transB, hi-lo, n, k, alpha, a[aOff:], lda, bm, ldb, beta, c[lo*ldc:], ldc)
-	})
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.a = opArgs[T]{s0: a, s1: bm, s2: c, i0: lda, i1: ldb, i2: ldc, k0: n, k1: k,
+		alpha: alpha, beta: beta, transA: transA, transB: transB}
+	b.do(m, b.tasks.gemm)
+}
+
+func gemmTask[T kernels.Float](b *Backend[T], lo, hi int) {
+	a := &b.a
+	aOff := lo * a.i0
+	if a.transA {
+		aOff = lo
+	}
+	b.serial(a.transA, a.transB, hi-lo, a.k0, a.k1, a.alpha, a.s0[aOff:], a.i0, a.s1, a.i1, a.beta, a.s2[lo*a.i2:], a.i2)
 }
 
 // Gather implements kernels.Backend.
 func (b *Backend[T]) Gather(out, table []T, ids []int32, dim int, scale T) {
-	b.pool.run(len(ids), func(lo, hi int) { kernels.GatherRows(out, table, ids, dim, scale, lo, hi) })
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.a = opArgs[T]{s0: out, s1: table, ids: ids, i0: dim, alpha: scale}
+	b.do(len(ids), b.tasks.gather)
+}
+
+func gatherTask[T kernels.Float](b *Backend[T], lo, hi int) {
+	kernels.GatherRows(b.a.s0, b.a.s1, b.a.ids, b.a.i0, b.a.alpha, lo, hi)
 }
 
 // ScatterAdd implements kernels.Backend, split by column.
 func (b *Backend[T]) ScatterAdd(dtable, dout []T, ids []int32, dim int, scale T) {
-	b.pool.run(dim, func(lo, hi int) { kernels.ScatterAddCols(dtable, dout, ids, dim, scale, lo, hi) })
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.a = opArgs[T]{s0: dtable, s1: dout, ids: ids, i0: dim, alpha: scale}
+	b.do(dim, b.tasks.scatter)
+}
+
+func scatterTask[T kernels.Float](b *Backend[T], lo, hi int) {
+	kernels.ScatterAddCols(b.a.s0, b.a.s1, b.a.ids, b.a.i0, b.a.alpha, lo, hi)
 }
 
 // Add implements kernels.Backend.
 func (b *Backend[T]) Add(out, x, y []T) {
 	n := len(out)
 	_, _ = x[:n], y[:n]
-	b.pool.run(n, func(lo, hi int) { kernels.AddRange(out, x, y, lo, hi) })
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.a = opArgs[T]{s0: out, s1: x, s2: y}
+	b.do(n, b.tasks.add)
+}
+
+func addTask[T kernels.Float](b *Backend[T], lo, hi int) {
+	kernels.AddRange(b.a.s0, b.a.s1, b.a.s2, lo, hi)
 }
 
 // Transpose implements kernels.Backend.
 func (b *Backend[T]) Transpose(out, in []T, batch, rows, cols int) {
-	b.pool.run(batch, func(lo, hi int) { kernels.TransposeMats(out, in, rows, cols, lo, hi) })
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.a = opArgs[T]{s0: out, s1: in, i0: rows, i1: cols}
+	b.do(batch, b.tasks.transpose)
+}
+
+func transposeTask[T kernels.Float](b *Backend[T], lo, hi int) {
+	kernels.TransposeMats(b.a.s0, b.a.s1, b.a.i0, b.a.i1, lo, hi)
 }
 
 // RMSNorm implements kernels.Backend.
 func (b *Backend[T]) RMSNorm(out, rstd, in []T, rows, dim int, eps float64) {
-	b.pool.run(rows, func(lo, hi int) { kernels.RMSNormRows(out, rstd, in, dim, eps, lo, hi) })
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.a = opArgs[T]{s0: out, s1: rstd, s2: in, i0: dim, f: eps}
+	b.do(rows, b.tasks.rms)
+}
+
+func rmsTask[T kernels.Float](b *Backend[T], lo, hi int) {
+	kernels.RMSNormRows(b.a.s0, b.a.s1, b.a.s2, b.a.i0, b.a.f, lo, hi)
 }
 
 // RMSNormBackward implements kernels.Backend.
 func (b *Backend[T]) RMSNormBackward(din, dout, out, rstd []T, rows, dim int) {
-	b.pool.run(rows, func(lo, hi int) { kernels.RMSNormBackwardRows(din, dout, out, rstd, dim, lo, hi) })
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.a = opArgs[T]{s0: din, s1: dout, s2: out, s3: rstd, i0: dim}
+	b.do(rows, b.tasks.rmsBack)
+}
+
+func rmsBackTask[T kernels.Float](b *Backend[T], lo, hi int) {
+	kernels.RMSNormBackwardRows(b.a.s0, b.a.s1, b.a.s2, b.a.s3, b.a.i0, lo, hi)
 }
 
 // RoPE implements kernels.Backend.
 func (b *Backend[T]) RoPE(x []T, rows, stride, heads, headDim, seq int, cos, sin []T) {
-	b.pool.run(rows, func(lo, hi int) { kernels.RoPERows(x, stride, heads, headDim, seq, cos, sin, lo, hi) })
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.a = opArgs[T]{s0: x, s1: cos, s2: sin, i0: stride, i1: heads, i2: headDim, i3: seq}
+	b.do(rows, b.tasks.rope)
+}
+
+func ropeTask[T kernels.Float](b *Backend[T], lo, hi int) {
+	a := &b.a
+	kernels.RoPERows(a.s0, a.i0, a.i1, a.i2, a.i3, a.s1, a.s2, lo, hi)
 }
 
 // RoPEBackward implements kernels.Backend.
 func (b *Backend[T]) RoPEBackward(dx []T, rows, stride, heads, headDim, seq int, cos, sin []T) {
-	b.pool.run(rows, func(lo, hi int) { kernels.RoPEBackwardRows(dx, stride, heads, headDim, seq, cos, sin, lo, hi) })
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.a = opArgs[T]{s0: dx, s1: cos, s2: sin, i0: stride, i1: heads, i2: headDim, i3: seq}
+	b.do(rows, b.tasks.ropeBack)
+}
+
+func ropeBackTask[T kernels.Float](b *Backend[T], lo, hi int) {
+	a := &b.a
+	kernels.RoPEBackwardRows(a.s0, a.i0, a.i1, a.i2, a.i3, a.s1, a.s2, lo, hi)
 }
 
 // Attention implements kernels.Backend, one (batch, head) pair per task.
 func (b *Backend[T]) Attention(out, probs, qkv []T, batch, seq, heads, headDim int) {
-	b.pool.run(batch*heads, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			kernels.AttentionPair(b.serial, b.expv, out, probs, qkv, seq, heads, headDim, i/heads, i%heads)
-		}
-	})
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.a = opArgs[T]{s0: out, s1: probs, s2: qkv, i0: seq, i1: heads, i2: headDim}
+	b.do(batch*heads, b.tasks.attn)
+}
+
+func attnTask[T kernels.Float](b *Backend[T], lo, hi int) {
+	a := &b.a
+	for i := lo; i < hi; i++ {
+		kernels.AttentionPair(b.serial, b.expv, a.s0, a.s1, a.s2, a.i0, a.i1, a.i2, i/a.i1, i%a.i1)
+	}
 }
 
 // AttentionBackward implements kernels.Backend.
 func (b *Backend[T]) AttentionBackward(dqkv, dprobs, dout, probs, qkv []T, batch, seq, heads, headDim int) {
-	b.pool.run(batch*heads, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			kernels.AttentionBackwardPair(b.serial, dqkv, dprobs, dout, probs, qkv, seq, heads, headDim, i/heads, i%heads)
-		}
-	})
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.a = opArgs[T]{s0: dqkv, s1: dprobs, s2: dout, s3: probs, s4: qkv, i0: seq, i1: heads, i2: headDim}
+	b.do(batch*heads, b.tasks.attnBack)
+}
+
+func attnBackTask[T kernels.Float](b *Backend[T], lo, hi int) {
+	a := &b.a
+	for i := lo; i < hi; i++ {
+		kernels.AttentionBackwardPair(b.serial, a.s0, a.s1, a.s2, a.s3, a.s4, a.i0, a.i1, a.i2, i/a.i1, i%a.i1)
+	}
 }
 
 // SwiGLU implements kernels.Backend.
 func (b *Backend[T]) SwiGLU(out, gateUp []T, rows, inter int) {
-	b.pool.run(rows, func(lo, hi int) { b.swiglu(out, gateUp, inter, lo, hi) })
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.a = opArgs[T]{s0: out, s1: gateUp, i0: inter}
+	b.do(rows, b.tasks.swiglu)
 }
+
+func swigluTask[T kernels.Float](b *Backend[T], lo, hi int) { b.swiglu(b.a.s0, b.a.s1, b.a.i0, lo, hi) }
 
 // SwiGLUBackward implements kernels.Backend.
 func (b *Backend[T]) SwiGLUBackward(dgateUp, dout, gateUp []T, rows, inter int) {
-	b.pool.run(rows, func(lo, hi int) { b.swigluBack(dgateUp, dout, gateUp, inter, lo, hi) })
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.a = opArgs[T]{s0: dgateUp, s1: dout, s2: gateUp, i0: inter}
+	b.do(rows, b.tasks.swigluBack)
+}
+
+func swigluBackTask[T kernels.Float](b *Backend[T], lo, hi int) {
+	b.swigluBack(b.a.s0, b.a.s1, b.a.s2, b.a.i0, lo, hi)
 }
 
 // StablemaxCrossEntropy implements kernels.Backend.
 func (b *Backend[T]) StablemaxCrossEntropy(loss []float64, dlogits, logits []T, labels []int32, gradScale []float64, rows, vocab int) {
-	b.pool.run(rows, func(lo, hi int) {
-		kernels.StablemaxRows(loss, dlogits, logits, labels, gradScale, vocab, lo, hi)
-	})
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.a = opArgs[T]{loss: loss, s0: dlogits, s1: logits, ids: labels, scale: gradScale, i0: vocab}
+	b.do(rows, b.tasks.stablemax)
+}
+
+func stablemaxTask[T kernels.Float](b *Backend[T], lo, hi int) {
+	a := &b.a
+	kernels.StablemaxRows(a.loss, a.s0, a.s1, a.ids, a.scale, a.i0, lo, hi)
 }
 
 // SoftmaxCrossEntropy implements kernels.Backend.
 func (b *Backend[T]) SoftmaxCrossEntropy(loss []float64, dlogits, logits []T, labels []int32, gradScale []float64, rows, vocab int) {
-	b.pool.run(rows, func(lo, hi int) {
-		kernels.SoftmaxRows(loss, dlogits, logits, labels, gradScale, vocab, lo, hi)
-	})
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.a = opArgs[T]{loss: loss, s0: dlogits, s1: logits, ids: labels, scale: gradScale, i0: vocab}
+	b.do(rows, b.tasks.softmax)
+}
+
+func softmaxTask[T kernels.Float](b *Backend[T], lo, hi int) {
+	a := &b.a
+	kernels.SoftmaxRows(a.loss, a.s0, a.s1, a.ids, a.scale, a.i0, lo, hi)
 }
 
 // AdamATan2 implements kernels.Backend.
 func (b *Backend[T]) AdamATan2(p, g, m, v []T, s kernels.AdamATan2Scalars) {
-	b.pool.run(len(p), func(lo, hi int) { kernels.AdamATan2Range(p, g, m, v, s, lo, hi) })
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.a = opArgs[T]{s0: p, s1: g, s2: m, s3: v, adam: s}
+	b.do(len(p), b.tasks.adam)
+}
+
+func adamTask[T kernels.Float](b *Backend[T], lo, hi int) {
+	kernels.AdamATan2Range(b.a.s0, b.a.s1, b.a.s2, b.a.s3, b.a.adam, lo, hi)
 }
 
 // Lerp implements kernels.Backend.
 func (b *Backend[T]) Lerp(shadow, p []T, mu float64) {
-	b.pool.run(len(shadow), func(lo, hi int) { kernels.LerpRange(shadow, p, mu, lo, hi) })
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.a = opArgs[T]{s0: shadow, s1: p, f: mu}
+	b.do(len(shadow), b.tasks.lerp)
+}
+
+func lerpTask[T kernels.Float](b *Backend[T], lo, hi int) {
+	kernels.LerpRange(b.a.s0, b.a.s1, b.a.f, lo, hi)
 }
 
 // arena hands out zeroed slices carved from large chunks, so a model's
@@ -193,51 +375,47 @@ func (a *arena[T]) alloc(n int) []T {
 	return s
 }
 
-// pool is a fixed set of goroutines that run contiguous ranges of a loop.
-type pool struct {
+// pool is a fixed set of goroutines that run contiguous ranges of the
+// current task. The caller runs the first range itself.
+type pool[T kernels.Float] struct {
+	b       *Backend[T]
 	workers int
-	tasks   chan task
+	start   chan int // part index for a worker to run
+	op      task[T]
+	n, part int
+	wg      sync.WaitGroup
 }
 
-type task struct {
-	fn     func(lo, hi int)
-	lo, hi int
-	wg     *sync.WaitGroup
-}
-
-func newPool(workers int) *pool {
-	p := &pool{workers: workers, tasks: make(chan task, workers)}
+func newPool[T kernels.Float](b *Backend[T], workers int) *pool[T] {
+	p := &pool[T]{b: b, workers: workers, start: make(chan int, workers)}
 	for i := 1; i < workers; i++ {
 		go func() {
-			for t := range p.tasks {
-				t.fn(t.lo, t.hi)
-				t.wg.Done()
+			for i := range p.start {
+				p.op(p.b, i*p.n/p.part, (i+1)*p.n/p.part)
+				p.wg.Done()
 			}
 		}()
 	}
 	return p
 }
 
-// run calls fn on up to `workers` contiguous ranges covering [0, n), one of
-// them on the calling goroutine, and returns when all are done.
-func (p *pool) run(n int, fn func(lo, hi int)) {
+// run calls op on up to `workers` contiguous ranges covering [0, n) and
+// returns when all are done. The channel send orders the writes of op, n
+// and part before the workers read them.
+func (p *pool[T]) run(n int, op task[T]) {
 	if n <= 0 {
 		return
 	}
 	parts := min(p.workers, n)
 	if parts == 1 {
-		fn(0, n)
+		op(p.b, 0, n)
 		return
 	}
-	var wg sync.WaitGroup
-	wg.Add(parts - 1)
+	p.op, p.n, p.part = op, n, parts
+	p.wg.Add(parts - 1)
 	for i := 1; i < parts; i++ {
-		p.tasks <- task{fn: fn, lo: i * n / parts, hi: (i + 1) * n / parts, wg: &wg}
+		p.start <- i
 	}
-	fn(0, n/parts)
-	wg.Wait()
+	op(p.b, 0, n/parts)
+	p.wg.Wait()
 }
-
-// Close stops the backend's worker goroutines; the backend must not be used
-// afterwards.
-func (b *Backend[T]) Close() { close(b.pool.tasks) }

@@ -366,3 +366,45 @@ func TestSwiGLU32MatchesFloat64(t *testing.T) {
 		}
 	}
 }
+
+// TestOperationsDoNotAllocate runs every row-parallel operation of the
+// float32 backend (and the float64 matrix multiply) under AllocsPerRun.
+func TestOperationsDoNotAllocate(t *testing.T) {
+	be, be64 := New32(3), New64(3)
+	defer be.Close()
+	defer be64.Close()
+	const batch, seq, heads, d = 2, 5, 2, 16
+	n, w := batch*seq, heads*d
+	f := func(k int) []float32 { return make([]float32, k) }
+	qkv, out, probs, dprobs, dqkv := f(n*3*w), f(n*w), f(batch*heads*seq*seq), f(batch*heads*seq*seq), f(n*3*w)
+	y, rstd, gu, act, v := f(n*w), f(n), f(n*2*w), f(n*w), f(n*w)
+	logits, dlogits := f(n*4), f(n*4)
+	labels, ids := make([]int32, n), make([]int32, n)
+	loss, scale := make([]float64, n), make([]float64, n)
+	cos, sin := kernels.RoPETables[float32](seq, d, 10000)
+	table := f(4 * w)
+	adam := kernels.NewAdamATan2Scalars(1e-3, 0.9, 0.95, 0.1, 1)
+	a64, c64 := make([]float64, 64*64), make([]float64, 64*64)
+	allocs := testing.AllocsPerRun(5, func() {
+		be.RoPE(qkv, n, 3*w, 2*heads, d, seq, cos, sin)
+		be.Attention(out, probs, qkv, batch, seq, heads, d)
+		be.AttentionBackward(dqkv, dprobs, out, probs, qkv, batch, seq, heads, d)
+		be.RoPEBackward(dqkv, n, 3*w, 2*heads, d, seq, cos, sin)
+		be.RMSNorm(y, rstd, out, n, w, 1e-5)
+		be.RMSNormBackward(out, y, y, rstd, n, w)
+		be.SwiGLU(act, gu, n, w)
+		be.SwiGLUBackward(gu, act, gu, n, w)
+		be.Add(y, y, out)
+		be.Transpose(out, y, batch, seq, w)
+		be.Gather(out, table, ids, w, 2)
+		be.ScatterAdd(table, out, ids, w, 2)
+		be.StablemaxCrossEntropy(loss, dlogits, logits, labels, scale, n, 4)
+		be.SoftmaxCrossEntropy(loss, dlogits, logits, labels, scale, n, 4)
+		be.AdamATan2(y, out, act, v, adam)
+		be.Lerp(y, out, 0.9)
+		be64.Gemm(false, true, 64, 64, 64, 1, a64, 64, a64, 64, 0, c64, 64)
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per run of all operations", allocs)
+	}
+}
