@@ -6,8 +6,11 @@
 //   - backend.go: Backend, New32 and New64. Row-wise operations call the
 //     serial definitions of package kernels on contiguous row ranges run by
 //     a fixed pool of goroutines, so every row is computed exactly as the
-//     definition and results do not depend on the worker count. Buffers come
-//     from a bump-allocating arena: a model allocates once and reuses.
+//     definition and results do not depend on the worker count. Operations
+//     allocate nothing (arguments go into a slot of the backend, the task
+//     functions are made once), so a backend runs one operation at a time.
+//     Buffers come from a bump-allocating arena: a model allocates once and
+//     reuses.
 //   - sgemm*.go: Sgemm, the blocked, packed, parallel float32 matrix
 //     multiply with AVX-512 / AVX2 micro-kernels chosen at run time and a
 //     pure-Go fallback; New32 multiplies with it. New64 uses the reference
