@@ -70,7 +70,7 @@ func openCached(ctx context.Context, ds *dataset.Dataset, split string, sh datas
 // mapCacheFile memory-maps an IPC cache file and checks it against the
 // shard's manifest entry and the schema contract.
 func mapCacheFile(path string, sh dataset.Shard, seqLen int) (recs []arrow.RecordBatch, unmap func() error, err error) {
-	data, unmap, err := mapFile(path)
+	data, unmapData, err := mapFile(path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -79,8 +79,7 @@ func mapCacheFile(path string, sh dataset.Shard, seqLen int) (recs []arrow.Recor
 			for _, r := range recs {
 				r.Release()
 			}
-			recs = nil
-			_ = unmap()
+			_ = unmapData()
 		}
 	}()
 	rdr, err := ipc.NewMappedFileReader(data)
@@ -103,16 +102,16 @@ func mapCacheFile(path string, sh dataset.Shard, seqLen int) (recs []arrow.Recor
 	for i := range rdr.NumRecords() {
 		r, err := rdr.RecordBatch(i)
 		if err != nil {
-			return nil, nil, fmt.Errorf("loader: cache file %s record %d: %w", path, i, err)
+			return recs, nil, fmt.Errorf("loader: cache file %s record %d: %w: %w", path, i, errStale, err)
 		}
 		r.Retain()
 		recs = append(recs, r)
 		rows += r.NumRows()
 	}
 	if rows != sh.Rows {
-		return nil, nil, fmt.Errorf("loader: cache file %s has %d rows, the shard %d: %w", path, rows, sh.Rows, errStale)
+		return recs, nil, fmt.Errorf("loader: cache file %s has %d rows, the shard %d: %w", path, rows, sh.Rows, errStale)
 	}
-	return recs, unmap, nil
+	return recs, unmapData, nil
 }
 
 // buildCacheFile decodes a shard (checking its checksum) and writes it as

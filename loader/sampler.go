@@ -427,7 +427,7 @@ func (s *sampler) restore(st State) error {
 		return fmt.Errorf("loader: state is from another run (sampler %s, rank %d of %d, global batch %d, seed %d, shard-local %v; this loader: %s, %d of %d, %d, %d, %v)",
 			st.Sampler, st.Rank, st.WorldSize, st.GlobalBatch, st.Seed, st.ShardLocal,
 			want.Sampler, want.Rank, want.WorldSize, want.GlobalBatch, want.Seed, want.ShardLocal)
-	case st.Part < 0 || st.Part > len(s.src.Parts) || st.Pass < 0 || st.Start < 0:
+	case st.Part < 0 || st.Part > len(s.src.Parts) || st.Pass < 0 || st.Start < 0 || st.InPart < 0 || st.Iters < 0 || st.Batches < 0:
 		return fmt.Errorf("loader: state position (pass %d, set %d, start %d) is invalid for this source", st.Pass, st.Part, st.Start)
 	case s.cfg.Sampler == Train && st.Choice == nil:
 		return fmt.Errorf("loader: training state lacks the choice RNG")
@@ -449,8 +449,14 @@ func (s *sampler) restore(st State) error {
 	s.philox = nprand.NewGenerator(uint64(s.cfg.Seed + st.Iters))
 	switch s.cfg.Sampler {
 	case Train:
-		if st.Epochs < s.cfg.EpochsPerIter {
-			return fmt.Errorf("loader: state has %d epochs in the group order, fewer than epochs per iteration %d", st.Epochs, s.cfg.EpochsPerIter)
+		// Shard-local passes extend the order by at most one epoch per
+		// group consumed; every batch consumes at least one group.
+		most := s.cfg.EpochsPerIter
+		if s.src.shardLocal {
+			most += int(s.fixed[st.Part])*s.local/max(1, p.Groups()) + 1
+		}
+		if st.Epochs < s.cfg.EpochsPerIter || st.Epochs > most {
+			return fmt.Errorf("loader: state has %d epochs in the group order, want %d..%d", st.Epochs, s.cfg.EpochsPerIter, most)
 		}
 		s.order = s.groupOrder(p, st.Epochs)
 	case Shuffle:
