@@ -190,7 +190,7 @@ func RoPEBackwardRows[T Float](dx []T, stride, heads, headDim, seq int, cos, sin
 
 // AttentionPair computes attention for one (batch b, head h) pair with the
 // given matrix multiply; see Backend.Attention for the layouts.
-func AttentionPair[T Float](gemm GemmFunc[T], expv ExpFunc[T], out, probs, qkv []T, seq, heads, headDim, b, h int) {
+func AttentionPair[T Float](gemm GemmFunc[T], softmax SoftmaxFunc[T], out, probs, qkv []T, seq, heads, headDim, b, h int) {
 	width := heads * headDim
 	ld := 3 * width
 	base := b * seq * ld
@@ -201,12 +201,17 @@ func AttentionPair[T Float](gemm GemmFunc[T], expv ExpFunc[T], out, probs, qkv [
 	scale := T(1 / math.Sqrt(float64(headDim)))
 	gemm(false, true, seq, seq, headDim, scale, q, ld, k, ld, 0, p, seq)
 	for i := 0; i < seq; i++ {
-		softmaxRow(p[i*seq:(i+1)*seq], expv)
+		softmax(p[i*seq : (i+1)*seq])
 	}
 	gemm(false, false, seq, headDim, seq, 1, p, seq, v, ld, 0, out[b*seq*width+h*headDim:], width)
 }
 
-func softmaxRow[T Float](row []T, expv ExpFunc[T]) {
+// SoftmaxFunc replaces a row by its softmax; SoftmaxRow is the definition.
+type SoftmaxFunc[T Float] func(row []T)
+
+// SoftmaxRow replaces row by softmax(row), subtracting the maximum first
+// and summing in float64.
+func SoftmaxRow[T Float](row []T) {
 	mx := row[0]
 	for _, v := range row[1:] {
 		mx = max(mx, v)
@@ -214,7 +219,7 @@ func softmaxRow[T Float](row []T, expv ExpFunc[T]) {
 	for i := range row {
 		row[i] -= mx
 	}
-	expv(row)
+	ExpSlice(row)
 	var sum float64
 	for _, e := range row {
 		sum += float64(e)

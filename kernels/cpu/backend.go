@@ -22,8 +22,8 @@ type Backend[T kernels.Float] struct {
 	workers int
 	gemm    kernels.GemmFunc[T] // whole-matrix multiply (may parallelise itself)
 	serial  kernels.GemmFunc[T] // multiply used inside already-parallel loops
-	expv    kernels.ExpFunc[T]
 	// row kernels that have a vectorised float32 twin
+	softmax    kernels.SoftmaxFunc[T]
 	swiglu     func(out, gateUp []T, inter, lo, hi int)
 	swigluBack func(dgateUp, dout, gateUp []T, inter, lo, hi int)
 
@@ -82,16 +82,16 @@ func newTaskSet[T kernels.Float]() taskSet[T] {
 // New32 returns the float32 backend, the one used for training. Its matrix
 // multiply is Sgemm. workers <= 0 means runtime.GOMAXPROCS(0).
 func New32(workers int) *Backend[float32] {
-	b := newBackend[float32]("cpu-float32", workers, Sgemm, Sgemm, expInPlace32)
-	b.swiglu, b.swigluBack = swigluRows32, swigluBackwardRows32
+	b := newBackend[float32]("cpu-float32", workers, Sgemm, Sgemm)
+	b.softmax, b.swiglu, b.swigluBack = softmax32, swigluRows32, swigluBackwardRows32
 	return b
 }
 
 // New64 returns the float64 backend used for gradient checks: the same
 // operations with the reference triple-loop multiply, split by rows.
 func New64(workers int) *Backend[float64] {
-	b := newBackend[float64]("cpu-float64", workers, nil, kernels.GemmRef[float64], kernels.ExpSlice[float64])
-	b.gemm = b.parallelGemm
+	b := newBackend[float64]("cpu-float64", workers, nil, kernels.GemmRef[float64])
+	b.gemm, b.softmax = b.parallelGemm, kernels.SoftmaxRow[float64]
 	b.swiglu = func(out, gateUp []float64, inter, lo, hi int) {
 		kernels.SwiGLURows(out, gateUp, inter, kernels.ExpSlice[float64], lo, hi)
 	}
@@ -101,11 +101,11 @@ func New64(workers int) *Backend[float64] {
 	return b
 }
 
-func newBackend[T kernels.Float](name string, workers int, gemm, serial kernels.GemmFunc[T], expv kernels.ExpFunc[T]) *Backend[T] {
+func newBackend[T kernels.Float](name string, workers int, gemm, serial kernels.GemmFunc[T]) *Backend[T] {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	b := &Backend[T]{name: name, workers: workers, gemm: gemm, serial: serial, expv: expv, tasks: newTaskSet[T]()}
+	b := &Backend[T]{name: name, workers: workers, gemm: gemm, serial: serial, tasks: newTaskSet[T]()}
 	b.pool = newPool(b, workers)
 	return b
 }
@@ -261,7 +261,7 @@ func (b *Backend[T]) Attention(out, probs, qkv []T, batch, seq, heads, headDim i
 func attnTask[T kernels.Float](b *Backend[T], lo, hi int) {
 	a := &b.a
 	for i := lo; i < hi; i++ {
-		kernels.AttentionPair(b.serial, b.expv, a.s0, a.s1, a.s2, a.i0, a.i1, a.i2, i/a.i1, i%a.i1)
+		kernels.AttentionPair(b.serial, b.softmax, a.s0, a.s1, a.s2, a.i0, a.i1, a.i2, i/a.i1, i%a.i1)
 	}
 }
 

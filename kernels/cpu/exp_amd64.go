@@ -17,7 +17,10 @@ func swigluAVX512(out, gate, up *float32, n int)
 //go:noescape
 func swigluBackwardAVX512(dg, du, d, gate, up *float32, n int)
 
-var useExpAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ
+//go:noescape
+func softmaxAVX512(x *float32, n int)
+
+var useExpAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ && cpu.X86.HasBMI2
 
 // expInPlace32 sets x[i] = e^x[i], 16 lanes at a time where AVX-512 is
 // available, the scalar definition for the rest.
@@ -79,4 +82,13 @@ func swigluBackwardRows32(dgateUp, dout, gateUp []float32, inter, lo, hi int) {
 			dg[i] = d[i] * u[i] * s * (1 + g[i]*(1-s))
 		}
 	}
+}
+
+// softmax32 is kernels.SoftmaxRow for float32 (the sum in float32 lanes).
+func softmax32(row []float32) {
+	if !useExpAVX512 || len(row) == 0 {
+		kernels.SoftmaxRow(row)
+		return
+	}
+	softmaxAVX512(&row[0], len(row))
 }

@@ -146,3 +146,98 @@ swbloop:
 
 swbdone:
 	RET
+
+// HREDUCE folds the 16 lanes of Z6 with op so that every lane holds the
+// result, using Z7.
+#define HREDUCE(op) \
+	VSHUFF32X4 $0x4e, Z6, Z6, Z7; op Z7, Z6, Z6; \
+	VSHUFF32X4 $0xb1, Z6, Z6, Z7; op Z7, Z6, Z6; \
+	VPERMILPS  $0x4e, Z6, Z7;     op Z7, Z6, Z6; \
+	VPERMILPS  $0xb1, Z6, Z7;     op Z7, Z6, Z6
+
+// func softmaxAVX512(x *float32, n int)
+//
+// x = softmax(x) in place for n >= 1 values: max, then e^(x-max) and its
+// sum, then a scale by 1/sum. The last n mod 16 values go through masked
+// loads and stores.
+TEXT ·softmaxAVX512(SB), NOSPLIT, $0-16
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	EXPCONSTS
+	MOVQ CX, BX
+	ANDQ $15, BX
+	MOVQ $-1, AX
+	BZHIQ BX, AX, AX
+	KMOVW AX, K4 // tail lanes
+	SHRQ $4, CX  // full blocks
+
+	// max
+	MOVL $0xff800000, AX
+	VPBROADCASTD AX, Z6
+	VMOVAPS Z6, Z10 // -Inf
+	MOVQ DI, SI
+	MOVQ CX, R10
+	TESTQ R10, R10
+	JZ   maxtail
+maxloop:
+	VMAXPS (SI), Z6, Z6
+	ADDQ $64, SI
+	DECQ R10
+	JNZ  maxloop
+maxtail:
+	TESTQ BX, BX
+	JZ   maxdone
+	VMOVAPS Z10, Z7
+	VMOVUPS (SI), K4, Z7
+	VMAXPS  Z7, Z6, Z6
+maxdone:
+	HREDUCE(VMAXPS)
+	VMOVAPS Z6, Z9 // max in every lane
+
+	// e^(x - max) and the sum
+	VPXORD Z6, Z6, Z6
+	MOVQ DI, SI
+	MOVQ CX, R10
+	TESTQ R10, R10
+	JZ   exptail
+exploop2:
+	VMOVUPS (SI), Z0
+	VSUBPS  Z9, Z0, Z0
+	EXP
+	VMOVUPS Z4, (SI)
+	VADDPS  Z4, Z6, Z6
+	ADDQ $64, SI
+	DECQ R10
+	JNZ  exploop2
+exptail:
+	TESTQ BX, BX
+	JZ   expdone2
+	VMOVUPS.Z (SI), K4, Z0
+	VSUBPS  Z9, Z0, Z0
+	EXP
+	VMOVUPS Z4, K4, (SI)
+	VADDPS  Z4, Z6, K4, Z6
+expdone2:
+	HREDUCE(VADDPS)
+	VDIVPS Z6, Z27, Z9 // 1/sum
+
+	// scale
+	MOVQ DI, SI
+	MOVQ CX, R10
+	TESTQ R10, R10
+	JZ   scaletail
+scaleloop:
+	VMULPS  (SI), Z9, Z0
+	VMOVUPS Z0, (SI)
+	ADDQ $64, SI
+	DECQ R10
+	JNZ  scaleloop
+scaletail:
+	TESTQ BX, BX
+	JZ   scaledone
+	VMOVUPS.Z (SI), K4, Z0
+	VMULPS  Z9, Z0, Z0
+	VMOVUPS Z0, K4, (SI)
+scaledone:
+	VZEROUPPER
+	RET

@@ -16,3 +16,5 @@ func swigluRows32(out, gateUp []float32, inter, lo, hi int) {
 func swigluBackwardRows32(dgateUp, dout, gateUp []float32, inter, lo, hi int) {
 	kernels.SwiGLUBackwardRows(dgateUp, dout, gateUp, inter, expInPlace32, lo, hi)
 }
+
+func softmax32(row []float32) { kernels.SoftmaxRow(row) }

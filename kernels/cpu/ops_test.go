@@ -408,3 +408,37 @@ func TestOperationsDoNotAllocate(t *testing.T) {
 		t.Errorf("%v allocations per run of all operations", allocs)
 	}
 }
+
+// TestSoftmax32MatchesFloat64 binds the float32 softmax (vectorised with
+// masked tails, and the scalar fallback) to the float64 definition.
+func TestSoftmax32MatchesFloat64(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	for _, n := range []int{1, 5, 16, 17, 97, 160} {
+		x64 := randVec(rng, n)
+		for i := range x64 {
+			x64[i] *= 8
+		}
+		want := append([]float64(nil), x64...)
+		kernels.SoftmaxRow(want)
+		for _, vec := range []bool{true, false} {
+			saved := useExpAVX512
+			useExpAVX512 = vec && saved
+			got := make([]float32, n)
+			for i, v := range x64 {
+				got[i] = float32(v)
+			}
+			softmax32(got)
+			useExpAVX512 = saved
+			var sum float64
+			for i := range got {
+				sum += float64(got[i])
+				if math.Abs(float64(got[i])-want[i]) > 1e-6*(1e-3+want[i]) {
+					t.Errorf("n %d vector %v: softmax[%d] = %v, float64 %v", n, vec, i, got[i], want[i])
+				}
+			}
+			if math.Abs(sum-1) > 1e-6 {
+				t.Errorf("n %d vector %v: softmax sums to %v", n, vec, sum)
+			}
+		}
+	}
+}
