@@ -15,8 +15,8 @@
 //     multiply with AVX-512 / AVX2 micro-kernels chosen at run time and a
 //     pure-Go fallback; New32 multiplies with it. New64 uses the reference
 //     triple loop of package kernels, split by rows.
-//   - exp_amd64.s: AVX-512 exponential and fused SwiGLU forward/backward
-//     kernels used by the float32 backend for softmax and SwiGLU, with the
+//   - exp_amd64.s: AVX-512 exponential, softmax and SwiGLU forward/backward
+//     kernels used by the float32 backend for attention and the MLPs, with the
 //     scalar definitions as fallback (build tag purego, or no AVX-512).
 //
 // Tests bind each operation to its definition: float64 finite differences
