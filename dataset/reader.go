@@ -197,3 +197,44 @@ func FixedSizeBytes(a *array.FixedSizeBinary) []byte {
 	start := data.Offset() * width
 	return buf.Bytes()[start : start+data.Len()*width]
 }
+
+// Example is one row of a split.
+type Example struct {
+	Row                       int64
+	Input, Label              []byte
+	Identifier, Puzzle, Group int32
+	Set, Aug                  string
+}
+
+// ReadRow reads row n of a split, decoding only the shard that holds it.
+func (d *Dataset) ReadRow(ctx context.Context, split string, n int64) (*Example, error) {
+	s, meta, err := d.Split(split)
+	if err != nil {
+		return nil, err
+	}
+	if n < 0 || n >= s.Rows {
+		return nil, fmt.Errorf("%s: split %s has rows 0..%d, not %d", d.Dir, split, s.Rows-1, n)
+	}
+	for _, sh := range s.Shards {
+		if n >= sh.FirstRow+sh.Rows {
+			continue
+		}
+		data, err := ReadShard(ctx, d.ShardPath(sh), meta.SeqLen, memory.DefaultAllocator)
+		if err != nil {
+			return nil, err
+		}
+		defer data.Release()
+		r, err := data.Flatten(meta.SeqLen)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d.ShardPath(sh), err)
+		}
+		i := int(n - sh.FirstRow)
+		if i >= r.Len() {
+			return nil, fmt.Errorf("%s: %d rows, the manifest says %d", d.ShardPath(sh), r.Len(), sh.Rows)
+		}
+		seq := meta.SeqLen
+		return &Example{Row: n, Input: r.Inputs[i*seq : (i+1)*seq], Label: r.Labels[i*seq : (i+1)*seq],
+			Identifier: r.Identifiers[i], Puzzle: r.Puzzles[i], Group: r.Groups[i], Set: r.Sets[i], Aug: r.Augs[i]}, nil
+	}
+	return nil, fmt.Errorf("%s: split %s: no shard holds row %d", d.Dir, split, n)
+}

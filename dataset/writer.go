@@ -188,6 +188,7 @@ type SplitWriter struct {
 	cur      *shardWriter
 	batch    rowBatch
 	batchMax int
+	free     chan rowBatch // encoded batches, recycled: fresh memory costs page faults
 	closed   bool
 }
 
@@ -214,7 +215,7 @@ func (w *Writer) CreateSplit(spec SplitSpec) (*SplitWriter, error) {
 	if err := os.Mkdir(filepath.Join(w.tmp, spec.Name), 0o755); err != nil {
 		return nil, err
 	}
-	s := &SplitWriter{w: w, spec: spec, seqLen: seqLen, schema: Schema(seqLen)}
+	s := &SplitWriter{w: w, spec: spec, seqLen: seqLen, schema: Schema(seqLen), free: make(chan rowBatch, 2*w.opts.Workers+2)}
 	s.batchMax = int(max(1, w.opts.RowGroupBytes/int64(2*seqLen)))
 	s.batch = newRowBatch(s.batchMax, seqLen)
 	w.splits = append(w.splits, s)
@@ -254,6 +255,13 @@ func (s *SplitWriter) WriteGroup(g *Group) error {
 			return err
 		}
 	}
+	// Flush before the group would overflow the batch's preallocated
+	// buffers: growing them would copy the whole batch.
+	if len(s.batch.puzzles) > 0 && len(s.batch.puzzles)+rows > s.batchMax {
+		if err := s.flushBatch(); err != nil {
+			return err
+		}
+	}
 	b := &s.batch
 	b.inputs = append(b.inputs, g.Inputs...)
 	b.labels = append(b.labels, g.Labels...)
@@ -273,11 +281,6 @@ func (s *SplitWriter) WriteGroup(g *Group) error {
 	s.cur.man.Rows += int64(rows)
 	s.cur.man.Puzzles += int64(len(g.PuzzleSizes))
 	s.cur.man.Groups++
-	if len(b.puzzles) >= s.batchMax {
-		if err := s.flushBatch(); err != nil {
-			return err
-		}
-	}
 	if s.cur.man.Rows*int64(2*s.seqLen) >= s.w.opts.ShardBytes {
 		return s.endShard()
 	}
@@ -316,10 +319,15 @@ func newRowBatch(rows, seqLen int) rowBatch {
 	}
 }
 
+func (b *rowBatch) reset() {
+	b.inputs, b.labels = b.inputs[:0], b.labels[:0]
+	b.identifiers, b.puzzles, b.groups, b.augs = b.identifiers[:0], b.puzzles[:0], b.groups[:0], b.augs[:0]
+}
+
 func (s *SplitWriter) startShard() error {
 	name := fmt.Sprintf("part-%05d.parquet", len(s.shards))
 	rel := filepath.ToSlash(filepath.Join(s.spec.Name, name))
-	sh, err := newShardWriter(s.w, filepath.Join(s.w.tmp, s.spec.Name, name), s.schema)
+	sh, err := newShardWriter(s.w, filepath.Join(s.w.tmp, s.spec.Name, name), s.schema, s.free)
 	if err != nil {
 		return err
 	}
@@ -335,10 +343,15 @@ func (s *SplitWriter) flushBatch() error {
 	if len(b.puzzles) == 0 {
 		return nil
 	}
-	s.batch = newRowBatch(s.batchMax, s.seqLen)
+	select {
+	case s.batch = <-s.free:
+		s.batch.reset()
+	default:
+		s.batch = newRowBatch(s.batchMax, s.seqLen)
+	}
 	rec := b.record(s.schema)
 	select {
-	case s.cur.records <- rec:
+	case s.cur.records <- encodeJob{rec, b}:
 		return nil
 	case <-s.cur.done:
 		rec.Release()
@@ -372,9 +385,15 @@ func (b *rowBatch) record(schema *arrow.Schema) arrow.RecordBatch {
 	sets := array.NewStringBuilder(mem)
 	defer sets.Release()
 	sets.Reserve(n)
+	sets.ReserveData(3 * n)
 	augs := array.NewStringBuilder(mem)
 	defer augs.Release()
 	augs.Reserve(n)
+	augBytes := 0
+	for _, a := range b.augs {
+		augBytes += len(a)
+	}
+	augs.ReserveData(augBytes)
 	for _, a := range b.augs {
 		sets.Append("all")
 		augs.Append(a)
@@ -397,31 +416,41 @@ type shardWriter struct {
 	hash    hash.Hash
 	count   *countWriter
 	fw      *pqarrow.FileWriter
-	records chan arrow.RecordBatch
+	records chan encodeJob
 	done    chan struct{}
 	err     error
+}
+
+// encodeJob is a record for the encoder plus the batch whose memory it
+// wraps, handed back for reuse once encoded.
+type encodeJob struct {
+	rec   arrow.RecordBatch
+	batch rowBatch
 }
 
 type countWriter struct{ n int64 }
 
 func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
-func newShardWriter(w *Writer, path string, schema *arrow.Schema) (*shardWriter, error) {
+func newShardWriter(w *Writer, path string, schema *arrow.Schema, free chan rowBatch) (*shardWriter, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	sh := &shardWriter{path: path, file: f, hash: sha256.New(), count: &countWriter{},
-		records: make(chan arrow.RecordBatch, 1), done: make(chan struct{})}
+		records: make(chan encodeJob, 1), done: make(chan struct{})}
 	sh.buf = bufio.NewWriterSize(multiWriter{f, sh.hash, sh.count}, 1<<20)
 	props := parquet.NewWriterProperties(
 		parquet.WithCompression(w.codec),
 		parquet.WithCompressionLevel(compressionLevel(w.opts.Compression)),
 		parquet.WithDictionaryDefault(false),
 		parquet.WithDictionaryFor(ColSet, true),
-		parquet.WithDictionaryFor(ColAug, true),
+		// aug is not dictionary-encoded: Sudoku shuffles are unique per row,
+		// where a dictionary only costs hashing before it falls back to
+		// plain; zstd removes ARC's per-puzzle repeats just as well.
 		parquet.WithStatsFor(ColInputs, false),
 		parquet.WithStatsFor(ColLabels, false),
+		parquet.WithStatsFor(ColAug, false),
 		parquet.WithMaxRowGroupLength(1<<30),
 		parquet.WithCreatedBy("trm dataset format v1"),
 	)
@@ -430,7 +459,7 @@ func newShardWriter(w *Writer, path string, schema *arrow.Schema) (*shardWriter,
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	go sh.run(w.encoders)
+	go sh.run(w.encoders, free)
 	return sh, nil
 }
 
@@ -455,17 +484,24 @@ func (m multiWriter) Write(p []byte) (int, error) {
 	return m.f.Write(p)
 }
 
-func (sh *shardWriter) run(encoders chan struct{}) {
+// run encodes the shard's records as they come. pqarrow's Write encodes
+// and compresses the whole row group before returning, so the batch's
+// memory can then be recycled.
+func (sh *shardWriter) run(encoders chan struct{}, free chan rowBatch) {
 	defer close(sh.done)
-	for rec := range sh.records {
+	for job := range sh.records {
 		if sh.err == nil {
 			encoders <- struct{}{}
-			if err := sh.fw.Write(rec); err != nil {
+			if err := sh.fw.Write(job.rec); err != nil {
 				sh.err = fmt.Errorf("%s: %w", sh.path, err)
 			}
 			<-encoders
 		}
-		rec.Release()
+		job.rec.Release()
+		select {
+		case free <- job.batch:
+		default:
+		}
 	}
 }
 

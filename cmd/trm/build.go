@@ -4,6 +4,9 @@ import "github.com/tinyrecursion/trm/pipeline"
 
 // buildCmd groups the dataset builders; each lives in its own file.
 type buildCmd struct {
+	Sudoku buildSudokuCmd `cmd:"" help:"Build the Sudoku dataset from train.csv/test.csv or generated puzzles."`
+	Maze   buildMazeCmd   `cmd:"" help:"Build the Maze dataset from train.csv/test.csv or generated mazes."`
+	Arc    buildArcCmd    `cmd:"" help:"Build the ARC-AGI dataset from Kaggle-format JSON, with augmented variants per task."`
 }
 
 // outputFlags are the flags every builder shares.
@@ -18,3 +21,6 @@ type outputFlags struct {
 func (o outputFlags) output(g *globals) pipeline.Output {
 	return pipeline.Output{Dir: o.Out, Force: o.Force, Workers: o.Workers, ShardMB: o.ShardMB, Compression: o.Compression, Quiet: g.Quiet}
 }
+
+// workerCount resolves a --workers value of 0 to the number of cores.
+func workerCount(n int) int { return pipeline.Output{Workers: n}.WorkerCount() }

@@ -20,7 +20,11 @@ import (
 type cli struct {
 	globals
 
-	Build buildCmd `cmd:"" help:"Build a dataset (sudoku, maze, arc) as sharded Parquet."`
+	Build    buildCmd    `cmd:"" help:"Build a dataset (sudoku, maze, arc) as sharded Parquet."`
+	Generate generateCmd `cmd:"" help:"Generate Sudoku or Maze puzzles as reference CSV."`
+	Inspect  inspectCmd  `cmd:"" help:"Summarise a dataset: splits, rows, puzzles, groups, shards, sizes."`
+	Verify   verifyCmd   `cmd:"" help:"Re-hash every shard and check the format's invariants."`
+	Show     showCmd     `cmd:"" help:"Draw one example's input and label (terminal colours or --png)."`
 
 	Version kong.VersionFlag `help:"Print the version and exit."`
 
