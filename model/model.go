@@ -11,7 +11,7 @@ import (
 // and one batch size. Parameters, gradients and every activation are
 // allocated once by New; Forward and Backward reuse them.
 type Model[T kernels.Float] struct {
-	Cfg Config
+	Cfg Config // read only: buffers are sized from it
 	be  kernels.Backend[T]
 
 	// Params holds every trainable parameter (the AdamATan2 group) in
@@ -42,7 +42,9 @@ type Model[T kernels.Float] struct {
 	haveTrainingForward bool
 }
 
-// dims are the derived sizes used everywhere.
+// dims are the derived sizes used everywhere, named as in the spec: batch
+// B, tokens S, prefix P, positions L = P+S, hidden h, heads H, head width d,
+// vocabulary V, SwiGLU widths I (hidden) and It (token mixing), N = B·L rows.
 type dims struct {
 	B, S, P, L, h, H, d, V, I, It, N int
 }
