@@ -43,6 +43,10 @@ func NewFixedShapeTensorType(value arrow.DataType, shape []int) (*FixedShapeTens
 	if err != nil {
 		return nil, err
 	}
+	if size == 0 {
+		// Arrow has no fixed_size_list of length 0.
+		return nil, fmt.Errorf("%s: shape %v holds no values", FixedShapeTensorName, shape)
+	}
 	return &FixedShapeTensorType{
 		ExtensionBase: arrow.ExtensionBase{Storage: arrow.FixedSizeListOf(int32(size), value)},
 		Shape:         slices.Clone(shape),
