@@ -88,4 +88,6 @@ type rowError struct {
 	Msg   string
 }
 
-func (e *rowError) Error() string { return fmt.Sprintf("%s:%d: %s: %s", e.Path, e.Line, e.Field, e.Msg) }
+func (e *rowError) Error() string {
+	return fmt.Sprintf("%s:%d: %s: %s", e.Path, e.Line, e.Field, e.Msg)
+}

@@ -91,7 +91,9 @@ func BuildSudoku(ctx context.Context, cfg SudokuConfig, out Output) (*BuildRepor
 			func(i int, p sudokuPuzzle) (*dataset.Group, error) {
 				return sudokuGroup(p, aug, GroupRand(cfg.Seed, sudokuStream+"/"+split, i)), nil
 			},
-			func(st dataset.SplitStats) dataset.Metadata { return singleExampleMetadata(sudokuVocab, sudokuCells, st) },
+			func(st dataset.SplitStats) dataset.Metadata {
+				return singleExampleMetadata(sudokuVocab, sudokuCells, st)
+			},
 			bar)
 		bar.Finish()
 		if err != nil {
