@@ -25,6 +25,8 @@ type cli struct {
 	Inspect  inspectCmd  `cmd:"" help:"Summarise a dataset: splits, rows, puzzles, groups, shards, sizes."`
 	Verify   verifyCmd   `cmd:"" help:"Re-hash every shard and check the format's invariants."`
 	Show     showCmd     `cmd:"" help:"Draw one example's input and label (terminal colours or --png)."`
+	Export   exportCmd   `cmd:"" help:"Convert a dataset to the reference's NumPy layout or to Arrow IPC tensors (npy, arrow)."`
+	Import   importCmd   `cmd:"" help:"Convert a dataset built by the reference (npy) into a trm dataset."`
 
 	Version kong.VersionFlag `help:"Print the version and exit."`
 
