@@ -321,6 +321,13 @@ func (s *sampler) sampleTrain(p *Part, local bool) *plan {
 		q := s.philox.Integers(p.GroupIndices[g], p.GroupIndices[g+1])
 		first := p.PuzzleIndices[q]
 		n := int(p.PuzzleIndices[q+1] - first)
+		if n == 1 {
+			// choice(1, 1) draws nothing: skip the call on this path,
+			// which is every row of Sudoku and Maze.
+			pl.examples = append(pl.examples, int32(first))
+			pl.puzzles = append(pl.puzzles, int32(q))
+			continue
+		}
 		take := min(n, want-len(pl.examples))
 		s.scratch = s.choice.ChoiceInto(s.scratch, n, take)
 		for _, c := range s.scratch {

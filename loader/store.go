@@ -2,7 +2,6 @@ package loader
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -68,7 +67,18 @@ func (s *store) rows() int64 {
 
 // row returns the input and label tokens of row r.
 func (s *store) row(r int64) (in, lab []byte) {
-	c := sort.Search(len(s.starts)-1, func(i int) bool { return s.starts[i+1] > r })
+	// Binary search for the chunk, without sort.Search's closure call per
+	// step: this runs for every gathered row.
+	lo, hi := 0, len(s.starts)-1 // starts[lo] <= r < starts[hi]
+	for lo+1 < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if s.starts[mid] <= r {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	c := lo
 	off := int(r-s.starts[c]) * s.seqLen
 	return s.inputs[c][off : off+s.seqLen], s.labels[c][off : off+s.seqLen]
 }

@@ -31,6 +31,9 @@ type cli struct {
 	Version kong.VersionFlag `help:"Print the version and exit."`
 
 	Gpu gpuCmd `cmd:"" help:"CUDA GPU tools (check)."`
+
+	Cache cacheCmd `cmd:"" help:"Build or refresh a dataset's Arrow IPC cache for zero-copy loading."`
+	Bench benchCmd `cmd:"" help:"Benchmarks (loader)."`
 }
 
 // globals are the flags every command sees, plus the context that Ctrl-C

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/tinyrecursion/trm/loader"
+)
+
+type benchLoaderCmd struct {
+	Data       []string `help:"Datasets to measure (default: generate an ARC-shaped and a Sudoku-shaped one)." type:"existingdir"`
+	Split      string   `help:"Split to read." default:"train"`
+	Batch      int      `help:"Global batch size." default:"768"`
+	Batches    int      `help:"Batches timed per round and measurement." default:"100"`
+	Rounds     int      `help:"Interleaved rounds; the best of each measurement is reported." default:"5"`
+	Workers    int      `help:"Gathering goroutines (and baseline goroutines)." default:"2"`
+	Prefetch   int      `help:"Batches assembled ahead." default:"4"`
+	ARCRows    int      `name:"arc-rows" help:"Examples in the generated ARC-shaped dataset (900-token rows)." default:"50000"`
+	SudokuRows int      `help:"Examples in the generated Sudoku-shaped dataset (81-token rows)." default:"500000"`
+	GenDir     string   `help:"Keep generated datasets here and reuse them (default: a temporary directory, removed afterwards)."`
+}
+
+func (c *benchLoaderCmd) Run(g *globals) error {
+	dirs := c.Data
+	names := c.Data
+	if len(dirs) == 0 {
+		gen := c.GenDir
+		if gen == "" {
+			tmp, err := os.MkdirTemp("", "trm-bench-loader-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(tmp)
+			gen = tmp
+		}
+		if !g.Quiet {
+			fmt.Fprintf(os.Stderr, "generating %d ARC-shaped and %d Sudoku-shaped examples in %s\n", c.ARCRows, c.SudokuRows, gen)
+		}
+		ds, err := loader.BenchDatasets(gen, c.ARCRows, c.SudokuRows)
+		if err != nil {
+			return err
+		}
+		dirs = []string{ds["arc"], ds["sudoku"]}
+		names = []string{fmt.Sprintf("arc (%d rows)", c.ARCRows), fmt.Sprintf("sudoku (%d rows)", c.SudokuRows)}
+	}
+	fmt.Printf("global batch %d, %d gatherers, %d rounds of %d batches (best round shown)\n", c.Batch, c.Workers, c.Rounds, c.Batches)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "dataset\tsource\topen s\topen GB/s (file)\topen GB/s (tokens)\tbatches/s\tGB/s\tvs baseline\t")
+	for i, dir := range dirs {
+		res, err := loader.Bench(g.ctx, dir, loader.BenchConfig{Split: c.Split, GlobalBatch: c.Batch, Batches: c.Batches,
+			Rounds: c.Rounds, Workers: c.Workers, Prefetch: c.Prefetch})
+		if err != nil {
+			return err
+		}
+		name := names[i]
+		if len(c.Data) > 0 {
+			name = filepath.Base(filepath.Clean(dir))
+		}
+		for _, r := range res {
+			open := func(v float64) string {
+				if r.Name == "baseline" {
+					return "-"
+				}
+				return fmt.Sprintf("%.3f", v)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.0f\t%.2f\t%.0f%%\t\n", name, r.Name, open(r.OpenSeconds), open(r.OpenGBps), open(r.OpenTokenGBps),
+				r.BatchesPerSec, r.GBps, 100*r.Ratio)
+		}
+	}
+	return tw.Flush()
+}

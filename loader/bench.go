@@ -1,0 +1,269 @@
+package loader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/tinyrecursion/trm/dataset"
+)
+
+// BenchKind is the shape of a generated benchmark dataset.
+type BenchKind struct {
+	Name          string
+	Shape         [2]int // grid; seq_len = Shape[0]*Shape[1]
+	Vocab         int
+	PuzzlesPerGrp int
+	MinEx, MaxEx  int // examples per puzzle
+}
+
+// Benchmark dataset shapes: ARC-AGI rows of 900 tokens in groups of 4
+// augmented puzzles with 3-6 examples (the reference averages 4.2), and
+// Sudoku rows of 81 tokens, one example per puzzle.
+var (
+	BenchARC    = BenchKind{Name: "arc", Shape: [2]int{30, 30}, Vocab: 12, PuzzlesPerGrp: 4, MinEx: 3, MaxEx: 6}
+	BenchSudoku = BenchKind{Name: "sudoku", Shape: [2]int{9, 9}, Vocab: 11, PuzzlesPerGrp: 8, MinEx: 1, MaxEx: 1}
+)
+
+// GenerateBenchDataset writes a dataset of about rows random examples of
+// the given kind (split "train") into dir.
+func GenerateBenchDataset(dir string, kind BenchKind, rows int, seed uint64) error {
+	w, err := dataset.Create(dir, dataset.Options{Force: true, Workers: 2,
+		Builder: dataset.Builder{Name: "loader-bench-" + kind.Name, Seed: int64(seed), Config: []byte("{}")}})
+	if err != nil {
+		return err
+	}
+	defer w.Abort()
+	seqLen := kind.Shape[0] * kind.Shape[1]
+	s, err := w.CreateSplit(dataset.SplitSpec{Name: "train", VocabSize: kind.Vocab, GridShape: kind.Shape})
+	if err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x6c6f6164))
+	g := &dataset.Group{}
+	id := int32(1)
+	for written := 0; written < rows; {
+		g.Reset()
+		for range kind.PuzzlesPerGrp {
+			n := kind.MinEx + rng.IntN(kind.MaxEx-kind.MinEx+1)
+			for range n * seqLen {
+				v := rng.Uint32()
+				g.Inputs = append(g.Inputs, byte((v&0xffff)%uint32(kind.Vocab)))
+				g.Labels = append(g.Labels, byte((v>>16)%uint32(kind.Vocab)))
+			}
+			g.AddPuzzle(n, id, "")
+			id++
+			written += n
+		}
+		if err := s.WriteGroup(g); err != nil {
+			return err
+		}
+	}
+	st := s.Stats()
+	meta := dataset.Metadata{IgnoreLabelID: dataset.IntPtr(0), VocabSize: kind.Vocab, SeqLen: seqLen, NumPuzzleIdentifiers: int(id),
+		TotalGroups: int(st.Groups), TotalPuzzles: int(st.Puzzles), MeanPuzzleExamples: float64(st.Rows) / float64(st.Puzzles), Sets: []string{"all"}}
+	if err := s.Close(meta); err != nil {
+		return err
+	}
+	return w.Commit()
+}
+
+// BenchConfig configures Bench.
+type BenchConfig struct {
+	Split             string // "" is train
+	GlobalBatch       int    // 0 is 768
+	Batches           int    // batches timed per measurement and round (0: 100)
+	Rounds            int    // interleaved rounds; the best is reported (0: 5)
+	Workers, Prefetch int    // loader settings (0: the loader's defaults)
+}
+
+// BenchResult is one measurement. GBps counts the token bytes (inputs and
+// labels) delivered per second.
+type BenchResult struct {
+	Name          string  // "parquet", "cache" or "baseline"
+	OpenSeconds   float64 // opening the split (Parquet: hash + decode; cache: map)
+	OpenGBps      float64 // Parquet file bytes per second of opening
+	OpenTokenGBps float64 // token bytes made available per second of opening
+	Batches       int
+	BatchesPerSec float64
+	GBps          float64
+	Ratio         float64 // GBps over the baseline's
+}
+
+// Bench measures the loader on the dataset in dir: opening from Parquet
+// and from the IPC cache (built first if needed), then training batches at
+// the global batch from each, next to a plain gather of random rows from
+// one contiguous matrix into a plain buffer with as many goroutines as the
+// loader's gatherers: the bound a one-copy loader can reach. The three are
+// timed in interleaved rounds and the best round of each is reported, so
+// that load from other processes affects them alike.
+func Bench(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult, error) {
+	if cfg.Split == "" {
+		cfg.Split = "train"
+	}
+	if cfg.GlobalBatch == 0 {
+		cfg.GlobalBatch = 768
+	}
+	if cfg.Batches == 0 {
+		cfg.Batches = 100
+	}
+	if cfg.Rounds == 0 {
+		cfg.Rounds = 5
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = 2
+	}
+	if _, err := BuildCache(ctx, dir, "", []string{cfg.Split}, cfg.Workers); err != nil {
+		return nil, err
+	}
+	var (
+		out     []BenchResult
+		loaders []*Loader
+		flat    []byte
+		seqLen  int
+		rows    int64
+	)
+	defer func() {
+		for _, l := range loaders {
+			l.Close()
+			l.src.Close()
+		}
+	}()
+	for _, storage := range []Storage{Parquet, Cache} {
+		t0 := time.Now()
+		src, err := Open(ctx, []string{dir}, cfg.Split, OpenOptions{Storage: storage})
+		if err != nil {
+			return nil, err
+		}
+		open := time.Since(t0).Seconds()
+		var tokens int64
+		for _, p := range src.Parts {
+			tokens += p.Rows() * int64(2*src.Meta.SeqLen)
+		}
+		out = append(out, BenchResult{Name: storage.String(), OpenSeconds: open, OpenGBps: float64(src.Bytes) / open / 1e9,
+			OpenTokenGBps: float64(tokens) / open / 1e9})
+		if flat == nil {
+			seqLen = src.Meta.SeqLen
+			flat, rows = flatten(src)
+		}
+		l, err := New(src, Config{Sampler: Train, GlobalBatch: cfg.GlobalBatch, Workers: cfg.Workers, Prefetch: cfg.Prefetch})
+		if err != nil {
+			src.Close()
+			return nil, err
+		}
+		loaders = append(loaders, l)
+	}
+	out = append(out, BenchResult{Name: "baseline"})
+	bytesPer := float64(cfg.GlobalBatch * 2 * seqLen)
+	for range cfg.Rounds {
+		for i := range out {
+			var sec float64
+			if i < len(loaders) {
+				var err error
+				if sec, err = timeLoader(ctx, loaders[i], cfg.Batches); err != nil {
+					return nil, err
+				}
+			} else {
+				sec = BenchGather(flat, rows, seqLen, cfg.GlobalBatch, cfg.Batches, cfg.Workers)
+			}
+			if bps := float64(cfg.Batches) / sec; bps > out[i].BatchesPerSec {
+				out[i].Batches = cfg.Batches
+				out[i].BatchesPerSec = bps
+				out[i].GBps = bps * bytesPer / 1e9
+			}
+		}
+	}
+	for i := range out {
+		out[i].Ratio = out[i].GBps / out[len(out)-1].GBps
+	}
+	return out, nil
+}
+
+// timeLoader returns the seconds n batches take, the pipeline being
+// started beforehand.
+func timeLoader(ctx context.Context, l *Loader, n int) (float64, error) {
+	b, err := l.Next(ctx)
+	if err != nil {
+		return 0, err
+	}
+	b.Release()
+	t0 := time.Now()
+	for range n {
+		b, err := l.Next(ctx)
+		if err != nil {
+			return 0, err
+		}
+		b.Release()
+	}
+	return time.Since(t0).Seconds(), nil
+}
+
+// flatten copies a source's first part into one contiguous
+// [rows, 2*seq_len] matrix (inputs then labels per row) for the baseline.
+func flatten(src *Source) ([]byte, int64) {
+	p := src.Parts[0]
+	n := src.Meta.SeqLen
+	out := make([]byte, int(p.Rows())*2*n)
+	for r := range p.Rows() {
+		in, lab := p.store.row(p.base + r)
+		copy(out[int(r)*2*n:], in)
+		copy(out[int(r)*2*n+n:], lab)
+	}
+	return out, p.Rows()
+}
+
+// BenchGather is the baseline: batches of batch random rows gathered from
+// the contiguous matrix flat ([rows, 2*seqLen]) into plain buffers by
+// workers goroutines taking batches in turn. It returns the seconds taken.
+func BenchGather(flat []byte, rows int64, seqLen, batch, batches, workers int) float64 {
+	row := 2 * seqLen
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 1))
+			buf := make([]byte, batch*row)
+			idx := make([]int64, batch)
+			for k := w; k < batches; k += workers {
+				for i := range idx {
+					idx[i] = rng.Int64N(rows)
+				}
+				for i, r := range idx {
+					copy(buf[i*row:(i+1)*row], flat[r*int64(row):(r+1)*int64(row)])
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(t0).Seconds()
+}
+
+// BenchDatasets generates the benchmark datasets (ARC- and Sudoku-shaped,
+// about rowsARC and rowsSudoku examples) under dir, reusing ones already
+// there, and returns their paths by kind name.
+func BenchDatasets(dir string, rowsARC, rowsSudoku int) (map[string]string, error) {
+	out := map[string]string{}
+	for _, k := range []struct {
+		kind BenchKind
+		rows int
+	}{{BenchARC, rowsARC}, {BenchSudoku, rowsSudoku}} {
+		path := filepath.Join(dir, fmt.Sprintf("%s-%d", k.kind.Name, k.rows))
+		if _, err := dataset.Open(path); err != nil {
+			if !errors.Is(err, os.ErrNotExist) {
+				return nil, err
+			}
+			if err := GenerateBenchDataset(path, k.kind, k.rows, 1); err != nil {
+				return nil, err
+			}
+		}
+		out[k.kind.Name] = path
+	}
+	return out, nil
+}

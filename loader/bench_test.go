@@ -1,0 +1,127 @@
+package loader
+
+import (
+	"context"
+	"testing"
+)
+
+// Benchmark sizes: big enough to leave the caches (about 35 MB of tokens
+// each), small enough to generate in about a second.
+const benchRowsARC, benchRowsSudoku = 20000, 200000
+
+// BenchmarkLoader times training batches at global batch 768 from decoded
+// Parquet and from the mapped IPC cache, and after each runs the plain
+// gather baseline (BenchGather) for as many batches in the same process,
+// reporting both and their ratio.
+func BenchmarkLoader(b *testing.B) {
+	dirs, err := BenchDatasets(b.TempDir(), benchRowsARC, benchRowsSudoku)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, kind := range []string{"arc", "sudoku"} {
+		if _, err := BuildCache(ctx, dirs[kind], "", nil, 2); err != nil {
+			b.Fatal(err)
+		}
+		for _, storage := range []Storage{Parquet, Cache} {
+			b.Run(kind+"/"+storage.String(), func(b *testing.B) {
+				src, err := Open(ctx, []string{dirs[kind]}, "train", OpenOptions{Storage: storage})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer src.Close()
+				flat, rows := flatten(src)
+				l, err := New(src, Config{Sampler: Train, GlobalBatch: 768, Workers: 2})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer l.Close()
+				first, err := l.Next(ctx) // starts the pipeline
+				if err != nil {
+					b.Fatal(err)
+				}
+				bytesPer := len(first.Inputs) + len(first.Labels)
+				first.Release()
+				b.SetBytes(int64(bytesPer))
+				b.ResetTimer()
+				for b.Loop() {
+					bt, err := l.Next(ctx)
+					if err != nil {
+						b.Fatal(err)
+					}
+					bt.Release()
+				}
+				sec := b.Elapsed().Seconds()
+				gbps := float64(b.N) * float64(bytesPer) / sec / 1e9
+				nb := max(b.N, 50)
+				base := float64(nb) * float64(bytesPer) / BenchGather(flat, rows, src.Meta.SeqLen, 768, nb, 2) / 1e9
+				b.ReportMetric(float64(b.N)/sec, "batches/s")
+				b.ReportMetric(gbps, "GB/s")
+				b.ReportMetric(base, "baseline-GB/s")
+				b.ReportMetric(gbps/base, "ratio")
+			})
+		}
+	}
+}
+
+// BenchmarkOpen times opening a split: hashing and decoding the Parquet
+// shards, or mapping the IPC cache. GB/s counts Parquet file bytes.
+func BenchmarkOpen(b *testing.B) {
+	dirs, err := BenchDatasets(b.TempDir(), benchRowsARC, benchRowsSudoku)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, kind := range []string{"arc", "sudoku"} {
+		if _, err := BuildCache(ctx, dirs[kind], "", nil, 2); err != nil {
+			b.Fatal(err)
+		}
+		for _, storage := range []Storage{Parquet, Cache} {
+			b.Run(kind+"/"+storage.String(), func(b *testing.B) {
+				var bytes int64
+				for b.Loop() {
+					src, err := Open(ctx, []string{dirs[kind]}, "train", OpenOptions{Storage: storage})
+					if err != nil {
+						b.Fatal(err)
+					}
+					bytes = src.Bytes
+					src.Close()
+				}
+				b.ReportMetric(float64(bytes)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+			})
+		}
+	}
+}
+
+// BenchmarkSampler times the reference training sampler alone (plans, no
+// gathering) at global batch 768: the single-goroutine part of the
+// pipeline, which bounds the loader on Sudoku where every puzzle has one
+// example and each row costs a Philox draw, a legacy choice and a random
+// index lookup.
+func BenchmarkSampler(b *testing.B) {
+	dirs, err := BenchDatasets(b.TempDir(), benchRowsARC, benchRowsSudoku)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, kind := range []string{"arc", "sudoku"} {
+		b.Run(kind, func(b *testing.B) {
+			src, err := Open(context.Background(), []string{dirs[kind]}, "train", OpenOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer src.Close()
+			cfg := Config{Sampler: Train, GlobalBatch: 768, WorldSize: 1, EpochsPerIter: 1}
+			s, err := newSampler(src, cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, err := s.next(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "batches/s")
+			b.ReportMetric(float64(b.N)*768/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
