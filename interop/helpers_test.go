@@ -33,6 +33,7 @@ type testDataset struct {
 	// groupsAsPuzzles stores total_groups as total_puzzles, as the
 	// reference Sudoku and Maze builders do (quirk Q-S2).
 	groupsAsPuzzles bool
+	shardBytes      int64 // 0: tiny shards, so that every split spans several
 }
 
 // sudokuLike has a train split of groups of 1+aug one-example puzzles,
@@ -128,7 +129,11 @@ func arcLike(tasks, aug int, seed uint64) testDataset {
 // every split spans several shards and record batches.
 func (td testDataset) write(t testing.TB, dir string) *dataset.Dataset {
 	t.Helper()
-	w, err := dataset.Create(dir, dataset.Options{ShardBytes: 20000, RowGroupBytes: 6000, Workers: 2,
+	shardBytes, rowGroupBytes := td.shardBytes, td.shardBytes/4
+	if shardBytes == 0 {
+		shardBytes, rowGroupBytes = 20000, 6000
+	}
+	w, err := dataset.Create(dir, dataset.Options{ShardBytes: shardBytes, RowGroupBytes: rowGroupBytes, Workers: 2,
 		Builder: dataset.Builder{Name: td.builder, Config: []byte(`{}`)}})
 	if err != nil {
 		t.Fatal(err)
