@@ -11,8 +11,9 @@ type Float interface {
 // row-wise operation is exact per row, so results never depend on how a
 // backend splits the work.
 //
-// Buffers are host slices here; a device backend hands out slices that stand
-// for its own memory through Alloc.
+// Buffers are host slices. The model also reads a few small host values
+// directly (q logits, logits for argmax and metrics, the carry reset); a
+// device backend will need buffer handles and those few reads made explicit.
 type Backend[T Float] interface {
 	// Name identifies the backend in logs and benchmarks ("cpu-float32").
 	Name() string
