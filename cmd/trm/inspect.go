@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"time"
@@ -8,6 +10,7 @@ import (
 	"github.com/tinyrecursion/trm/dataset"
 	"github.com/tinyrecursion/trm/internal/progress"
 	"github.com/tinyrecursion/trm/internal/render"
+	"golang.org/x/term"
 )
 
 type inspectCmd struct {
@@ -21,7 +24,9 @@ func (c *inspectCmd) Run(g *globals) error {
 	}
 	m := ds.Manifest
 	fmt.Printf("%s: %s format v%d, builder %s, seed %d, %s\n", c.Dataset, m.Format, m.Version, m.Builder.Name, m.Builder.Seed, m.CodeVersion)
-	fmt.Printf("config: %s\n", m.Builder.Config)
+	var config bytes.Buffer
+	json.Compact(&config, m.Builder.Config)
+	fmt.Printf("config: %s\n", config.String())
 	fmt.Printf("%-6s %12s %10s %8s %6s %12s %8s %6s %7s %7s\n", "split", "examples", "puzzles", "groups", "shards", "bytes", "ratio", "vocab", "seq_len", "ids")
 	for _, s := range m.Splits {
 		meta := ds.Meta[s.Name]
@@ -123,9 +128,10 @@ func (c *showCmd) Run(g *globals) error {
 		return nil
 	}
 	fmt.Println("input:")
-	if err := render.Text(os.Stdout, ex.Input, h, w, kind); err != nil {
+	colours := term.IsTerminal(int(os.Stdout.Fd()))
+	if err := render.Text(os.Stdout, ex.Input, h, w, kind, colours); err != nil {
 		return err
 	}
 	fmt.Println("label:")
-	return render.Text(os.Stdout, ex.Label, h, w, kind)
+	return render.Text(os.Stdout, ex.Label, h, w, kind, colours)
 }

@@ -62,8 +62,12 @@ func colour(k Kind, t byte) color.RGBA {
 	return color.RGBA{255, 255, 255, 255}
 }
 
-// Text writes a grid with ANSI 24-bit colours, two characters per cell.
-func Text(w io.Writer, tokens []byte, h, wd int, k Kind) error {
+// Text writes a grid two characters per cell, with ANSI 24-bit colours when
+// colours is set (pass false when the output is not a terminal).
+func Text(w io.Writer, tokens []byte, h, wd int, k Kind, colours bool) error {
+	if !colours && (k == ARC || k == Maze) {
+		return plainText(w, tokens, h, wd, k)
+	}
 	var b strings.Builder
 	for r := range h {
 		for c := range wd {
@@ -144,4 +148,31 @@ func PNG(w io.Writer, grids [][]byte, h, wd, cell int, k Kind) error {
 		}
 	}
 	return png.Encode(w, img)
+}
+
+// plainText draws ARC and Maze grids with characters only: ARC colours as
+// digits, '.' for PAD and '|' for EOS; mazes in their CSV charset.
+func plainText(w io.Writer, tokens []byte, h, wd int, k Kind) error {
+	var b strings.Builder
+	for r := range h {
+		for c := range wd {
+			t := tokens[r*wd+c]
+			ch := byte('?')
+			switch {
+			case k == Maze && t >= 1 && t <= 5:
+				ch = "# SGo"[t-1]
+			case k == ARC && t == 0:
+				ch = '.'
+			case k == ARC && t == 1:
+				ch = '|'
+			case k == ARC && t < 12:
+				ch = '0' + t - 2
+			}
+			b.WriteByte(ch)
+			b.WriteByte(' ')
+		}
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
