@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"sync"
 	"testing"
 )
 
@@ -268,6 +269,35 @@ func TestSgemmInPlaceAMatchesPacked(t *testing.T) {
 		for i := range got {
 			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 				t.Fatalf("%s: in-place C[%d] = %v, packed %v", kern.name, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+// TestSgemmConcurrentCallers runs several large products at once, as a
+// backend's goroutines may: they share the worker pool and the scratch list,
+// and each must still get exactly its single-caller result.
+func TestSgemmConcurrentCallers(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	tc := sgemmCase{false, true, 150, 90, 200, 1, 0, 0}
+	a, lda, b, ldb, c0, ldc := tc.operands(rng)
+	want := append([]float32(nil), c0...)
+	Sgemm(false, true, tc.m, tc.n, tc.k, 1, a, lda, b, ldb, 0, want, ldc)
+	results := make([][]float32, 4)
+	var wg sync.WaitGroup
+	for i := range results {
+		results[i] = append([]float32(nil), c0...)
+		wg.Go(func() {
+			for range 3 {
+				Sgemm(false, true, tc.m, tc.n, tc.k, 1, a, lda, b, ldb, 0, results[i], ldc)
+			}
+		})
+	}
+	wg.Wait()
+	for i, got := range results {
+		for j := range got {
+			if math.Float32bits(got[j]) != math.Float32bits(want[j]) {
+				t.Fatalf("caller %d: C[%d] = %v, want %v", i, j, got[j], want[j])
 			}
 		}
 	}
