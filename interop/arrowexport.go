@@ -50,8 +50,8 @@ func ArrowSchema(shape [2]int, meta map[string]string) (*arrow.Schema, error) {
 }
 
 // ExportArrow writes every split of ds as one Arrow IPC file,
-// out/<split>.arrow, uncompressed so that readers can memory-map it, one
-// record batch per decoded chunk of the Parquet shards. In Python:
+// out/<split>.arrow, uncompressed so that readers can memory-map it, in
+// record batches of up to 4096 rows. In Python:
 //
 //	import pyarrow as pa
 //	t = pa.ipc.open_file("out/train.arrow").read_all()
@@ -109,25 +109,21 @@ func exportSplitArrow(ctx context.Context, ds *dataset.Dataset, split *dataset.S
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	err = eachShard(ctx, ds, split, meta.SeqLen, memory.DefaultAllocator, func(s *decodedShard) error {
-		tr := array.NewTableReader(s.data.Table, -1)
-		defer tr.Release()
-		for tr.Next() {
-			rec, err := tensorRecord(schema, tensor, tr.RecordBatch())
-			if err != nil {
-				return fmt.Errorf("%s: %w", s.path, err)
-			}
-			err = fw.Write(rec)
-			n := int(rec.NumRows())
-			rec.Release()
-			if err != nil {
-				return fmt.Errorf("%s: %w", path, err)
-			}
-			if progress != nil {
-				progress(n)
-			}
+	err = eachBatch(ctx, ds, split, meta.SeqLen, func(b shardBatch) error {
+		rec, err := tensorRecord(schema, tensor, b.rec)
+		if err != nil {
+			return fmt.Errorf("%s: %w", b.path, err)
 		}
-		return tr.Err()
+		err = fw.Write(rec)
+		n := int(rec.NumRows())
+		rec.Release()
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if progress != nil {
+			progress(n)
+		}
+		return nil
 	})
 	if err != nil {
 		return err

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
-
 	"github.com/tinyrecursion/trm/dataset"
 )
 
@@ -34,7 +32,7 @@ func decodeSeconds(b *testing.B, ds *dataset.Dataset) float64 {
 	start := time.Now()
 	for i := range ds.Manifest.Splits {
 		s := &ds.Manifest.Splits[i]
-		if err := eachShard(context.Background(), ds, s, ds.Meta[s.Name].SeqLen, memory.DefaultAllocator, func(*decodedShard) error { return nil }); err != nil {
+		if err := eachBatch(context.Background(), ds, s, ds.Meta[s.Name].SeqLen, func(shardBatch) error { return nil }); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -13,8 +13,8 @@
 //
 // The package dataset stays the on-disk contract (schema, manifest, .npy
 // encoding); this package only moves rows between layouts. Every conversion
-// streams shard by shard or group by group, so memory stays bounded by a
-// shard or a group, never by the dataset, and every output appears
-// atomically: it is assembled in a hidden sibling directory and renamed
-// into place when complete.
+// streams (exports in record batches of a few thousand rows, the import
+// group by group), so memory does not grow with the dataset, and every
+// output appears atomically: it is assembled in a hidden sibling directory
+// and renamed into place when complete.
 package interop

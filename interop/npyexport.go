@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/tinyrecursion/trm/dataset"
 )
@@ -62,7 +61,8 @@ type SplitReport struct {
 // out/<split>/all__{inputs,labels,puzzle_identifiers,puzzle_indices,group_indices}.npy,
 // out/<split>/dataset.json (the dataset's own file, byte for byte), and
 // identifiers.json and test_puzzles.json when the dataset has them. Shards
-// are streamed: memory holds two decoded shards, whatever the split's size.
+// are streamed in record batches of a few thousand rows: memory does not
+// grow with the split.
 func ExportNPY(ctx context.Context, ds *dataset.Dataset, out string, opts NPYExportOptions) ([]SplitReport, error) {
 	switch opts.Dtype {
 	case "", DtypeAuto, DtypeUint8, DtypeInt64:
@@ -233,22 +233,24 @@ func exportSplitNPY(ctx context.Context, ds *dataset.Dataset, split *dataset.Spl
 		tokens[i] = tf
 	}
 	var idx npyIndex
-	err := eachShard(ctx, ds, split, seqLen, memory.DefaultAllocator, func(s *decodedShard) error {
-		return readRowChunks(s, seqLen, func(inputs, labels []byte, ids, puzzles, groups []int32) error {
-			if err := idx.add(s.path, ids, puzzles, groups); err != nil {
-				return err
-			}
-			if err := tokens[0].write(inputs); err != nil {
-				return err
-			}
-			if err := tokens[1].write(labels); err != nil {
-				return err
-			}
-			if progress != nil {
-				progress(len(puzzles))
-			}
-			return nil
-		})
+	err := eachBatch(ctx, ds, split, seqLen, func(b shardBatch) error {
+		inputs, labels, ids, puzzles, groups, err := batchColumns(b)
+		if err != nil {
+			return err
+		}
+		if err := idx.add(b.path, ids, puzzles, groups); err != nil {
+			return err
+		}
+		if err := tokens[0].write(inputs); err != nil {
+			return err
+		}
+		if err := tokens[1].write(labels); err != nil {
+			return err
+		}
+		if progress != nil {
+			progress(len(puzzles))
+		}
+		return nil
 	})
 	if err != nil {
 		return err
@@ -271,32 +273,24 @@ func exportSplitNPY(ctx context.Context, ds *dataset.Dataset, split *dataset.Spl
 	return copyIfPresent(filepath.Join(ds.Dir, split.Name, FileMetadata), st.path(split.Name, FileMetadata))
 }
 
-// readRowChunks calls fn with consecutive runs of a decoded shard's rows:
-// the token bytes of inputs and labels and the three index columns.
-func readRowChunks(s *decodedShard, seqLen int, fn func(inputs, labels []byte, ids, puzzles, groups []int32) error) error {
-	tr := array.NewTableReader(s.data.Table, -1)
-	defer tr.Release()
-	for tr.Next() {
-		rec := tr.RecordBatch()
-		cols := rec.Columns()
-		in, ok1 := cols[0].(*array.FixedSizeBinary)
-		lab, ok2 := cols[1].(*array.FixedSizeBinary)
-		ids, ok3 := cols[2].(*array.Int32)
-		puz, ok4 := cols[3].(*array.Int32)
-		grp, ok5 := cols[4].(*array.Int32)
-		if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 {
-			return fmt.Errorf("%s: unexpected column types", s.path)
-		}
-		for i, c := range cols[:5] {
-			if c.NullN() > 0 {
-				return fmt.Errorf("%s: column %s has nulls", s.path, rec.Schema().Field(i).Name)
-			}
-		}
-		if err := fn(dataset.FixedSizeBytes(in), dataset.FixedSizeBytes(lab), ids.Int32Values(), puz.Int32Values(), grp.Int32Values()); err != nil {
-			return err
+// batchColumns returns the token bytes of inputs and labels and the three
+// index columns of a batch.
+func batchColumns(b shardBatch) (inputs, labels []byte, ids, puzzles, groups []int32, err error) {
+	cols := b.rec.Columns()
+	in, ok1 := cols[0].(*array.FixedSizeBinary)
+	lab, ok2 := cols[1].(*array.FixedSizeBinary)
+	id, ok3 := cols[2].(*array.Int32)
+	puz, ok4 := cols[3].(*array.Int32)
+	grp, ok5 := cols[4].(*array.Int32)
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 {
+		return nil, nil, nil, nil, nil, fmt.Errorf("%s: unexpected column types", b.path)
+	}
+	for i, c := range cols[:5] {
+		if c.NullN() > 0 {
+			return nil, nil, nil, nil, nil, fmt.Errorf("%s: column %s has nulls", b.path, b.rec.ColumnName(i))
 		}
 	}
-	return tr.Err()
+	return dataset.FixedSizeBytes(in), dataset.FixedSizeBytes(lab), id.Int32Values(), puz.Int32Values(), grp.Int32Values(), nil
 }
 
 // tokenFile streams an inputs or labels array, widening bytes to int64 if

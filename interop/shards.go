@@ -3,65 +3,107 @@ package interop
 import (
 	"context"
 	"fmt"
+	"io"
+
+	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/tinyrecursion/trm/dataset"
 )
 
-// decodedShard is one shard of a split, decoded.
-type decodedShard struct {
-	path string
-	meta dataset.Shard
-	data *dataset.ShardData
+// shardBatch is a run of consecutive rows of a split, decoded from one
+// shard: a record batch of the dataset schema.
+type shardBatch struct {
+	path string // the shard
+	rec  arrow.RecordBatch
 }
 
-// eachShard decodes the shards of a split in order and calls fn with each.
-// The next shard is decoded while fn works on the current one, so decoding
-// and writing overlap while at most two shards are in memory. fn must not
-// keep the shard's data: it is released when fn returns.
-func eachShard(ctx context.Context, ds *dataset.Dataset, split *dataset.SplitManifest, seqLen int, mem memory.Allocator, fn func(*decodedShard) error) error {
-	g, ctx := errgroup.WithContext(ctx)
-	ch := make(chan *decodedShard)
-	g.Go(func() error {
+// batchRows is the number of rows pqarrow decodes at a time: small enough
+// that the Go heap recycles the buffers of earlier batches (decoding a
+// whole shard into fresh memory was dominated by page faults), large
+// enough to amortise the per-batch work.
+const batchRows = 4096
+
+// eachBatch decodes the shards of a split in order, in record batches of
+// at most batchRows rows, and calls fn with each. Decoding runs one batch
+// ahead of fn in its own goroutine, so decoding and writing overlap with
+// bounded memory. fn must not keep the batch: it is released when fn
+// returns. The rows of every shard are counted against the manifest.
+func eachBatch(ctx context.Context, ds *dataset.Dataset, split *dataset.SplitManifest, seqLen int, fn func(shardBatch) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := make(chan shardBatch, 1)
+	decoded := make(chan error, 1)
+	go func() {
 		defer close(ch)
 		for _, sh := range split.Shards {
-			path := ds.ShardPath(sh)
-			data, err := dataset.ReadShard(ctx, path, seqLen, mem)
-			if err != nil {
-				return err
-			}
-			select {
-			case ch <- &decodedShard{path: path, meta: sh, data: data}:
-			case <-ctx.Done():
-				data.Release()
-				return ctx.Err()
+			if err := readShardBatches(ctx, ds.ShardPath(sh), sh.Rows, seqLen, ch); err != nil {
+				decoded <- err
+				return
 			}
 		}
-		return nil
-	})
-	g.Go(func() error {
-		// An error here cancels ctx, which stops the decoder (the channel is
-		// unbuffered, so no decoded shard is left behind unreleased).
-		for s := range ch {
-			var err error
-			if s.data.Table.NumRows() != s.meta.Rows {
-				err = fmt.Errorf("%s: %d rows, the manifest says %d", s.path, s.data.Table.NumRows(), s.meta.Rows)
-			} else {
-				err = fn(s)
-			}
-			s.data.Release()
-			if err != nil {
-				return err
+		decoded <- nil
+	}()
+	var err error
+	for b := range ch {
+		if err == nil {
+			if err = fn(b); err != nil {
+				cancel() // stop decoding; keep releasing what was sent
 			}
 		}
-		return nil
-	})
-	return g.Wait()
+		b.rec.Release()
+	}
+	if derr := <-decoded; err == nil {
+		err = derr
+	}
+	return err
+}
+
+// readShardBatches decodes one shard, checks its schema and row count,
+// and sends its record batches to ch.
+func readShardBatches(ctx context.Context, path string, wantRows int64, seqLen int, ch chan<- shardBatch) error {
+	rdr, err := file.OpenParquetFile(path, false, file.WithReadProps(parquet.NewReaderProperties(memory.DefaultAllocator)))
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	defer rdr.Close()
+	if rows := rdr.NumRows(); rows != wantRows {
+		return fmt.Errorf("%s: %d rows, the manifest says %d", path, rows, wantRows)
+	}
+	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{Parallel: true, BatchSize: batchRows}, memory.DefaultAllocator)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	schema, err := fr.Schema()
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := dataset.CheckSchema(schema, seqLen); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	rr, err := fr.GetRecordReader(ctx, nil, nil)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	defer rr.Release()
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		rec.Retain()
+		select {
+		case ch <- shardBatch{path: path, rec: rec}:
+		case <-ctx.Done():
+			rec.Release()
+			return ctx.Err()
+		}
+	}
+	if err := rr.Err(); err != nil && err != io.EOF {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
 
 // splitHasAug reports whether any row of the split records a transform,
