@@ -51,11 +51,14 @@ func ArrowSchema(shape [2]int, meta map[string]string) (*arrow.Schema, error) {
 
 // ExportArrow writes every split of ds as one Arrow IPC file,
 // out/<split>.arrow, uncompressed so that readers can memory-map it, in
-// record batches of up to 4096 rows. In Python:
+// record batches of up to 4096 rows (the export streams: memory does not
+// grow with the split). In Python:
 //
 //	import pyarrow as pa
-//	t = pa.ipc.open_file("out/train.arrow").read_all()
-//	x = t.column("inputs").combine_chunks().to_numpy_ndarray()  # [rows, H, W] uint8
+//	r = pa.ipc.open_file(pa.memory_map("out/train.arrow"))
+//	x = r.get_batch(0).column("inputs").to_numpy_ndarray()  # [rows, H, W] uint8, no copy
+//	t = r.read_all()  # the whole split; combine_chunks() copies once
+//	x = t.column("inputs").combine_chunks().to_numpy_ndarray()
 func ExportArrow(ctx context.Context, ds *dataset.Dataset, out string, opts ArrowExportOptions) ([]SplitReport, error) {
 	st, err := stage(out, opts.Force, ownedArrowExport)
 	if err != nil {
