@@ -118,10 +118,11 @@ func mapCacheFile(path string, sh dataset.Shard, seqLen int) (recs []arrow.Recor
 // an uncompressed IPC file, atomically: readers see the old file or the
 // complete new one.
 func buildCacheFile(ctx context.Context, ds *dataset.Dataset, split string, sh dataset.Shard, seqLen int, path string, mem memory.Allocator) error {
-	tbl, err := decodeShard(ctx, ds, split, sh, seqLen, mem)
+	tbl, free, err := decodeShard(ctx, ds, split, sh, seqLen, mem)
 	if err != nil {
 		return err
 	}
+	defer free()
 	defer tbl.Release()
 	recs, err := tableRecords(tbl, seqLen)
 	if err != nil {

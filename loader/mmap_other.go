@@ -12,3 +12,8 @@ func mapFile(path string) ([]byte, func() error, error) {
 	}
 	return data, func() error { return nil }, nil
 }
+
+// allocLarge returns n bytes of Go heap memory.
+func allocLarge(n int) ([]byte, func() error, error) {
+	return make([]byte, n), func() error { return nil }, nil
+}

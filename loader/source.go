@@ -306,11 +306,12 @@ func (s *Source) load(ctx context.Context, ds *dataset.Dataset, sm *dataset.Spli
 				recs[i], unmaps[i], err = openCached(gctx, ds, sm.Name, sh, meta.SeqLen, cacheDir, opts.Mem)
 				return err
 			}
-			tbl, err := decodeShard(gctx, ds, sm.Name, sh, meta.SeqLen, opts.Mem)
+			tbl, free, err := decodeShard(gctx, ds, sm.Name, sh, meta.SeqLen, opts.Mem)
 			if err != nil {
 				return err
 			}
 			defer tbl.Release()
+			unmaps[i] = free
 			recs[i], err = tableRecords(tbl, meta.SeqLen)
 			return err
 		})
@@ -346,52 +347,163 @@ func (s *Source) load(ctx context.Context, ds *dataset.Dataset, sm *dataset.Spli
 }
 
 // decodeShard reads a shard, checks its size and sha256 against the
-// manifest, and decodes it with pqarrow (columns in parallel).
-func decodeShard(ctx context.Context, ds *dataset.Dataset, split string, sh dataset.Shard, seqLen int, mem memory.Allocator) (arrow.Table, error) {
+// manifest, and decodes it. The token columns are decoded straight into one
+// exact-size buffer each (see decodeTokens), the small columns with pqarrow;
+// free releases the token buffers once the table is no longer used.
+func decodeShard(ctx context.Context, ds *dataset.Dataset, split string, sh dataset.Shard, seqLen int, mem memory.Allocator) (tbl arrow.Table, free func() error, err error) {
 	path := ds.ShardPath(sh)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("loader: shard %s listed in %s/manifest.json is missing: %w", sh.File, ds.Dir, err)
+			return nil, nil, fmt.Errorf("loader: shard %s listed in %s/manifest.json is missing: %w", sh.File, ds.Dir, err)
 		}
-		return nil, fmt.Errorf("loader: %w", err)
+		return nil, nil, fmt.Errorf("loader: %w", err)
 	}
 	if int64(len(data)) != sh.Bytes {
-		return nil, fmt.Errorf("loader: %s: %d bytes, the manifest says %d (the file was changed or truncated)", path, len(data), sh.Bytes)
+		return nil, nil, fmt.Errorf("loader: %s: %d bytes, the manifest says %d (the file was changed or truncated)", path, len(data), sh.Bytes)
 	}
 	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != sh.SHA256 {
-		return nil, fmt.Errorf("loader: %s: checksum mismatch: sha256 %x, the manifest says %s (the file is corrupt or was changed)", path, sum, sh.SHA256)
+		return nil, nil, fmt.Errorf("loader: %s: checksum mismatch: sha256 %x, the manifest says %s (the file is corrupt or was changed)", path, sum, sh.SHA256)
 	}
 	rdr, err := file.NewParquetReader(bytes.NewReader(data), file.WithReadProps(parquet.NewReaderProperties(mem)))
 	if err != nil {
-		return nil, fmt.Errorf("loader: %s: %w", path, err)
+		return nil, nil, fmt.Errorf("loader: %s: %w", path, err)
 	}
 	defer rdr.Close()
 	for _, kv := range rdr.MetaData().KeyValueMetadata() {
 		if kv.Key == dataset.KeySplit && kv.Value != nil && *kv.Value != split {
-			return nil, fmt.Errorf("loader: %s: file metadata says split %q, the manifest %q", path, *kv.Value, split)
+			return nil, nil, fmt.Errorf("loader: %s: file metadata says split %q, the manifest %q", path, *kv.Value, split)
 		}
 	}
 	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{Parallel: true, BatchSize: 1 << 16}, mem)
 	if err != nil {
-		return nil, fmt.Errorf("loader: %s: %w", path, err)
+		return nil, nil, fmt.Errorf("loader: %s: %w", path, err)
 	}
 	schema, err := fr.Schema()
 	if err != nil {
-		return nil, fmt.Errorf("loader: %s: %w", path, err)
+		return nil, nil, fmt.Errorf("loader: %s: %w", path, err)
 	}
 	if err := dataset.CheckSchema(schema, seqLen); err != nil {
-		return nil, fmt.Errorf("loader: %s: schema breaks the dataset contract: %w", path, err)
+		return nil, nil, fmt.Errorf("loader: %s: schema breaks the dataset contract: %w", path, err)
 	}
-	tbl, err := fr.ReadTable(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("loader: %s: %w", path, err)
+	if rows := rdr.NumRows(); rows != sh.Rows {
+		return nil, nil, fmt.Errorf("loader: %s: %d rows, the manifest says %d", path, rows, sh.Rows)
 	}
-	if tbl.NumRows() != sh.Rows {
-		tbl.Release()
-		return nil, fmt.Errorf("loader: %s: %d rows, the manifest says %d", path, tbl.NumRows(), sh.Rows)
+	n := int(sh.Rows) * seqLen
+	var bufs [2][]byte
+	var frees []func() error
+	release := func() error {
+		var errs []error
+		for _, f := range frees {
+			errs = append(errs, f())
+		}
+		return errors.Join(errs...)
 	}
-	return tbl, nil
+	defer func() {
+		if err != nil {
+			_ = release()
+		}
+	}()
+	for i := range bufs {
+		if n == 0 {
+			break
+		}
+		b, f, err := allocLarge(n)
+		if err != nil {
+			return nil, nil, fmt.Errorf("loader: %s: %w", path, err)
+		}
+		bufs[i] = b
+		frees = append(frees, f)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for i := range bufs {
+		g.Go(func() error { return decodeTokens(gctx, rdr, i, seqLen, bufs[i]) })
+	}
+	var rest arrow.Table
+	g.Go(func() (err error) {
+		groups := make([]int, rdr.NumRowGroups())
+		for i := range groups {
+			groups[i] = i
+		}
+		rest, err = fr.ReadRowGroups(gctx, []int{2, 3, 4, 5, 6}, groups)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		if rest != nil {
+			rest.Release()
+		}
+		return nil, nil, fmt.Errorf("loader: %s: %w", path, err)
+	}
+	defer rest.Release()
+	full := dataset.Schema(seqLen)
+	cols := make([]arrow.Column, 0, full.NumFields())
+	for i := range bufs {
+		data := array.NewData(full.Field(i).Type, int(sh.Rows), []*memory.Buffer{nil, memory.NewBufferBytes(bufs[i])}, nil, 0, 0)
+		arr := array.MakeFromData(data)
+		data.Release()
+		ch := arrow.NewChunked(full.Field(i).Type, []arrow.Array{arr})
+		arr.Release()
+		cols = append(cols, *arrow.NewColumn(full.Field(i), ch))
+		ch.Release()
+	}
+	for i := range rest.NumCols() {
+		c := rest.Column(int(i))
+		cols = append(cols, *arrow.NewColumn(full.Field(2+int(i)), c.Data()))
+	}
+	tbl = array.NewTable(full, cols, sh.Rows)
+	for i := range cols {
+		cols[i].Release()
+	}
+	return tbl, release, nil
+}
+
+// decodeTokens decodes token column col of every row group into dst with
+// one copy per value. pqarrow's fixed-size binary builder grows by doubling
+// and zeroes each new buffer; on a machine with slow page faults that cost
+// ten times the decoding itself.
+func decodeTokens(ctx context.Context, rdr *file.Reader, col, seqLen int, dst []byte) error {
+	const chunk = 4096
+	values := make([]parquet.FixedLenByteArray, chunk)
+	defs := make([]int16, chunk)
+	off := 0
+	for rg := range rdr.NumRowGroups() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rgr := rdr.RowGroup(rg)
+		cr, err := rgr.Column(col)
+		if err != nil {
+			return err
+		}
+		flba, ok := cr.(*file.FixedLenByteArrayColumnChunkReader)
+		if !ok {
+			return fmt.Errorf("column %d is not fixed-length byte arrays", col)
+		}
+		for remaining := rgr.NumRows(); remaining > 0; {
+			lv, n, err := flba.ReadBatchInPage(min(remaining, chunk), values, defs, nil)
+			if err != nil {
+				return fmt.Errorf("row group %d column %d: %w", rg, col, err)
+			}
+			if lv == 0 {
+				return fmt.Errorf("row group %d column %d ends %d rows early", rg, col, remaining)
+			}
+			if int64(n) != lv {
+				return fmt.Errorf("row group %d column %d has nulls", rg, col)
+			}
+			for _, v := range values[:n] {
+				if len(v) != seqLen || off+seqLen > len(dst) {
+					return fmt.Errorf("row group %d column %d: value of %d bytes, want %d (or more rows than the manifest lists)", rg, col, len(v), seqLen)
+				}
+				copy(dst[off:off+seqLen], v)
+				off += seqLen
+			}
+			remaining -= lv
+		}
+	}
+	if off != len(dst) {
+		return fmt.Errorf("column %d has %d rows, the manifest lists %d", col, off/seqLen, len(dst)/seqLen)
+	}
+	return nil
 }
 
 // tableRecords cuts a table into record batches whose columns are aligned
