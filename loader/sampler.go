@@ -111,7 +111,11 @@ func (s *sampler) checkSize() error {
 	gb := int64(s.cfg.GlobalBatch)
 	any := false
 	for _, p := range s.src.Parts {
-		if p.Rows() == 0 {
+		rows := p.Rows()
+		for _, r := range p.rankRows { // shard-local: any rank's rows count
+			rows = max(rows, r)
+		}
+		if rows == 0 {
 			s.fixed = append(s.fixed, 0)
 			continue
 		}
