@@ -2,6 +2,7 @@ package interop
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -204,6 +205,36 @@ func TestAugOf(t *testing.T) {
 	for name, want := range map[string]string{"8be77c9e|||t7|||0612397845": "t7|||0612397845", "8be77c9e": "", "<blank>": "", "a|||": ""} {
 		if got := augOf(name); got != want {
 			t.Errorf("augOf(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
+
+// TestExportCancel: cancelling mid-export returns the context's error and
+// leaves neither the output nor a staging directory.
+func TestExportCancel(t *testing.T) {
+	tmp := t.TempDir()
+	ds := arcLike(6, 4, 17).write(t, filepath.Join(tmp, "ds"))
+	for _, export := range []func(context.Context, string, func(int)) error{
+		func(ctx context.Context, out string, p func(int)) error {
+			_, err := ExportNPY(ctx, ds, out, NPYExportOptions{Progress: p})
+			return err
+		},
+		func(ctx context.Context, out string, p func(int)) error {
+			_, err := ExportArrow(ctx, ds, out, ArrowExportOptions{Progress: p})
+			return err
+		},
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		out := filepath.Join(tmp, "out")
+		err := export(ctx, out, func(int) { cancel() })
+		cancel()
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("error %v, want context.Canceled", err)
+		}
+		left, _ := filepath.Glob(filepath.Join(tmp, "*out*"))
+		hidden, _ := filepath.Glob(filepath.Join(tmp, ".out*"))
+		if len(left)+len(hidden) > 0 {
+			t.Errorf("left behind: %v %v", left, hidden)
 		}
 	}
 }
