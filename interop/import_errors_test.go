@@ -186,3 +186,30 @@ func TestImportInt64TokenRange(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// TestImportWarnsOnReformattedMetadata: a dataset.json with the reference's
+// values but other formatting imports, with a warning naming the file.
+func TestImportWarnsOnReformattedMetadata(t *testing.T) {
+	base := t.TempDir()
+	ds := sudokuLike(2, 1, 1, 19).write(t, filepath.Join(base, "ds"))
+	ref := filepath.Join(base, "ref")
+	if _, err := ExportNPY(context.Background(), ds, ref, NPYExportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(ref, "test", FileMetadata)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(data), ", ", ",\n  ")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := ImportNPY(context.Background(), ref, filepath.Join(base, "out"), NPYImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], path) {
+		t.Fatalf("warnings %q, want one naming %s", rep.Warnings, path)
+	}
+	assertSameFile(t, filepath.Join(ds.Dir, "test", FileMetadata), filepath.Join(base, "out", "test", FileMetadata))
+}
