@@ -109,7 +109,7 @@ func (s *sampler) newChoice() *nprand.RandomState {
 // the manifest alone so that all ranks agree.
 func (s *sampler) checkSize() error {
 	gb := int64(s.cfg.GlobalBatch)
-	any := false
+	nonEmpty := false
 	for _, p := range s.src.Parts {
 		rows := p.Rows()
 		for _, r := range p.rankRows { // shard-local: any rank's rows count
@@ -119,7 +119,7 @@ func (s *sampler) checkSize() error {
 			s.fixed = append(s.fixed, 0)
 			continue
 		}
-		any = true
+		nonEmpty = true
 		where := fmt.Sprintf("loader: set %s of split %s", p.Name, s.src.Split)
 		if s.src.shardLocal {
 			lb := int64(s.local)
@@ -183,7 +183,7 @@ func (s *sampler) checkSize() error {
 		}
 		s.fixed = append(s.fixed, 0)
 	}
-	if !any {
+	if !nonEmpty {
 		return fmt.Errorf("loader: split %s has no examples", s.src.Split)
 	}
 	return nil
