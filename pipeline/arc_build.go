@@ -256,19 +256,15 @@ func drawARCOffsets(dst []uint8, exs []*arcExample, variants []arcVariant, trans
 	return dst
 }
 
-// encodeARCGroup encodes one group: the original puzzle, then each variant,
-// each with the examples exs, at the offsets drawARCOffsets gave (nil: all
-// untranslated).
-func encodeARCGroup(exs []*arcExample, variants []arcVariant, offsets []uint8, firstID int32) *dataset.Group {
+// encodeARCGroup encodes one group into g (reusing its buffers): the
+// original puzzle, then each variant, each with the examples exs, at the
+// offsets drawARCOffsets gave (nil: all untranslated).
+func encodeARCGroup(g *dataset.Group, exs []*arcExample, variants []arcVariant, offsets []uint8, firstID int32) {
+	g.Reset()
 	puzzles := 1 + len(variants)
-	rows := puzzles * len(exs)
-	g := &dataset.Group{
-		Inputs:            make([]byte, rows*augment.ARCSeqLen),
-		Labels:            make([]byte, rows*augment.ARCSeqLen),
-		PuzzleSizes:       make([]int32, 0, puzzles),
-		PuzzleIdentifiers: make([]int32, 0, puzzles),
-		Augs:              make([]string, 0, puzzles),
-	}
+	size := puzzles * len(exs) * augment.ARCSeqLen
+	g.Inputs = slices.Grow(g.Inputs, size)[:size] // EncodeARC writes every byte
+	g.Labels = slices.Grow(g.Labels, size)[:size]
 	var grid [augment.ARCSeqLen]byte
 	encode := func(dst []byte, src arcGrid, t int, m *[256]byte, r, c int) {
 		h, w := augment.DihedralRecolor(grid[:], src.Cells, src.H, src.W, t, m)
@@ -294,7 +290,6 @@ func encodeARCGroup(exs []*arcExample, variants []arcVariant, offsets []uint8, f
 		}
 		g.AddPuzzle(len(exs), firstID+int32(p), aug)
 	}
-	return g
 }
 
 // BuildARC builds the reference's ARC dataset (spec/reference-data.md 2):
@@ -364,12 +359,8 @@ func BuildARC(ctx context.Context, cfg ARCConfig, out Output) (*BuildReport, err
 		for _, it := range splitItems {
 			total += (1 + len(it.variants)) * len(splitExamples(it, split))
 		}
-		next, work := arcSplitStages(&cfg, split, splitItems, translate, rs)
 		bar := progress.New(int64(total), "arc "+split, "examples", out.Quiet)
-		st, err := writeSplit(ctx, w, dataset.SplitSpec{Name: split, VocabSize: augment.ARCVocab, GridShape: [2]int{augment.ARCCanvas, augment.ARCCanvas}}, out,
-			next, work,
-			func(st dataset.SplitStats) dataset.Metadata { return arcMetadata(numIDs, st) },
-			bar)
+		st, err := writeARCSplit(ctx, w, &cfg, split, splitItems, translate, rs, numIDs, out, bar)
 		bar.Finish()
 		if err != nil {
 			return nil, err
@@ -402,36 +393,68 @@ type arcJob struct {
 	offsets []uint8
 }
 
-// arcSplitStages returns the source and worker of a split's Ordered run.
-// In compat mode the source, which runs in group order, draws each group's
-// offsets from the global stream; otherwise each worker draws them from its
-// task's own stream.
-func arcSplitStages(cfg *ARCConfig, split string, items []*arcItem, translate bool, rs *nprand.RandomState) (func() (arcJob, bool, error), func(int, arcJob) (*dataset.Group, error)) {
+// writeARCSplit encodes and writes one split's groups in order on all
+// workers. In compat mode the source stage, which runs in group order, draws
+// each group's offsets from the global stream; otherwise each worker draws
+// them from its task's own stream. Groups are recycled once written, so
+// memory stays at the few groups in flight.
+func writeARCSplit(ctx context.Context, w *dataset.Writer, cfg *ARCConfig, split string, items []*arcItem, translate bool,
+	rs *nprand.RandomState, numIDs int, out Output, bar *progress.Bar) (dataset.SplitStats, error) {
+	sw, err := w.CreateSplit(dataset.SplitSpec{Name: split, VocabSize: augment.ARCVocab, GridShape: [2]int{augment.ARCCanvas, augment.ARCCanvas}})
+	if err != nil {
+		return dataset.SplitStats{}, err
+	}
+	// A free list rather than a sync.Pool: the pool is emptied at every
+	// garbage collection, and these groups are megabytes each.
+	free := make(chan *dataset.Group, 2*out.WorkerCount()+1)
 	i := 0
-	next := func() (arcJob, bool, error) {
-		if i == len(items) {
-			return arcJob{}, false, nil
-		}
-		it := items[i]
-		i++
-		job := arcJob{item: it}
-		if rs != nil {
-			// The reference draws the untranslated example of every puzzle
-			// even in the test split, where nothing is translated.
-			job.offsets = drawARCOffsets(nil, splitExamples(it, split), it.variants, translate, numpyIntn(rs))
-		}
-		return job, true, nil
+	err = Ordered(ctx, out.WorkerCount(),
+		func() (arcJob, bool, error) {
+			if i == len(items) {
+				return arcJob{}, false, nil
+			}
+			it := items[i]
+			i++
+			job := arcJob{item: it}
+			if rs != nil {
+				// The reference draws the untranslated example of every
+				// puzzle even in the test split, where nothing is translated.
+				job.offsets = drawARCOffsets(nil, splitExamples(it, split), it.variants, translate, numpyIntn(rs))
+			}
+			return job, true, nil
+		},
+		func(_ int, job arcJob) (*dataset.Group, error) {
+			it := job.item
+			exs := splitExamples(it, split)
+			if rs == nil && translate {
+				rng := GroupRand(cfg.Seed, "arc/translate/"+it.subset+"/"+it.task.ID, 0)
+				job.offsets = drawARCOffsets(nil, exs, it.variants, true, rng.IntN)
+			}
+			var g *dataset.Group
+			select {
+			case g = <-free:
+			default:
+				g = new(dataset.Group)
+			}
+			encodeARCGroup(g, exs, it.variants, job.offsets, it.firstID)
+			return g, nil
+		},
+		func(_ int, g *dataset.Group) error {
+			if err := sw.WriteGroup(g); err != nil {
+				return err
+			}
+			bar.Add(g.Rows())
+			select {
+			case free <- g:
+			default:
+			}
+			return nil
+		})
+	if err != nil {
+		return dataset.SplitStats{}, err
 	}
-	work := func(_ int, job arcJob) (*dataset.Group, error) {
-		it := job.item
-		exs := splitExamples(it, split)
-		if rs == nil && translate {
-			rng := GroupRand(cfg.Seed, "arc/translate/"+it.subset+"/"+it.task.ID, 0)
-			job.offsets = drawARCOffsets(nil, exs, it.variants, true, rng.IntN)
-		}
-		return encodeARCGroup(exs, it.variants, job.offsets, it.firstID), nil
-	}
-	return next, work
+	st := sw.Stats()
+	return st, sw.Close(arcMetadata(numIDs, st))
 }
 
 // planARCStreams plans every task from its own stream: the task order of a
