@@ -96,7 +96,13 @@ func ReadShard(ctx context.Context, path string, seqLen int, mem memory.Allocato
 			kv[e.Key] = *e.Value
 		}
 	}
-	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{Parallel: true, BatchSize: 1 << 16}, mem)
+	// One batch per row group: a larger batch size makes pqarrow reserve
+	// and zero-fill token buffers far beyond the rows there are.
+	var batch int64 = 1
+	for i := range rdr.NumRowGroups() {
+		batch = max(batch, rdr.MetaData().RowGroup(i).NumRows())
+	}
+	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{Parallel: true, BatchSize: batch}, mem)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
