@@ -322,9 +322,16 @@ func (s *sampler) sampleTrain(p *Part, local bool) *plan {
 		}
 		g := s.order[s.st.Start]
 		s.st.Start++
-		q := s.philox.Integers(p.GroupIndices[g], p.GroupIndices[g+1])
-		first := p.PuzzleIndices[q]
-		n := int(p.PuzzleIndices[q+1] - first)
+		lo := p.GroupIndices[g]
+		q := s.philox.Integers(lo, p.GroupIndices[g+1])
+		var first int64
+		var n int
+		if k := p.groupSize[g]; k > 0 {
+			first, n = p.groupRow[g]+(q-lo)*int64(k), int(k)
+		} else {
+			first = p.PuzzleIndices[q]
+			n = int(p.PuzzleIndices[q+1] - first)
+		}
 		if n == 1 {
 			// choice(1, 1) draws nothing: skip the call on this path,
 			// which is every row of Sudoku and Maze.

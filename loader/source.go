@@ -97,6 +97,13 @@ type Part struct {
 	store *store
 	base  int64 // first row of the part in its store
 
+	// groupRow[g] is the first example of group g and groupSize[g] the
+	// example count all its puzzles share, or 0 when they differ: the
+	// training sampler then locates a drawn puzzle without a random read of
+	// PuzzleIndices, its main cost on Sudoku-sized rows.
+	groupRow  []int64
+	groupSize []int32
+
 	// rankRows etc. are every rank's example, puzzle and group counts in
 	// shard-local mode (from the manifest); nil otherwise.
 	rankRows, rankPuzzles, rankGroups []int64
@@ -120,6 +127,23 @@ func (p *Part) puzzleOf(i int64) int {
 		}
 	}
 	return lo
+}
+
+// summarizeGroups fills groupRow and groupSize.
+func (p *Part) summarizeGroups() {
+	g := p.Groups()
+	p.groupRow, p.groupSize = make([]int64, g), make([]int32, g)
+	for i := range g {
+		lo, hi := p.GroupIndices[i], p.GroupIndices[i+1]
+		p.groupRow[i] = p.PuzzleIndices[lo]
+		k := p.PuzzleIndices[lo+1] - p.PuzzleIndices[lo]
+		for q := lo + 1; q < hi && k > 0; q++ {
+			if p.PuzzleIndices[q+1]-p.PuzzleIndices[q] != k {
+				k = 0
+			}
+		}
+		p.groupSize[i] = int32(k)
+	}
 }
 
 // Open reads split of every dataset in paths into memory. With several
@@ -605,6 +629,7 @@ func buildParts(st *store, meta dataset.Metadata, dsIndex int, where string) ([]
 	}
 	closePart()
 	for _, p := range parts {
+		p.summarizeGroups()
 		if p.Rows() > 1<<31-1 {
 			return nil, fmt.Errorf("%s: set %s has %d rows; batches index rows with int32", where, p.Name, p.Rows())
 		}
