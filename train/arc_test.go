@@ -1,0 +1,135 @@
+package train
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/tinyrecursion/trm/loader"
+	"github.com/tinyrecursion/trm/pipeline"
+)
+
+// arcDataPrefix finds ../shared/data/arc from the repository root, or skips.
+func arcDataPrefix(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs("../../shared/data/arc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "arc-agi_concept_challenges.json")); err != nil {
+		t.Skipf("ARC JSON files not found at %s (needed to rebuild the golden dataset): %v", dir, err)
+	}
+	return filepath.Join(dir, "arc-agi")
+}
+
+type arcEvalGolden struct {
+	Metrics         map[string]float64         `json:"metrics"`
+	SubmissionSHA   string                     `json:"submission_sha256"`
+	SubmissionFirst map[string]json.RawMessage `json:"submission_first2"`
+}
+
+// TestARCEvaluatorGolden rebuilds the A_small ARC dataset with the
+// reference's RNG, feeds the golden scenario's synthetic predictions through
+// the evaluation loader and compares pass@K and submission.json with
+// spec/arc-eval-golden.json.
+func TestARCEvaluatorGolden(t *testing.T) {
+	prefix := arcDataPrefix(t)
+	var golden arcEvalGolden
+	data, err := os.ReadFile("testdata/arc-eval-golden.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &golden); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "ds")
+	cfg := pipeline.ARCConfig{InputPrefix: prefix, Subsets: []string{"concept", "evaluation2"},
+		TestSets: []string{"evaluation2"}, Aug: 3, Seed: 42, IdentifiersStart: 1, Compat: pipeline.CompatNumpy}
+	ctx := context.Background()
+	if _, err := pipeline.BuildARC(ctx, cfg, pipeline.Output{Dir: dir, Workers: 2, Quiet: true}); err != nil {
+		t.Fatal(err)
+	}
+	src, err := loader.Open(ctx, []string{dir}, "test", loader.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	l, err := loader.New(src, loader.Config{Sampler: loader.Eval, GlobalBatch: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ev, err := NewARC(dir, int32(src.Meta.BlankIdentifierID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.BeginEval()
+	var inputs, preds []int32
+	batches := 0
+	for {
+		b, err := l.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		batches++
+		inputs = b.WidenInputs(inputs)
+		preds = preds[:0]
+		q := make([]float64, b.LocalBatch())
+		for i, id := range b.PuzzleIdentifiers {
+			row := b.Labels[i*b.SeqLen : (i+1)*b.SeqLen]
+			start := len(preds)
+			for _, tok := range row {
+				preds = append(preds, int32(tok))
+			}
+			if id%3 == 0 {
+				for j := start; j < len(preds); j++ {
+					if preds[j] >= 2 {
+						preds[j] = 2 + (preds[j]-2+1)%10
+						break
+					}
+				}
+			}
+			q[i] = float64(float32(float64(id%7-3) * 0.5))
+		}
+		if err := ev.Update(inputs, preds, b.PuzzleIdentifiers, q); err != nil {
+			t.Fatal(err)
+		}
+		b.Release()
+	}
+	out := t.TempDir()
+	metrics, err := ev.Result(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(metrics, golden.Metrics) {
+		t.Errorf("metrics %v, want %v", metrics, golden.Metrics)
+	}
+	sub, err := os.ReadFile(filepath.Join(out, "submission.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(sub)
+	if got := hex.EncodeToString(sum[:]); got != golden.SubmissionSHA {
+		var parsed map[string]json.RawMessage
+		json.Unmarshal(sub, &parsed)
+		for name, want := range golden.SubmissionFirst {
+			var g, w any
+			json.Unmarshal(parsed[name], &g)
+			json.Unmarshal(want, &w)
+			if !reflect.DeepEqual(g, w) {
+				t.Errorf("submission[%s] differs from the golden", name)
+			}
+		}
+		t.Errorf("submission.json sha256 %s, want %s (%d batches, starts %.200s)", got, golden.SubmissionSHA, batches, sub)
+	}
+}
