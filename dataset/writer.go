@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"bufio"
+	"encoding/binary"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -291,12 +292,34 @@ func checkTokens(tokens []byte, vocab, seqLen int) error {
 	if vocab >= 256 {
 		return nil
 	}
-	for i, t := range tokens {
-		if int(t) >= vocab {
-			return fmt.Errorf("row %d position %d: token %d >= vocab size %d", i/seqLen, i%seqLen, t, vocab)
-		}
+	if i := firstTokenAtLeast(tokens, byte(vocab)); i >= 0 {
+		return fmt.Errorf("row %d position %d: token %d >= vocab size %d", i/seqLen, i%seqLen, tokens[i], vocab)
 	}
 	return nil
+}
+
+// firstTokenAtLeast returns the index of the first byte >= limit, or -1.
+// Builders write gigabytes of tokens, so it tests eight bytes at a time:
+// for limit <= 128, adding 0x80-limit to a byte below 0x80 sets its top bit
+// exactly when the byte is >= limit (no carry leaves the byte), and bytes
+// >= 0x80 have the top bit set already.
+func firstTokenAtLeast(tokens []byte, limit byte) int {
+	i := 0
+	if limit <= 0x80 {
+		add := uint64(0x80-limit) * 0x0101010101010101
+		for ; i+8 <= len(tokens); i += 8 {
+			w := binary.LittleEndian.Uint64(tokens[i:])
+			if ((w&0x7f7f7f7f7f7f7f7f)+add|w)&0x8080808080808080 != 0 {
+				break
+			}
+		}
+	}
+	for ; i < len(tokens); i++ {
+		if tokens[i] >= limit {
+			return i
+		}
+	}
+	return -1
 }
 
 // rowBatch accumulates rows for one Parquet row group.

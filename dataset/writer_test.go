@@ -354,3 +354,28 @@ func TestManifestValidation(t *testing.T) {
 		t.Fatalf("truncated manifest: %v", err)
 	}
 }
+
+func TestFirstTokenAtLeast(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	for range 2000 {
+		n := rng.IntN(40)
+		limit := byte(1 + rng.IntN(255))
+		buf := make([]byte, n)
+		for i := range buf {
+			buf[i] = byte(rng.IntN(int(limit))) // all valid
+		}
+		if n > 0 && rng.IntN(2) == 0 {
+			buf[rng.IntN(n)] = limit + byte(rng.IntN(256-int(limit)))
+		}
+		want := -1
+		for i, b := range buf {
+			if b >= limit {
+				want = i
+				break
+			}
+		}
+		if got := firstTokenAtLeast(buf, limit); got != want {
+			t.Fatalf("limit %d, %v: got %d, want %d", limit, buf, got, want)
+		}
+	}
+}
