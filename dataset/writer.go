@@ -2,8 +2,8 @@ package dataset
 
 import (
 	"bufio"
-	"encoding/binary"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
