@@ -11,6 +11,7 @@ import (
 	"github.com/tinyrecursion/trm/augment"
 	"github.com/tinyrecursion/trm/dataset"
 	"github.com/tinyrecursion/trm/internal/progress"
+	"github.com/tinyrecursion/trm/nprand"
 )
 
 // mazeCharset maps maze characters to tokens: index + 1 (0 is PAD).
@@ -29,6 +30,15 @@ type MazeConfig struct {
 	Aug          bool   `json:"aug"` // the 8 dihedral transforms, train only
 	Seed         int64  `json:"seed"`
 	SkipInvalid  bool   `json:"skip_invalid,omitempty"`
+	// Compat "numpy" draws the training subsample as the reference builder
+	// does after numpy.random.seed(Seed) (its single global legacy stream;
+	// the reference itself never seeds it), so the arrays are the same byte
+	// for byte; "" draws it from the build's own stream.
+	Compat string `json:"compat,omitempty"`
+
+	// numpyDone, when set, sees the global stream after a compat build, so
+	// tests can check the exact number of draws.
+	numpyDone func(*nprand.RandomState)
 }
 
 // mazePuzzle is one maze as tokens (n*n each).
@@ -42,6 +52,10 @@ func BuildMaze(ctx context.Context, cfg MazeConfig, out Output) (*BuildReport, e
 	if (cfg.Input == "") == (cfg.Generate == 0) {
 		return nil, fmt.Errorf("give either an input directory or --generate N")
 	}
+	if err := checkPuzzleCompat("maze", cfg.Compat, cfg.Seed, cfg.Generate); err != nil {
+		return nil, err
+	}
+	rs := numpyStream(cfg.Compat, cfg.Seed)
 	w, err := out.Create("maze", cfg.Seed, cfg)
 	if err != nil {
 		return nil, err
@@ -49,7 +63,7 @@ func BuildMaze(ctx context.Context, cfg MazeConfig, out Output) (*BuildReport, e
 	defer w.Abort()
 	rep := &BuildReport{Splits: map[string]dataset.SplitStats{}}
 	for _, split := range []string{"train", "test"} {
-		src, side, err := mazeSource(ctx, cfg, split, out, rep)
+		src, side, err := mazeSource(ctx, cfg, split, rs, out, rep)
 		if err != nil {
 			return nil, err
 		}
@@ -80,6 +94,9 @@ func BuildMaze(ctx context.Context, cfg MazeConfig, out Output) (*BuildReport, e
 	if err := w.WriteFile("identifiers.json", blankIdentifiers); err != nil {
 		return nil, err
 	}
+	if rs != nil && cfg.numpyDone != nil {
+		cfg.numpyDone(rs)
+	}
 	return rep, w.Commit()
 }
 
@@ -103,7 +120,8 @@ func mazeGroup(p mazePuzzle, maps [][]int) *dataset.Group {
 
 // mazeSource returns a split's mazes and their side length. As in the
 // reference, the side comes from the first row and every row must match it.
-func mazeSource(ctx context.Context, cfg MazeConfig, split string, out Output, rep *BuildReport) (puzzleSource[mazePuzzle], int, error) {
+// rs is the global stream in compat mode, nil otherwise.
+func mazeSource(ctx context.Context, cfg MazeConfig, split string, rs *nprand.RandomState, out Output, rep *BuildReport) (puzzleSource[mazePuzzle], int, error) {
 	if cfg.Generate > 0 {
 		n := cfg.Generate
 		if split == "test" && cfg.GenerateTest > 0 {
@@ -138,7 +156,7 @@ func mazeSource(ctx context.Context, cfg MazeConfig, split string, out Output, r
 	}
 	var src puzzleSource[mazePuzzle]
 	if split == "train" && cfg.Subsample > 0 {
-		src, err = subsample(path, cfg.Subsample, GroupRand(cfg.Seed, "maze/subsample", 0), keep)
+		src, err = subsample(path, cfg.Subsample, subsampleChooser(rs, cfg.Seed, "maze/subsample"), keep)
 	} else {
 		src, err = streamCSV(path, keep)
 	}

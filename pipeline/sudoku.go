@@ -10,6 +10,7 @@ import (
 	"github.com/tinyrecursion/trm/augment"
 	"github.com/tinyrecursion/trm/dataset"
 	"github.com/tinyrecursion/trm/internal/progress"
+	"github.com/tinyrecursion/trm/nprand"
 )
 
 // Sudoku token layout (spec/reference-data.md 3.5): digit+1, so 1 is a blank
@@ -32,6 +33,15 @@ type SudokuConfig struct {
 	Aug           int    `json:"num_aug"` // shuffles per training puzzle
 	Seed          int64  `json:"seed"`
 	SkipInvalid   bool   `json:"skip_invalid,omitempty"`
+	// Compat "numpy" reproduces the reference builder run after
+	// numpy.random.seed(Seed) byte for byte (its single global legacy
+	// stream; the reference itself never seeds it); "" draws every group's
+	// shuffles from its own stream.
+	Compat string `json:"compat,omitempty"`
+
+	// numpyDone, when set, sees the global stream after a compat build, so
+	// tests can check the exact number of draws.
+	numpyDone func(*nprand.RandomState)
 }
 
 // BuildReport summarises a build for the command line.
@@ -66,6 +76,10 @@ func BuildSudoku(ctx context.Context, cfg SudokuConfig, out Output) (*BuildRepor
 	if cfg.Aug < 0 || cfg.Subsample < 0 {
 		return nil, fmt.Errorf("--aug and --subsample must not be negative")
 	}
+	if err := checkPuzzleCompat("sudoku", cfg.Compat, cfg.Seed, cfg.Generate); err != nil {
+		return nil, err
+	}
+	rs := numpyStream(cfg.Compat, cfg.Seed)
 	w, err := out.Create("sudoku", cfg.Seed, cfg)
 	if err != nil {
 		return nil, err
@@ -73,7 +87,7 @@ func BuildSudoku(ctx context.Context, cfg SudokuConfig, out Output) (*BuildRepor
 	defer w.Abort()
 	rep := &BuildReport{Splits: map[string]dataset.SplitStats{}}
 	for _, split := range []string{"train", "test"} {
-		puzzles, err := sudokuSource(ctx, cfg, split, out, rep)
+		puzzles, err := sudokuSource(ctx, cfg, split, rs, out, rep)
 		if err != nil {
 			return nil, err
 		}
@@ -87,9 +101,28 @@ func BuildSudoku(ctx context.Context, cfg SudokuConfig, out Output) (*BuildRepor
 		}
 		bar := progress.New(total, "sudoku "+split, "rows", out.Quiet)
 		st, err := writeSplit(ctx, w, dataset.SplitSpec{Name: split, VocabSize: sudokuVocab, GridShape: [2]int{9, 9}}, out,
-			puzzles.next,
-			func(i int, p sudokuPuzzle) (*dataset.Group, error) {
-				return sudokuGroup(p, aug, GroupRand(cfg.Seed, sudokuStream+"/"+split, i)), nil
+			func() (sudokuJob, bool, error) {
+				p, ok, err := puzzles.next()
+				job := sudokuJob{puzzle: p}
+				if ok && rs != nil {
+					// The global stream is drawn here, where rows arrive in
+					// order; the workers only apply the shuffles.
+					job.shuffles = make([]*augment.SudokuShuffle, aug)
+					for k := range job.shuffles {
+						job.shuffles[k] = numpySudokuShuffle(rs)
+					}
+				}
+				return job, ok, err
+			},
+			func(i int, job sudokuJob) (*dataset.Group, error) {
+				if rs == nil {
+					rng := GroupRand(cfg.Seed, sudokuStream+"/"+split, i)
+					job.shuffles = make([]*augment.SudokuShuffle, aug)
+					for k := range job.shuffles {
+						job.shuffles[k] = randomSudokuShuffle(rng)
+					}
+				}
+				return sudokuGroup(job.puzzle, job.shuffles), nil
 			},
 			func(st dataset.SplitStats) dataset.Metadata {
 				return singleExampleMetadata(sudokuVocab, sudokuCells, st)
@@ -104,7 +137,17 @@ func BuildSudoku(ctx context.Context, cfg SudokuConfig, out Output) (*BuildRepor
 	if err := w.WriteFile("identifiers.json", blankIdentifiers); err != nil {
 		return nil, err
 	}
+	if rs != nil && cfg.numpyDone != nil {
+		cfg.numpyDone(rs)
+	}
 	return rep, w.Commit()
+}
+
+// sudokuJob is one group to encode: a puzzle and its shuffles, which in
+// compat mode were drawn in row order from the global stream.
+type sudokuJob struct {
+	puzzle   sudokuPuzzle
+	shuffles []*augment.SudokuShuffle
 }
 
 // puzzleSource yields a split's puzzles; count is -1 when unknown in advance.
@@ -126,8 +169,9 @@ func sliceSource[T any](items []T) puzzleSource[T] {
 }
 
 // sudokuSource returns the puzzles of a split: generated, or read from the
-// split's CSV (streamed, or in two passes when subsampling).
-func sudokuSource(ctx context.Context, cfg SudokuConfig, split string, out Output, rep *BuildReport) (puzzleSource[sudokuPuzzle], error) {
+// split's CSV (streamed, or in two passes when subsampling). rs is the
+// global stream in compat mode, nil otherwise.
+func sudokuSource(ctx context.Context, cfg SudokuConfig, split string, rs *nprand.RandomState, out Output, rep *BuildReport) (puzzleSource[sudokuPuzzle], error) {
 	if cfg.Generate > 0 {
 		n := cfg.Generate
 		if split == "test" {
@@ -162,7 +206,7 @@ func sudokuSource(ctx context.Context, cfg SudokuConfig, split string, out Outpu
 		return p, true, nil
 	}
 	if split == "train" && cfg.Subsample > 0 {
-		return subsample(path, cfg.Subsample, GroupRand(cfg.Seed, sudokuStream+"/subsample", 0), keep)
+		return subsample(path, cfg.Subsample, subsampleChooser(rs, cfg.Seed, sudokuStream+"/subsample"), keep)
 	}
 	return streamCSV(path, keep)
 }
@@ -200,9 +244,10 @@ func streamCSV[T any](path string, keep func(csvRow) (T, bool, error)) (puzzleSo
 }
 
 // subsample keeps k random rows of a CSV, in the random order the reference
-// uses (a permutation prefix), holding only those k rows in memory: the
-// first pass counts the kept rows, the second collects the chosen ones.
-func subsample[T any](path string, k int, rng *rand.Rand, keep func(csvRow) (T, bool, error)) (puzzleSource[T], error) {
+// uses (choose(count, k), a permutation prefix), holding only those k rows
+// in memory: the first pass counts the kept rows, the second collects the
+// chosen ones. As in the reference, nothing is drawn when k >= count.
+func subsample[T any](path string, k int, choose func(n, k int) []int, keep func(csvRow) (T, bool, error)) (puzzleSource[T], error) {
 	count := 0
 	if err := eachKept(path, keep, func(T) { count++ }); err != nil {
 		return puzzleSource[T]{}, err
@@ -215,7 +260,7 @@ func subsample[T any](path string, k int, rng *rand.Rand, keep func(csvRow) (T, 
 		return sliceSource(all), nil
 	}
 	position := make(map[int]int, k) // kept-row index -> output position
-	for pos, idx := range rng.Perm(count)[:k] {
+	for pos, idx := range choose(count, k) {
 		position[idx] = pos
 	}
 	chosen := make([]T, k)
@@ -286,9 +331,9 @@ func parseSudokuRow(path string, row csvRow) (p sudokuPuzzle, rating int, err er
 	return p, rating, nil
 }
 
-// sudokuGroup encodes a puzzle and aug random shuffles of it, drawn from rng
-// in the reference's order (digits, transpose, bands, rows, stacks, columns).
-func sudokuGroup(p sudokuPuzzle, aug int, rng *rand.Rand) *dataset.Group {
+// sudokuGroup encodes a puzzle and its shuffles, each its own puzzle.
+func sudokuGroup(p sudokuPuzzle, shuffles []*augment.SudokuShuffle) *dataset.Group {
+	aug := len(shuffles)
 	g := &dataset.Group{
 		Inputs: make([]byte, 0, (1+aug)*sudokuCells),
 		Labels: make([]byte, 0, (1+aug)*sudokuCells),
@@ -299,7 +344,7 @@ func sudokuGroup(p sudokuPuzzle, aug int, rng *rand.Rand) *dataset.Group {
 		if k == 0 {
 			q, a = p.Question, p.Answer
 		} else {
-			s := randomSudokuShuffle(rng)
+			s := shuffles[k-1]
 			s.Apply(q[:], p.Question[:])
 			s.Apply(a[:], p.Answer[:])
 			name = s.String()
@@ -311,6 +356,8 @@ func sudokuGroup(p sudokuPuzzle, aug int, rng *rand.Rand) *dataset.Group {
 	return g
 }
 
+// randomSudokuShuffle draws one shuffle from a group's own stream, in the
+// reference's order (digits, transpose, bands, rows, stacks, columns).
 func randomSudokuShuffle(rng *rand.Rand) *augment.SudokuShuffle {
 	var digits [9]byte
 	for i := range digits {
