@@ -149,7 +149,12 @@ func Bench(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult, err
 			OpenTokenGBps: float64(tokens) / open / 1e9})
 		if flat == nil {
 			seqLen = src.Meta.SeqLen
-			flat, rows = flatten(src)
+			var free func() error
+			if flat, rows, free, err = flatten(src); err != nil {
+				src.Close()
+				return nil, err
+			}
+			defer free()
 		}
 		l, err := New(src, Config{Sampler: Train, GlobalBatch: cfg.GlobalBatch, Workers: cfg.Workers, Prefetch: cfg.Prefetch})
 		if err != nil {
@@ -204,17 +209,22 @@ func timeLoader(ctx context.Context, l *Loader, n int) (float64, error) {
 }
 
 // flatten copies a source's first part into one contiguous
-// [rows, 2*seq_len] matrix (inputs then labels per row) for the baseline.
-func flatten(src *Source) ([]byte, int64) {
+// [rows, 2*seq_len] matrix (inputs then labels per row) for the baseline,
+// in the same huge-page memory the Parquet path decodes into, so that the
+// baseline is the best case. free releases it.
+func flatten(src *Source) (flat []byte, rows int64, free func() error, err error) {
 	p := src.Parts[0]
 	n := src.Meta.SeqLen
-	out := make([]byte, int(p.Rows())*2*n)
+	out, free, err := allocLarge(int(p.Rows()) * 2 * n)
+	if err != nil {
+		return nil, 0, nil, err
+	}
 	for r := range p.Rows() {
 		in, lab := p.store.row(p.base + r)
 		copy(out[int(r)*2*n:], in)
 		copy(out[int(r)*2*n+n:], lab)
 	}
-	return out, p.Rows()
+	return out, p.Rows(), free, nil
 }
 
 // BenchGather is the baseline: batches of batch random rows gathered from

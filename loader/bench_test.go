@@ -30,7 +30,11 @@ func BenchmarkLoader(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer src.Close()
-				flat, rows := flatten(src)
+				flat, rows, free, err := flatten(src)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer free()
 				l, err := New(src, Config{Sampler: Train, GlobalBatch: 768, Workers: 2})
 				if err != nil {
 					b.Fatal(err)
