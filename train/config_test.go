@@ -1,0 +1,85 @@
+package train
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := LoadConfig("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Arch.PuzzleEmbNdim != 512 || c.Arch.HiddenSize != 512 || c.Arch.LCycles != 6 || c.GlobalBatchSize != 768 ||
+		c.LR != 1e-4 || c.PuzzleEmbLR != 1e-2 || c.Epochs != 100000 || c.EMA || len(c.Evaluators) != 1 {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+// TestConfigOverrides runs the reference README's sudoku command line.
+func TestConfigOverrides(t *testing.T) {
+	c, err := LoadConfig("", strings.Fields(`arch=trm data_paths=[data/sudoku-extreme-1k-aug-1000] evaluators=[] epochs=50000 eval_interval=5000 lr=1e-4 puzzle_emb_lr=1e-4 weight_decay=1.0 puzzle_emb_weight_decay=1.0 arch.mlp_t=True arch.pos_encodings=none arch.L_layers=2 arch.H_cycles=3 arch.L_cycles=6 arch.hidden_size=256 +run_name=pretrain_mlp_t_sudoku ema=True`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.DataPaths) != 1 || c.DataPaths[0] != "data/sudoku-extreme-1k-aug-1000" || len(c.Evaluators) != 0 ||
+		c.Epochs != 50000 || !c.Arch.MLPT || c.Arch.PosEncodings != "none" || c.RunName != "pretrain_mlp_t_sudoku" ||
+		!c.EMA || c.WeightDecay != 1 || c.Arch.PuzzleEmbNdim != 256 {
+		t.Errorf("resolved: %+v", c)
+	}
+	if c.TotalIters() != 10 {
+		t.Errorf("total iters %d, want 10", c.TotalIters())
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ override, want string }{
+		{"arch.L_cycels=4", `did you mean "arch.L_cycles"`},
+		{"lrr=1", `did you mean "lr"`},
+		{"global_batch_size=abc", "wrong type"},
+		{"ema=maybe", "wrong type"},
+		{"epochs=10", "eval_interval = 10000 must divide epochs = 10"},
+		{"novalue", "want key=value"},
+	} {
+		_, err := LoadConfig("", []string{tc.override})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want it to contain %q", tc.override, err, tc.want)
+		}
+	}
+}
+
+func TestConfigFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(path, []byte("lr: 3e-4\narch:\n  hidden_size: 64\n"), 0o644)
+	c, err := LoadConfig(path, []string{"arch.num_heads=2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LR != 3e-4 || c.Arch.HiddenSize != 64 || c.Arch.PuzzleEmbNdim != 64 || c.Arch.NumHeads != 2 {
+		t.Errorf("resolved: %+v", c)
+	}
+	os.WriteFile(path, []byte("arch:\n  hiden_size: 64\n"), 0o644)
+	if _, err := LoadConfig(path, nil); err == nil || !strings.Contains(err.Error(), "arch.hidden_size") {
+		t.Errorf("typo in file: %v", err)
+	}
+	// The saved form loads back to the same configuration.
+	os.WriteFile(path, c.YAML(), 0o644)
+	c2, err := LoadConfig(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(c2.YAML()) != string(c.YAML()) {
+		t.Errorf("round trip changed the config:\n%s\nvs\n%s", c2.YAML(), c.YAML())
+	}
+}
+
+func FuzzLoadConfigOverride(f *testing.F) {
+	for _, s := range []string{"lr=1e-4", "arch.L_cycles=4", `data_paths="[a,b]"`, "+run_name=x", "ema=True", "x", "=", "arch.loss.loss_type=[1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, o string) {
+		LoadConfig("", []string{o}) // must not panic
+	})
+}
