@@ -62,12 +62,16 @@ func BenchmarkTrainStep(b *testing.B) {
 			step() // warm the scratch pools
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu0 := processCPUSeconds()
 			for range b.N {
 				step()
 			}
 			sec := b.Elapsed().Seconds() / float64(b.N)
 			b.ReportMetric(sec*1e3, "ms/step")
 			b.ReportMetric(cfg.StepFLOPs(true)/sec/1e9, "GFLOP/s")
+			// CPU seconds per step stay meaningful on a shared machine:
+			// divided by the core count they bound the idle-machine time.
+			b.ReportMetric((processCPUSeconds()-cpu0)/float64(b.N), "cpu-s/step")
 		})
 	}
 }
