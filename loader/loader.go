@@ -33,6 +33,15 @@ type Config struct {
 	// rank, so that the ranks' slices are one consistent global batch; the
 	// reference seeds it per rank (quirk Q-L3).
 	SameChoiceOnAllRanks bool
+	// ChoiceSeedWords, when set, seeds the legacy stream of the example
+	// choice with these init_by_array words instead. The default assumes,
+	// as spec/loader-golden.json does, that torch.manual_seed(Seed + Rank)
+	// was the last use of torch's CPU generator before the reference
+	// DataLoader started its worker; in pretrain.py model initialisation
+	// draws from it first (quirk Q-L1), so to follow a real reference run
+	// pass nprand.TorchWorkerSeedWords(its logged base_seed, 0). The group
+	// order and puzzle choice (Philox) never depend on PyTorch.
+	ChoiceSeedWords *[4]uint32
 	// Prefetch is the number of batches assembled ahead (0: 4); Workers
 	// the goroutines gathering them (0: 2); Hold the number of batches the
 	// caller may keep unreleased at once without stalling the loader (0: 2).

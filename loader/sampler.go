@@ -84,7 +84,10 @@ func newSampler(src *Source, cfg Config) (*sampler, error) {
 	s.st = State{Version: StateVersion, Sampler: cfg.Sampler.String(), Rank: cfg.Rank, WorldSize: cfg.WorldSize,
 		GlobalBatch: cfg.GlobalBatch, Seed: cfg.Seed, ShardLocal: src.shardLocal}
 	if cfg.Sampler == Train {
-		s.choice = s.newChoice()
+		var err error
+		if s.choice, err = s.newChoice(); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.checkSize(); err != nil {
 		return nil, err
@@ -96,12 +99,19 @@ func newSampler(src *Source, cfg Config) (*sampler, error) {
 // DataLoader worker has it: torch.manual_seed(seed + rank), worker 0. With
 // SameChoiceOnAllRanks every rank uses seed, so the ranks' slices form one
 // consistent global batch (fixing quirk Q-L3).
-func (s *sampler) newChoice() *nprand.RandomState {
+func (s *sampler) newChoice() (*nprand.RandomState, error) {
+	if w := s.cfg.ChoiceSeedWords; w != nil {
+		r, err := nprand.NewFromArray(w[:])
+		if err != nil {
+			return nil, fmt.Errorf("loader: choice seed: %w", err)
+		}
+		return r, nil
+	}
 	seed := s.cfg.Seed + int64(s.cfg.Rank)
 	if s.cfg.SameChoiceOnAllRanks && !s.src.shardLocal {
 		seed = s.cfg.Seed
 	}
-	return nprand.NewTorchWorker(uint32(seed), 0)
+	return nprand.NewTorchWorker(uint32(seed), 0), nil
 }
 
 // checkSize rejects a source that cannot fill one batch, and computes the

@@ -223,8 +223,9 @@ func Open(ctx context.Context, paths []string, split string, opts OpenOptions) (
 	return src, nil
 }
 
-// Close releases the Arrow memory and unmaps the cache files. Batches
-// already assembled stay valid (they are copies).
+// Close releases the Arrow memory and unmaps the cache files. Close the
+// Loaders reading from s first; batches already returned stay valid (they
+// are copies).
 func (s *Source) Close() error {
 	for _, st := range s.stores {
 		st.release()
