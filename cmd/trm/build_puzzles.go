@@ -17,8 +17,9 @@ type buildSudokuCmd struct {
 	Subsample     int    `help:"Keep N random training puzzles (the reference's --subsample-size); 0 keeps all." placeholder:"N"`
 	MinDifficulty *int   `help:"Keep rows whose rating is at least this (the reference's --min-difficulty)."`
 	Aug           int    `help:"Random validity-preserving shuffles per training puzzle (the reference's --num-aug)." default:"0"`
-	Seed          int64  `help:"Seed of every random choice; same seed, same bytes." default:"0"`
+	Seed          int64  `help:"Seed of every random choice; same seed, same bytes. With --compat numpy: numpy's seed, 0..2^32-1." default:"0"`
 	SkipInvalid   bool   `help:"Skip malformed rows (and report how many) instead of stopping."`
+	Compat        string `help:"numpy: reproduce the reference builder's arrays byte for byte (its single global numpy stream: the subsample, then every shuffle). The reference never seeds numpy, so its own runs are not reproducible; trm matches it run after numpy.random.seed(--seed). CSV input only." enum:",numpy" default:""`
 	outputFlags
 }
 
@@ -27,6 +28,7 @@ func (c *buildSudokuCmd) Run(g *globals) error {
 	rep, err := pipeline.BuildSudoku(g.ctx, pipeline.SudokuConfig{
 		Input: c.Input, Generate: c.Generate, GenerateTest: c.GenerateTest, MinRating: c.MinRating,
 		Subsample: c.Subsample, MinDifficulty: c.MinDifficulty, Aug: c.Aug, Seed: c.Seed, SkipInvalid: c.SkipInvalid,
+		Compat: c.Compat,
 	}, c.output(g))
 	if err != nil {
 		return err
@@ -43,8 +45,9 @@ type buildMazeCmd struct {
 	MinPath      int    `help:"With --generate: minimum shortest-path length in cells (0: 110 scaled by area)." default:"0"`
 	Subsample    int    `help:"Keep N random training mazes (the reference's --subsample-size); 0 keeps all." placeholder:"N"`
 	Aug          bool   `help:"Add the 7 other dihedral images of each training maze. The reference's README promises 8 augments but its default is off; so is ours."`
-	Seed         int64  `help:"Seed of every random choice; same seed, same bytes." default:"0"`
+	Seed         int64  `help:"Seed of every random choice; same seed, same bytes. With --compat numpy: numpy's seed, 0..2^32-1." default:"0"`
 	SkipInvalid  bool   `help:"Skip malformed rows (and report how many) instead of stopping."`
+	Compat       string `help:"numpy: reproduce the reference builder's arrays byte for byte (its single global numpy stream, which only --subsample draws from). The reference never seeds numpy, so its own runs are not reproducible; trm matches it run after numpy.random.seed(--seed). CSV input only." enum:",numpy" default:""`
 	outputFlags
 }
 
@@ -52,7 +55,7 @@ func (c *buildMazeCmd) Run(g *globals) error {
 	start := time.Now()
 	rep, err := pipeline.BuildMaze(g.ctx, pipeline.MazeConfig{
 		Input: c.Input, Generate: c.Generate, GenerateTest: c.GenerateTest, Size: c.Size, MinPath: c.MinPath,
-		Subsample: c.Subsample, Aug: c.Aug, Seed: c.Seed, SkipInvalid: c.SkipInvalid,
+		Subsample: c.Subsample, Aug: c.Aug, Seed: c.Seed, SkipInvalid: c.SkipInvalid, Compat: c.Compat,
 	}, c.output(g))
 	if err != nil {
 		return err
