@@ -289,8 +289,8 @@ func (s *sampler) extendOrder(p *Part) {
 }
 
 // extension is the stream of the extra epochs of shard-local training: a
-// Philox keyed by a SeedSequence of the set's seed and a tag, so it never
-// coincides with the reference stream of any seed.
+// Philox keyed by a SeedSequence of the set's seed and a tag word, which
+// the reference's one-word seeds never produce.
 func (s *sampler) extension() *nprand.Generator {
 	seed := uint64(s.cfg.Seed + s.st.Iters)
 	key := nprand.NewSeedSequence(uint32(seed), uint32(seed>>32), 0x6c6f6164 /* "load" */).GenerateState(4)
