@@ -1,0 +1,127 @@
+package train
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+)
+
+// arcState is an ARC evaluator's accumulated votes in a stable order, so a
+// resumed run votes exactly as the uninterrupted one (aggregated voting
+// keeps every evaluation's predictions).
+type arcState struct {
+	Grids []arcStateGrid  `json:"grids"`
+	Votes []arcStateVotes `json:"votes"`
+}
+
+type arcStateGrid struct {
+	Hash  string `json:"hash"`
+	H     int    `json:"h"`
+	W     int    `json:"w"`
+	Cells []byte `json:"cells"`
+}
+
+type arcStateVotes struct {
+	Task   string    `json:"task"`
+	Input  string    `json:"input"`
+	Hashes []string  `json:"hashes"`
+	Q      []float64 `json:"q"`
+}
+
+func marshalARCStates(arcs []*ARC) []byte {
+	states := make([]arcState, len(arcs))
+	for i, a := range arcs {
+		s := &states[i]
+		for h, g := range a.hmap {
+			s.Grids = append(s.Grids, arcStateGrid{hex.EncodeToString(h[:]), g.H, g.W, g.Cells})
+		}
+		slices.SortFunc(s.Grids, func(x, y arcStateGrid) int { return compareStrings(x.Hash, y.Hash) })
+		for task, byInput := range a.preds {
+			for ih, votes := range byInput {
+				v := arcStateVotes{Task: task, Input: hex.EncodeToString(ih[:])}
+				for _, x := range votes {
+					v.Hashes = append(v.Hashes, hex.EncodeToString(x.hash[:]))
+					v.Q = append(v.Q, x.q)
+				}
+				s.Votes = append(s.Votes, v)
+			}
+		}
+		slices.SortFunc(s.Votes, func(x, y arcStateVotes) int {
+			if c := compareStrings(x.Task, y.Task); c != 0 {
+				return c
+			}
+			return compareStrings(x.Input, y.Input)
+		})
+	}
+	b, err := json.Marshal(states)
+	if err != nil {
+		panic(err) // finite floats, strings and bytes only
+	}
+	return b
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func unmarshalARCStates(data []byte, arcs []*ARC) error {
+	var states []arcState
+	if err := json.Unmarshal(data, &states); err != nil {
+		return err
+	}
+	if len(states) != len(arcs) {
+		return fmt.Errorf("%d evaluator states for %d ARC evaluators", len(states), len(arcs))
+	}
+	parse := func(s string) ([sha256.Size]byte, error) {
+		var h [sha256.Size]byte
+		b, err := hex.DecodeString(s)
+		if err != nil || len(b) != len(h) {
+			return h, fmt.Errorf("bad hash %q", s)
+		}
+		copy(h[:], b)
+		return h, nil
+	}
+	for i, a := range arcs {
+		a.reset()
+		for _, g := range states[i].Grids {
+			h, err := parse(g.Hash)
+			if err != nil {
+				return err
+			}
+			if len(g.Cells) != g.H*g.W {
+				return fmt.Errorf("grid %s: %d cells for %dx%d", g.Hash, len(g.Cells), g.H, g.W)
+			}
+			a.hmap[h] = grid{g.H, g.W, g.Cells}
+		}
+		for _, v := range states[i].Votes {
+			ih, err := parse(v.Input)
+			if err != nil {
+				return err
+			}
+			if len(v.Hashes) != len(v.Q) {
+				return fmt.Errorf("task %s: %d hashes, %d q values", v.Task, len(v.Hashes), len(v.Q))
+			}
+			byInput := a.preds[v.Task]
+			if byInput == nil {
+				byInput = map[[sha256.Size]byte][]vote{}
+				a.preds[v.Task] = byInput
+			}
+			for j, hs := range v.Hashes {
+				h, err := parse(hs)
+				if err != nil {
+					return err
+				}
+				byInput[ih] = append(byInput[ih], vote{h, v.Q[j]})
+			}
+		}
+	}
+	return nil
+}

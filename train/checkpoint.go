@@ -1,0 +1,412 @@
+package train
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/tinyrecursion/trm/loader"
+	"github.com/tinyrecursion/trm/model"
+)
+
+// Files of a checkpoint directory <run>/step_<N>.
+const (
+	WeightsFile    = "model.safetensors"       // the reference's state_dict (the EMA weights when ema)
+	StateFile      = "train_state.safetensors" // everything else a resume needs
+	ARCStateFile   = "arc_state.json"          // aggregated ARC votes
+	ConfigFile     = "config.yaml"
+	ManifestFile   = "checkpoint.json" // written last: sizes and sha256 of the others
+	checkpointKind = "trm-checkpoint"
+)
+
+type checkpointManifest struct {
+	Format  string                   `json:"format"`
+	Version int                      `json:"version"`
+	Step    int                      `json:"step"`
+	Files   map[string]manifestEntry `json:"files"`
+}
+
+type manifestEntry struct {
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// weightsTensors is m's state_dict under the reference's compiled-model
+// names.
+func weightsTensors(m *model.Model[float32]) []stTensor {
+	var out []stTensor
+	for _, t := range m.Tensors() {
+		out = append(out, stTensor{Name: model.StateDictPrefix + t.Name, DType: "F32", Shape: t.Shape, Data: f32Bytes(t.Data)})
+	}
+	return out
+}
+
+// Checkpoint writes <run>/step_<step> atomically (built in a .partial
+// directory, renamed when complete) and prunes old ones beyond
+// keep_checkpoints.
+func (t *Trainer) Checkpoint() error {
+	final := filepath.Join(t.Dir, "step_"+strconv.Itoa(t.step))
+	tmp := final + ".partial"
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return err
+	}
+	if t.ema != nil {
+		t.ema.Swap()
+	}
+	weights := encodeSafetensors(weightsTensors(t.m), map[string]string{"format": "pt"})
+	if t.ema != nil {
+		t.ema.Swap()
+	}
+	state, err := t.stateBytes()
+	if err != nil {
+		return err
+	}
+	files := map[string][]byte{WeightsFile: weights, StateFile: state, ConfigFile: t.Cfg.YAML()}
+	if len(t.arcs) > 0 {
+		files[ARCStateFile] = marshalARCStates(t.arcs)
+	}
+	man := checkpointManifest{Format: checkpointKind, Version: 1, Step: t.step, Files: map[string]manifestEntry{}}
+	for name, data := range files {
+		sum := sha256.Sum256(data)
+		man.Files[name] = manifestEntry{int64(len(data)), hex.EncodeToString(sum[:])}
+		if err := writeAtomic(filepath.Join(tmp, name), data); err != nil {
+			return err
+		}
+	}
+	mb, _ := json.MarshalIndent(man, "", "  ")
+	if err := writeAtomic(filepath.Join(tmp, ManifestFile), append(mb, '\n')); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(final); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return err
+	}
+	if err := syncDir(t.Dir); err != nil {
+		return err
+	}
+	return t.prune()
+}
+
+func (t *Trainer) prune() error {
+	if t.Cfg.KeepCheckpoints <= 0 {
+		return nil
+	}
+	steps, err := checkpointSteps(t.Dir)
+	if err != nil {
+		return err
+	}
+	for len(steps) > t.Cfg.KeepCheckpoints {
+		if err := os.RemoveAll(filepath.Join(t.Dir, "step_"+strconv.Itoa(steps[0]))); err != nil {
+			return err
+		}
+		steps = steps[1:]
+	}
+	return nil
+}
+
+// checkpointSteps lists the steps of the complete checkpoints in dir,
+// ascending.
+func checkpointSteps(dir string) ([]int, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var steps []int
+	for _, e := range entries {
+		s, ok := strings.CutPrefix(e.Name(), "step_")
+		if !ok || !e.IsDir() {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, e.Name(), ManifestFile)); err == nil {
+			steps = append(steps, n)
+		}
+	}
+	slices.Sort(steps)
+	return steps, nil
+}
+
+func (t *Trainer) stateBytes() ([]byte, error) {
+	ls := t.trainL.State()
+	lsb, err := ls.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	rng, err := t.explore.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	mc := t.m.Cfg
+	B, L, h := mc.BatchSize, mc.TotalLen(), mc.HiddenSize
+	c := t.carry
+	halted := make([]byte, len(c.Halted))
+	for i, v := range c.Halted {
+		if v {
+			halted[i] = 1
+		}
+	}
+	n := len(t.m.Params)
+	ts := []stTensor{
+		{"params", "F32", []int{n}, f32Bytes(t.m.Params)},
+		{"adam.m", "F32", []int{n}, f32Bytes(t.adam.M)},
+		{"adam.v", "F32", []int{n}, f32Bytes(t.adam.V)},
+		{"puzzle_emb", "F32", []int{len(t.m.PuzzleEmb)}, f32Bytes(t.m.PuzzleEmb)},
+		{"carry.z_H", "F32", []int{B, L, h}, f32Bytes(c.ZH)},
+		{"carry.z_L", "F32", []int{B, L, h}, f32Bytes(c.ZL)},
+		{"carry.steps", "I32", []int{B}, i32Bytes(c.Steps)},
+		{"carry.halted", "U8", []int{B}, halted},
+		{"carry.inputs", "I32", []int{B, mc.SeqLen}, i32Bytes(c.Inputs)},
+		{"carry.labels", "I32", []int{B, mc.SeqLen}, i32Bytes(c.Labels)},
+		{"carry.puzzle_identifiers", "I32", []int{B}, i32Bytes(c.PuzzleIdentifiers)},
+	}
+	if t.ema != nil {
+		ts = append(ts, stTensor{"ema.shadow", "F32", []int{n}, f32Bytes(t.ema.Shadow)})
+	}
+	meta := map[string]string{
+		"step":         strconv.Itoa(t.step),
+		"adam_steps":   strconv.Itoa(t.adam.Steps),
+		"loader_state": string(lsb),
+		"explore_rng":  hex.EncodeToString(rng),
+	}
+	return encodeSafetensors(ts, meta), nil
+}
+
+// FindCheckpoint resolves path to a complete checkpoint directory: path
+// itself if it is one, else the latest step_<N> inside it.
+func FindCheckpoint(path string) (string, error) {
+	if _, err := os.Stat(filepath.Join(path, ManifestFile)); err == nil {
+		return path, nil
+	}
+	steps, err := checkpointSteps(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("run directory %s does not exist", path)
+		}
+		return "", err
+	}
+	if len(steps) == 0 {
+		return "", fmt.Errorf("%s holds no complete checkpoint (no step_<N>/%s)", path, ManifestFile)
+	}
+	return filepath.Join(path, "step_"+strconv.Itoa(steps[len(steps)-1])), nil
+}
+
+// readCheckpoint verifies the manifest's sizes and checksums and returns
+// the files' contents.
+func readCheckpoint(dir string) (map[string][]byte, int, error) {
+	mp := filepath.Join(dir, ManifestFile)
+	mb, err := os.ReadFile(mp)
+	if err != nil {
+		return nil, 0, err
+	}
+	var man checkpointManifest
+	if err := json.Unmarshal(mb, &man); err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", mp, err)
+	}
+	if man.Format != checkpointKind || man.Version != 1 {
+		return nil, 0, fmt.Errorf("%s: format %q version %d, want %s 1", mp, man.Format, man.Version, checkpointKind)
+	}
+	out := map[string][]byte{}
+	for name, e := range man.Files {
+		p := filepath.Join(dir, name)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, 0, fmt.Errorf("checkpoint %s: %w", dir, err)
+		}
+		sum := sha256.Sum256(data)
+		if int64(len(data)) != e.Size || hex.EncodeToString(sum[:]) != e.SHA256 {
+			return nil, 0, fmt.Errorf("checkpoint file %s is corrupt or truncated: %d bytes, sha256 %x; the manifest says %d bytes, %s",
+				p, len(data), sum, e.Size, e.SHA256)
+		}
+		out[name] = data
+	}
+	return out, man.Step, nil
+}
+
+// Resume reopens the run in dir (a run directory or one of its step
+// directories) from its latest checkpoint, so that Run continues exactly as
+// the uninterrupted run would have.
+func Resume(ctx context.Context, dir string, opts Options) (*Trainer, error) {
+	ck, err := FindCheckpoint(dir)
+	if err != nil {
+		return nil, err
+	}
+	files, step, err := readCheckpoint(ck)
+	if err != nil {
+		return nil, err
+	}
+	runDir := filepath.Dir(ck)
+	cfgPath := filepath.Join(ck, ConfigFile)
+	cfg, err := LoadConfig(cfgPath, nil)
+	if err != nil {
+		return nil, err
+	}
+	cfg.CheckpointPath = runDir
+	t, err := build(ctx, cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.restore(ck, files, step); err != nil {
+		t.Close()
+		return nil, err
+	}
+	if t.metrics, err = openMetrics(filepath.Join(runDir, "metrics.jsonl"), step); err != nil {
+		t.Close()
+		return nil, err
+	}
+	t.logf("resumed %s at step %d", ck, step)
+	return t, nil
+}
+
+func (t *Trainer) restore(ck string, files map[string][]byte, step int) error {
+	if err := setWeights(filepath.Join(ck, WeightsFile), files[WeightsFile], t.m, false); err != nil {
+		return err
+	}
+	name := filepath.Join(ck, StateFile)
+	ts, meta, err := decodeSafetensors(name, files[StateFile])
+	if err != nil {
+		return err
+	}
+	mc := t.m.Cfg
+	B, L, h, n := mc.BatchSize, mc.TotalLen(), mc.HiddenSize, len(t.m.Params)
+	get := func(k string) (stTensor, bool) { v, ok := ts[k]; return v, ok }
+	f32 := func(k string, shape []int, dst []float32) error {
+		v, ok := get(k)
+		return readF32(v, ok, k, shape, dst)
+	}
+	i32 := func(k string, shape []int, dst []int32) error {
+		v, ok := get(k)
+		return readI32(v, ok, k, shape, dst)
+	}
+	c := t.carry
+	errs := []error{
+		f32("params", []int{n}, t.m.Params),
+		f32("adam.m", []int{n}, t.adam.M),
+		f32("adam.v", []int{n}, t.adam.V),
+		f32("puzzle_emb", []int{len(t.m.PuzzleEmb)}, t.m.PuzzleEmb),
+		f32("carry.z_H", []int{B, L, h}, c.ZH),
+		f32("carry.z_L", []int{B, L, h}, c.ZL),
+		i32("carry.steps", []int{B}, c.Steps),
+		i32("carry.inputs", []int{B, mc.SeqLen}, c.Inputs),
+		i32("carry.labels", []int{B, mc.SeqLen}, c.Labels),
+		i32("carry.puzzle_identifiers", []int{B}, c.PuzzleIdentifiers),
+	}
+	if t.ema != nil {
+		errs = append(errs, f32("ema.shadow", []int{n}, t.ema.Shadow))
+	}
+	if hv, ok := ts["carry.halted"]; !ok || hv.DType != "U8" || len(hv.Data) != B {
+		errs = append(errs, errors.New(`tensor "carry.halted" missing or not U8 [batch]`))
+	} else {
+		for i, v := range hv.Data {
+			c.Halted[i] = v != 0
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if t.adam.Steps, err = strconv.Atoi(meta["adam_steps"]); err != nil {
+		return fmt.Errorf("%s: adam_steps: %w", name, err)
+	}
+	if got, err := strconv.Atoi(meta["step"]); err != nil || got != step {
+		return fmt.Errorf("%s: step %q, the manifest says %d", name, meta["step"], step)
+	}
+	var ls loader.State
+	if err := ls.UnmarshalBinary([]byte(meta["loader_state"])); err != nil {
+		return fmt.Errorf("%s: loader state: %w", name, err)
+	}
+	if err := t.trainL.Restore(ls); err != nil {
+		return fmt.Errorf("%s: loader state: %w", name, err)
+	}
+	rng, err := hex.DecodeString(meta["explore_rng"])
+	if err == nil {
+		err = t.explore.UnmarshalBinary(rng)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: explore_rng: %w", name, err)
+	}
+	if data, ok := files[ARCStateFile]; ok && len(t.arcs) > 0 {
+		if err := unmarshalARCStates(data, t.arcs); err != nil {
+			return fmt.Errorf("%s: %w", filepath.Join(ck, ARCStateFile), err)
+		}
+	}
+	t.step = step
+	return nil
+}
+
+// loadWeights loads a reference state_dict from a safetensors file (or a
+// checkpoint directory's model.safetensors) into m. With resize, a
+// puzzle-embedding table of another shape is replaced by its mean row
+// broadcast to m's shape, as the reference's load_checkpoint does.
+func loadWeights(path string, m *model.Model[float32], resize bool) error {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		ck, err := FindCheckpoint(path)
+		if err != nil {
+			return err
+		}
+		files, _, err := readCheckpoint(ck)
+		if err != nil {
+			return err
+		}
+		return setWeights(filepath.Join(ck, WeightsFile), files[WeightsFile], m, resize)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return setWeights(path, data, m, resize)
+}
+
+func setWeights(name string, data []byte, m *model.Model[float32], resize bool) error {
+	ts, _, err := decodeSafetensors(name, data)
+	if err != nil {
+		return err
+	}
+	for _, t := range m.Tensors() {
+		var st stTensor
+		ok := false
+		for _, prefix := range []string{model.StateDictPrefix, "model.inner.", ""} {
+			if st, ok = ts[prefix+t.Name]; ok {
+				break
+			}
+		}
+		if !ok {
+			return fmt.Errorf("%s: no tensor %s (looked for %q with and without the prefixes %q, %q)", name, t.Name, t.Name, model.StateDictPrefix, "model.inner.")
+		}
+		if t.Name == "puzzle_emb.weights" && resize && !slices.Equal(st.Shape, t.Shape) && len(st.Shape) == 2 && st.Shape[0] > 0 && st.Shape[1] == t.Shape[1] {
+			rows := make([]float32, st.Shape[0]*st.Shape[1])
+			if err := readF32(st, true, t.Name, st.Shape, rows); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			mean := make([]float64, st.Shape[1])
+			for r := range st.Shape[0] {
+				for j := range mean {
+					mean[j] += float64(rows[r*st.Shape[1]+j])
+				}
+			}
+			for i := range t.Data {
+				t.Data[i] = float32(mean[i%st.Shape[1]] / float64(st.Shape[0]))
+			}
+			continue
+		}
+		if err := readF32(st, true, t.Name, t.Shape, t.Data); err != nil {
+			return fmt.Errorf("%s: %w (the dataset gives the model vocab_size %d, seq_len %d, %d puzzle identifiers)",
+				name, err, m.Cfg.VocabSize, m.Cfg.SeqLen, m.Cfg.NumPuzzleIdentifiers)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,146 @@
+package train
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+)
+
+// stTensor is one tensor of a safetensors file.
+type stTensor struct {
+	Name  string
+	DType string // "F32", "I32", "U8"
+	Shape []int
+	Data  []byte // little-endian
+}
+
+type stHeaderEntry struct {
+	DType   string   `json:"dtype"`
+	Shape   []int    `json:"shape"`
+	Offsets [2]int64 `json:"data_offsets"`
+}
+
+// encodeSafetensors writes the safetensors format (an 8-byte little-endian
+// header length, a JSON header of dtype, shape and byte offsets per tensor
+// plus string metadata, then the data), which PyTorch's safetensors.torch
+// load_file reads. Tensors are stored in the order given; the header is
+// padded with spaces to a multiple of 8 bytes so the data is aligned.
+func encodeSafetensors(tensors []stTensor, meta map[string]string) []byte {
+	header := map[string]any{}
+	if len(meta) > 0 {
+		header["__metadata__"] = meta
+	}
+	var off int64
+	for _, t := range tensors {
+		header[t.Name] = stHeaderEntry{t.DType, t.Shape, [2]int64{off, off + int64(len(t.Data))}}
+		off += int64(len(t.Data))
+	}
+	h, err := json.Marshal(header)
+	if err != nil {
+		panic(err) // strings and ints only
+	}
+	for len(h)%8 != 0 {
+		h = append(h, ' ')
+	}
+	out := make([]byte, 8, 8+len(h)+int(off))
+	binary.LittleEndian.PutUint64(out, uint64(len(h)))
+	out = append(out, h...)
+	for _, t := range tensors {
+		out = append(out, t.Data...)
+	}
+	return out
+}
+
+// decodeSafetensors parses a safetensors file; name is used in errors.
+func decodeSafetensors(name string, data []byte) (map[string]stTensor, map[string]string, error) {
+	if len(data) < 8 {
+		return nil, nil, fmt.Errorf("%s: %d bytes, too short for a safetensors header", name, len(data))
+	}
+	n := binary.LittleEndian.Uint64(data)
+	if n > uint64(len(data)-8) {
+		return nil, nil, fmt.Errorf("%s: header of %d bytes runs past the end of the file (%d bytes)", name, n, len(data))
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data[8:8+n], &raw); err != nil {
+		return nil, nil, fmt.Errorf("%s: header: %w", name, err)
+	}
+	body := data[8+n:]
+	tensors := map[string]stTensor{}
+	var meta map[string]string
+	for k, v := range raw {
+		if k == "__metadata__" {
+			if err := json.Unmarshal(v, &meta); err != nil {
+				return nil, nil, fmt.Errorf("%s: __metadata__: %w", name, err)
+			}
+			continue
+		}
+		var e stHeaderEntry
+		if err := json.Unmarshal(v, &e); err != nil {
+			return nil, nil, fmt.Errorf("%s: tensor %q: %w", name, k, err)
+		}
+		size, ok := dtypeSize[e.DType]
+		if !ok {
+			return nil, nil, fmt.Errorf("%s: tensor %q: unsupported dtype %q", name, k, e.DType)
+		}
+		count := int64(1)
+		for _, d := range e.Shape {
+			if d < 0 || (d > 0 && count > math.MaxInt32/int64(d)) {
+				return nil, nil, fmt.Errorf("%s: tensor %q: bad shape %v", name, k, e.Shape)
+			}
+			count *= int64(d)
+		}
+		b, end := e.Offsets[0], e.Offsets[1]
+		if b < 0 || end < b || end > int64(len(body)) || end-b != count*size {
+			return nil, nil, fmt.Errorf("%s: tensor %q: offsets %v do not fit shape %v %s in %d data bytes", name, k, e.Offsets, e.Shape, e.DType, len(body))
+		}
+		tensors[k] = stTensor{Name: k, DType: e.DType, Shape: e.Shape, Data: body[b:end]}
+	}
+	return tensors, meta, nil
+}
+
+var dtypeSize = map[string]int64{"F32": 4, "F64": 8, "I32": 4, "U8": 1}
+
+func f32Bytes[T float32 | float64](v []T) []byte {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(float32(x)))
+	}
+	return b
+}
+
+func i32Bytes(v []int32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], uint32(x))
+	}
+	return b
+}
+
+// readF32 copies tensor t (F32, shape want) into dst.
+func readF32(t stTensor, ok bool, name string, want []int, dst []float32) error {
+	if !ok {
+		return fmt.Errorf("tensor %q missing", name)
+	}
+	if t.DType != "F32" || !slices.Equal(t.Shape, want) {
+		return fmt.Errorf("tensor %q is %s %v, want F32 %v", name, t.DType, t.Shape, want)
+	}
+	for i := range dst {
+		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:]))
+	}
+	return nil
+}
+
+func readI32(t stTensor, ok bool, name string, want []int, dst []int32) error {
+	if !ok {
+		return fmt.Errorf("tensor %q missing", name)
+	}
+	if t.DType != "I32" || !slices.Equal(t.Shape, want) {
+		return fmt.Errorf("tensor %q is %s %v, want I32 %v", name, t.DType, t.Shape, want)
+	}
+	for i := range dst {
+		dst[i] = int32(binary.LittleEndian.Uint32(t.Data[4*i:]))
+	}
+	return nil
+}
