@@ -207,15 +207,44 @@ func (h *arcHasher) puzzleHash(exs []*arcExample, v *arcVariant) [sha256.Size]by
 // step 5): draw a variant, keep it if its puzzle hash is new, until aug
 // variants are kept or arcRetries*aug trials are spent. It returns the kept
 // variants in acceptance order.
+//
+// A variant's grids depend only on its transform and on where it sends the
+// colours the task uses, so a trial repeating an earlier (transform, used
+// colours) pair is a duplicate without hashing. Tasks with few colours or
+// symmetries, which spend the whole trial budget, mostly hit this.
 func planARC(exs []*arcExample, aug int, draw intn, h *arcHasher) []arcVariant {
 	if aug == 0 {
 		return nil
 	}
+	var used [10]bool
+	for _, ex := range exs {
+		for _, c := range ex.Input.Cells {
+			used[c] = true
+		}
+		for _, c := range ex.Output.Cells {
+			used[c] = true
+		}
+	}
+	key := func(v *arcVariant) uint64 {
+		k := uint64(v.Trans)
+		for c := 1; c < len(used); c++ {
+			if used[c] {
+				k = k<<4 | uint64(v.Colours[c])
+			}
+		}
+		return k
+	}
+	tried := map[uint64]struct{}{key(&identityVariant): {}}
 	seen := make(map[[sha256.Size]byte]struct{}, aug+1)
 	seen[h.puzzleHash(exs, &identityVariant)] = struct{}{}
 	variants := make([]arcVariant, 0, aug)
 	for trial := 0; trial < arcRetries*aug && len(variants) < aug; trial++ {
 		v := drawARCVariant(draw)
+		k := key(&v)
+		if _, again := tried[k]; again {
+			continue
+		}
+		tried[k] = struct{}{}
 		ph := h.puzzleHash(exs, &v)
 		if _, dup := seen[ph]; !dup {
 			seen[ph] = struct{}{}
