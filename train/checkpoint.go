@@ -64,7 +64,8 @@ func (t *Trainer) Checkpoint() error {
 	if t.ema != nil {
 		t.ema.Swap()
 	}
-	weights := encodeSafetensors(weightsTensors(t.m), map[string]string{"format": "pt"})
+	mc, _ := json.Marshal(t.m.Cfg)
+	weights := encodeSafetensors(weightsTensors(t.m), map[string]string{"format": "pt", "trm_model_config": string(mc), "step": strconv.Itoa(t.step)})
 	if t.ema != nil {
 		t.ema.Swap()
 	}
@@ -372,9 +373,19 @@ func loadWeights(path string, m *model.Model[float32], resize bool) error {
 }
 
 func setWeights(name string, data []byte, m *model.Model[float32], resize bool) error {
-	ts, _, err := decodeSafetensors(name, data)
+	ts, meta, err := decodeSafetensors(name, data)
 	if err != nil {
 		return err
+	}
+	if raw, ok := meta["trm_model_config"]; ok {
+		var saved model.Config
+		if err := json.Unmarshal([]byte(raw), &saved); err != nil {
+			return fmt.Errorf("%s: trm_model_config: %w", name, err)
+		}
+		if saved.VocabSize != m.Cfg.VocabSize || saved.SeqLen != m.Cfg.SeqLen {
+			return fmt.Errorf("%s was trained with vocab_size %d, seq_len %d; this dataset has vocab_size %d, seq_len %d",
+				name, saved.VocabSize, saved.SeqLen, m.Cfg.VocabSize, m.Cfg.SeqLen)
+		}
 	}
 	for _, t := range m.Tensors() {
 		var st stTensor

@@ -102,8 +102,8 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Trainer, error) {
 }
 
 // build opens the data and allocates the model and optimisers for cfg.
-func build(ctx context.Context, cfg *Config, opts Options) (t *Trainer, err error) {
-	t = &Trainer{Cfg: cfg, Dir: cfg.RunDir(), opts: opts}
+func build(ctx context.Context, cfg *Config, opts Options) (_ *Trainer, err error) {
+	t := &Trainer{Cfg: cfg, Dir: cfg.RunDir(), opts: opts}
 	defer func() {
 		if err != nil {
 			t.Close()

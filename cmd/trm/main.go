@@ -33,6 +33,9 @@ type cli struct {
 	Gpu gpuCmd `cmd:"" help:"CUDA GPU tools (check)."`
 
 	Cache cacheCmd `cmd:"" help:"Build or refresh a dataset's Arrow IPC cache for zero-copy loading."`
+	Train trainCmd `cmd:"" help:"Train a TRM on the CPU with the reference's config and overrides (key=value ...)."`
+	Eval  evalCmd  `cmd:"" help:"Evaluate a checkpoint on a dataset's test split."`
+	Plot  plotCmd  `cmd:"" help:"Draw a run's training and evaluation curves as PNG."`
 	Bench benchCmd `cmd:"" help:"Benchmarks (loader)."`
 }
 

@@ -1,0 +1,28 @@
+package main
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/tinyrecursion/trm/train"
+)
+
+type evalCmd struct {
+	Checkpoint string   `help:"Checkpoint directory (run/step_N) or run directory (its latest step)." required:"" type:"existingdir" placeholder:"DIR"`
+	Data       []string `help:"Dataset directories whose test split is evaluated (default: the checkpoint's)." type:"existingdir" placeholder:"DIR"`
+	Overrides  []string `arg:"" optional:"" help:"Overrides of the saved configuration, e.g. global_batch_size=256."`
+}
+
+func (c *evalCmd) Run(g *globals) error {
+	r, err := train.EvalCheckpoint(g.ctx, c.Checkpoint, c.Data, c.Overrides)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("checkpoint %s (step %d): %d examples in %.1fs (%.0f examples/s)\n",
+		r.Checkpoint, r.Step, r.Examples, r.Seconds, float64(r.Examples)/r.Seconds)
+	for _, k := range slices.Sorted(maps.Keys(r.Metrics)) {
+		fmt.Printf("  %-24s %.6g\n", k, r.Metrics[k])
+	}
+	return nil
+}

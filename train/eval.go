@@ -1,0 +1,84 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/tinyrecursion/trm/kernels/cpu"
+	"github.com/tinyrecursion/trm/loader"
+	"github.com/tinyrecursion/trm/model"
+)
+
+// EvalResult is what EvalCheckpoint measured.
+type EvalResult struct {
+	Checkpoint string
+	Step       int
+	Metrics    map[string]float64
+	Examples   int64 // test examples evaluated
+	Seconds    float64
+}
+
+// EvalCheckpoint evaluates a checkpoint (a step directory, or a run
+// directory meaning its latest step) on the test split of data (the
+// checkpoint's own data_paths when empty), as the evaluation during
+// training does but with fresh ARC votes. overrides adjust the saved
+// configuration (e.g. global_batch_size=256). submission.json goes to
+// <checkpoint>/evaluator_ARC_eval.
+func EvalCheckpoint(ctx context.Context, path string, data []string, overrides []string) (*EvalResult, error) {
+	ck, err := FindCheckpoint(path)
+	if err != nil {
+		return nil, err
+	}
+	files, step, err := readCheckpoint(ck)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := LoadConfig(filepath.Join(ck, ConfigFile), overrides)
+	if err != nil {
+		return nil, err
+	}
+	test := cfg.DataPaths
+	if len(cfg.DataPathsTest) > 0 {
+		test = cfg.DataPathsTest
+	}
+	if len(data) > 0 {
+		test = data
+	}
+	src, err := loader.Open(ctx, test, "test", loader.OpenOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("test data: %w", err)
+	}
+	defer src.Close()
+	meta := src.Meta
+	mc := cfg.ModelConfig(meta.SeqLen, meta.VocabSize, meta.NumPuzzleIdentifiers)
+	m, err := model.New(mc, cpu.New32(cfg.Workers), uint64(cfg.Seed))
+	if err != nil {
+		return nil, err
+	}
+	if err := setWeights(filepath.Join(ck, WeightsFile), files[WeightsFile], m, false); err != nil {
+		return nil, err
+	}
+	var arcs []*ARC
+	for _, e := range cfg.Evaluators {
+		if e.Name != "arc@ARC" || meta.SeqLen != 900 {
+			continue
+		}
+		for _, p := range test {
+			if a, err := NewARC(p, int32(meta.BlankIdentifierID)); err == nil {
+				arcs = append(arcs, a)
+			}
+		}
+	}
+	var rows int64
+	for _, p := range src.Parts {
+		rows += p.Rows()
+	}
+	start := time.Now()
+	res, err := Evaluate(ctx, m, src, cfg.GlobalBatchSize, arcs, filepath.Join(ck, "evaluator_ARC_eval"))
+	if err != nil {
+		return nil, err
+	}
+	return &EvalResult{Checkpoint: ck, Step: step, Metrics: res, Examples: rows, Seconds: time.Since(start).Seconds()}, nil
+}
