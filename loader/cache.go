@@ -23,7 +23,7 @@ import (
 // whose record disagrees with the manifest is stale and is rebuilt. One
 // file per shard lets shard-local ranks build and map only their own shards.
 const (
-	cacheFormat       = "trm-arrow-cache/1"
+	cacheFormat       = "trm-arrow-cache/2"
 	keyCacheFormat    = "trm.cache_format"
 	keyCacheSource    = "trm.cache_source"
 	keyCacheSourceSum = "trm.cache_source_sha256"
@@ -95,7 +95,7 @@ func mapCacheFile(path string, sh dataset.Shard, seqLen int) (recs []arrow.Recor
 			return nil, nil, fmt.Errorf("loader: cache file %s was built from other data than %s (%s): %w", path, sh.File, k, errStale)
 		}
 	}
-	if err := dataset.CheckSchema(rdr.Schema(), seqLen); err != nil {
+	if err := checkStoreSchema(rdr.Schema(), seqLen); err != nil {
 		return nil, nil, fmt.Errorf("loader: cache file %s: %w: %w", path, errStale, err)
 	}
 	var rows int64
@@ -142,7 +142,7 @@ func buildCacheFile(ctx context.Context, ds *dataset.Dataset, split string, sh d
 	}
 	defer os.Remove(tmp.Name())
 	md := cacheMetadata(sh)
-	schema := arrow.NewSchema(dataset.Schema(seqLen).Fields(), &md)
+	schema := arrow.NewSchema(storeSchema(seqLen).Fields(), &md)
 	w, err := ipc.NewFileWriter(tmp, ipc.WithSchema(schema), ipc.WithAllocator(mem))
 	if err != nil {
 		tmp.Close()

@@ -3,8 +3,10 @@
 // puzzle_dataset.py sampling (spec/reference-loader-eval.md section 1).
 //
 // A Source is one or several datasets' split opened in memory: Parquet shards
-// decoded with pqarrow into Arrow buffers, or the uncompressed Arrow IPC
-// cache beside the dataset memory-mapped without copying (BuildCache). A
+// decoded into Arrow buffers, or the uncompressed Arrow IPC cache beside the
+// dataset memory-mapped without copying (BuildCache). In both, a row's input
+// and label tokens sit next to each other (one fixed-size binary column of
+// 2*seq_len bytes), so gathering a row touches one contiguous range. A
 // Loader draws batches from a Source with one of three samplers: the
 // reference training sampler, evaluation in storage order with the last batch
 // padded, or a plain shuffle. Every rank of a data-parallel job builds its own

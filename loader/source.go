@@ -414,8 +414,7 @@ func decodeShard(ctx context.Context, ds *dataset.Dataset, split string, sh data
 	if rows := rdr.NumRows(); rows != sh.Rows {
 		return nil, nil, fmt.Errorf("loader: %s: %d rows, the manifest says %d", path, rows, sh.Rows)
 	}
-	n := int(sh.Rows) * seqLen
-	var bufs [2][]byte
+	var tokens []byte
 	var frees []func() error
 	release := func() error {
 		var errs []error
@@ -429,20 +428,17 @@ func decodeShard(ctx context.Context, ds *dataset.Dataset, split string, sh data
 			_ = release()
 		}
 	}()
-	for i := range bufs {
-		if n == 0 {
-			break
-		}
-		b, f, err := allocLarge(n)
+	if sh.Rows > 0 {
+		b, f, err := allocLarge(int(sh.Rows) * 2 * seqLen)
 		if err != nil {
 			return nil, nil, fmt.Errorf("loader: %s: %w", path, err)
 		}
-		bufs[i] = b
+		tokens = b
 		frees = append(frees, f)
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	for i := range bufs {
-		g.Go(func() error { return decodeTokens(gctx, rdr, i, seqLen, bufs[i]) })
+	for col := range 2 { // inputs into the first half of each row, labels into the second
+		g.Go(func() error { return decodeTokens(gctx, rdr, col, seqLen, tokens) })
 	}
 	var rest arrow.Table
 	g.Go(func() (err error) {
@@ -460,20 +456,18 @@ func decodeShard(ctx context.Context, ds *dataset.Dataset, split string, sh data
 		return nil, nil, fmt.Errorf("loader: %s: %w", path, err)
 	}
 	defer rest.Release()
-	full := dataset.Schema(seqLen)
+	full := storeSchema(seqLen)
 	cols := make([]arrow.Column, 0, full.NumFields())
-	for i := range bufs {
-		data := array.NewData(full.Field(i).Type, int(sh.Rows), []*memory.Buffer{nil, memory.NewBufferBytes(bufs[i])}, nil, 0, 0)
-		arr := array.MakeFromData(data)
-		data.Release()
-		ch := arrow.NewChunked(full.Field(i).Type, []arrow.Array{arr})
-		arr.Release()
-		cols = append(cols, *arrow.NewColumn(full.Field(i), ch))
-		ch.Release()
-	}
+	td := array.NewData(full.Field(colTokens).Type, int(sh.Rows), []*memory.Buffer{nil, memory.NewBufferBytes(tokens)}, nil, 0, 0)
+	arr := array.MakeFromData(td)
+	td.Release()
+	ch := arrow.NewChunked(full.Field(colTokens).Type, []arrow.Array{arr})
+	arr.Release()
+	cols = append(cols, *arrow.NewColumn(full.Field(colTokens), ch))
+	ch.Release()
 	for i := range rest.NumCols() {
 		c := rest.Column(int(i))
-		cols = append(cols, *arrow.NewColumn(full.Field(2+int(i)), c.Data()))
+		cols = append(cols, *arrow.NewColumn(full.Field(colIdentifier+int(i)), c.Data()))
 	}
 	tbl = array.NewTable(full, cols, sh.Rows)
 	for i := range cols {
@@ -482,15 +476,16 @@ func decodeShard(ctx context.Context, ds *dataset.Dataset, split string, sh data
 	return tbl, release, nil
 }
 
-// decodeTokens decodes token column col of every row group into dst with
-// one copy per value. pqarrow's fixed-size binary builder grows by doubling
-// and zeroes each new buffer; on a machine with slow page faults that cost
-// ten times the decoding itself.
+// decodeTokens decodes token column col (0 inputs, 1 labels) of every row
+// group into dst, whose rows are 2*seqLen bytes with the inputs first, with
+// one copy per value. pqarrow's fixed-size binary builder would instead
+// grow by doubling and zero each new buffer; on a machine with slow page
+// faults that cost ten times the decoding itself.
 func decodeTokens(ctx context.Context, rdr *file.Reader, col, seqLen int, dst []byte) error {
 	const chunk = 4096
 	values := make([]parquet.FixedLenByteArray, chunk)
 	defs := make([]int16, chunk)
-	off := 0
+	off, stride := col*seqLen, 2*seqLen
 	for rg := range rdr.NumRowGroups() {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -520,21 +515,21 @@ func decodeTokens(ctx context.Context, rdr *file.Reader, col, seqLen int, dst []
 					return fmt.Errorf("row group %d column %d: value of %d bytes, want %d (or more rows than the manifest lists)", rg, col, len(v), seqLen)
 				}
 				copy(dst[off:off+seqLen], v)
-				off += seqLen
+				off += stride
 			}
 			remaining -= lv
 		}
 	}
-	if off != len(dst) {
-		return fmt.Errorf("column %d has %d rows, the manifest lists %d", col, off/seqLen, len(dst)/seqLen)
+	if rows := (off - col*seqLen) / stride; rows != len(dst)/stride {
+		return fmt.Errorf("column %d has %d rows, the manifest lists %d", col, rows, len(dst)/stride)
 	}
 	return nil
 }
 
-// tableRecords cuts a table into record batches whose columns are aligned
-// (the same rows in every column), re-labelled with the contract's schema.
+// tableRecords cuts a table of storeSchema into record batches whose
+// columns are aligned (the same rows in every column).
 func tableRecords(tbl arrow.Table, seqLen int) ([]arrow.RecordBatch, error) {
-	schema := dataset.Schema(seqLen)
+	schema := storeSchema(seqLen)
 	tr := array.NewTableReader(tbl, tbl.NumRows()+1)
 	defer tr.Release()
 	var out []arrow.RecordBatch
@@ -577,21 +572,21 @@ func buildParts(st *store, meta dataset.Metadata, dsIndex int, where string) ([]
 		cur.GroupIndices = append(cur.GroupIndices, int64(len(cur.PuzzleIdentifiers)))
 	}
 	for _, rec := range st.recs {
-		ids, err := int32Col(rec, 2)
+		ids, err := int32Col(rec, colIdentifier)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
-		puzzles, err := int32Col(rec, 3)
+		puzzles, err := int32Col(rec, colPuzzle)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
-		groups, err := int32Col(rec, 4)
+		groups, err := int32Col(rec, colGroup)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
-		sets, ok := rec.Column(5).(*array.String)
+		sets, ok := rec.Column(colSet).(*array.String)
 		if !ok {
-			return nil, fmt.Errorf("%s: column set is %s, want string", where, rec.Column(5).DataType())
+			return nil, fmt.Errorf("%s: column set is %s, want string", where, rec.Column(colSet).DataType())
 		}
 		for j := range puzzles {
 			set := sets.Value(j)

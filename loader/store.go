@@ -9,51 +9,78 @@ import (
 )
 
 // store is the rows of one dataset split in memory, as a list of Arrow
-// record batches (decoded Parquet or mapped IPC); row r of the store is row
-// r-starts[c] of chunk c.
+// record batches of storeSchema (decoded Parquet or mapped IPC); row r of
+// the store is row r-starts[c] of chunk c.
 type store struct {
 	seqLen int
-	starts []int64 // first row of each chunk, then the total
-	inputs [][]byte
-	labels [][]byte
+	starts []int64  // first row of each chunk, then the total
+	tokens [][]byte // per chunk: rows of inputs then labels, 2*seqLen bytes each
 	recs   []arrow.RecordBatch
 }
 
-// add appends one record batch (retaining it) after checking that its
-// token columns are contiguous fixed-size binary without nulls.
+// Column positions of storeSchema.
+const (
+	colTokens = iota
+	colIdentifier
+	colPuzzle
+	colGroup
+	colSet
+	colAug
+)
+
+// storeSchema is the in-memory and IPC-cache layout: the contract's columns
+// with inputs and labels interleaved into one tokens column of 2*seq_len
+// bytes per row, so that gathering a row reads one contiguous range (one
+// cache miss per row instead of two, which matters for 81-token rows).
+func storeSchema(seqLen int) *arrow.Schema {
+	return arrow.NewSchema([]arrow.Field{
+		{Name: "tokens", Type: &arrow.FixedSizeBinaryType{ByteWidth: 2 * seqLen}},
+		{Name: dataset.ColPuzzleIdentifier, Type: arrow.PrimitiveTypes.Int32},
+		{Name: dataset.ColPuzzle, Type: arrow.PrimitiveTypes.Int32},
+		{Name: dataset.ColGroup, Type: arrow.PrimitiveTypes.Int32},
+		{Name: dataset.ColSet, Type: arrow.BinaryTypes.String},
+		{Name: dataset.ColAug, Type: arrow.BinaryTypes.String},
+	}, nil)
+}
+
+// checkStoreSchema reports whether s is storeSchema(seqLen), naming the
+// first column that differs.
+func checkStoreSchema(s *arrow.Schema, seqLen int) error {
+	want := storeSchema(seqLen)
+	if s.NumFields() != want.NumFields() {
+		return fmt.Errorf("schema has %d columns, want %d", s.NumFields(), want.NumFields())
+	}
+	for i, f := range want.Fields() {
+		if got := s.Field(i); got.Name != f.Name || !arrow.TypeEqual(got.Type, f.Type) {
+			return fmt.Errorf("column %d is %s %s, want %s %s", i, got.Name, got.Type, f.Name, f.Type)
+		}
+	}
+	return nil
+}
+
+// add appends one record batch of storeSchema (retaining it) after
+// checking that its tokens are contiguous and without nulls.
 func (s *store) add(rec arrow.RecordBatch) error {
 	if rec.NumRows() == 0 {
 		return nil
 	}
-	tok := func(i int) ([]byte, error) {
-		a, ok := rec.Column(i).(*array.FixedSizeBinary)
-		if !ok {
-			return nil, fmt.Errorf("column %s is %s, want fixed_size_binary(%d)", rec.ColumnName(i), rec.Column(i).DataType(), s.seqLen)
-		}
-		if a.NullN() > 0 {
-			return nil, fmt.Errorf("column %s has %d nulls", rec.ColumnName(i), a.NullN())
-		}
-		b := dataset.FixedSizeBytes(a)
-		if len(b) != a.Len()*s.seqLen {
-			return nil, fmt.Errorf("column %s has %d bytes for %d rows of %d tokens", rec.ColumnName(i), len(b), a.Len(), s.seqLen)
-		}
-		return b, nil
+	a, ok := rec.Column(colTokens).(*array.FixedSizeBinary)
+	if !ok {
+		return fmt.Errorf("column tokens is %s, want fixed_size_binary(%d)", rec.Column(colTokens).DataType(), 2*s.seqLen)
 	}
-	in, err := tok(0)
-	if err != nil {
-		return err
+	if a.NullN() > 0 {
+		return fmt.Errorf("column tokens has %d nulls", a.NullN())
 	}
-	lab, err := tok(1)
-	if err != nil {
-		return err
+	tok := dataset.FixedSizeBytes(a)
+	if len(tok) != a.Len()*2*s.seqLen {
+		return fmt.Errorf("column tokens has %d bytes for %d rows of 2x%d tokens", len(tok), a.Len(), s.seqLen)
 	}
 	if len(s.starts) == 0 {
 		s.starts = []int64{0}
 	}
 	rec.Retain()
 	s.recs = append(s.recs, rec)
-	s.inputs = append(s.inputs, in)
-	s.labels = append(s.labels, lab)
+	s.tokens = append(s.tokens, tok)
 	s.starts = append(s.starts, s.starts[len(s.starts)-1]+rec.NumRows())
 	return nil
 }
@@ -78,16 +105,17 @@ func (s *store) row(r int64) (in, lab []byte) {
 			hi = mid
 		}
 	}
-	c := lo
-	off := int(r-s.starts[c]) * s.seqLen
-	return s.inputs[c][off : off+s.seqLen], s.labels[c][off : off+s.seqLen]
+	n := s.seqLen
+	off := int(r-s.starts[lo]) * 2 * n
+	t := s.tokens[lo]
+	return t[off : off+n : off+n], t[off+n : off+2*n : off+2*n]
 }
 
 func (s *store) release() {
 	for _, r := range s.recs {
 		r.Release()
 	}
-	s.recs, s.inputs, s.labels, s.starts = nil, nil, nil, nil
+	s.recs, s.tokens, s.starts = nil, nil, nil
 }
 
 // int32Col returns column i of rec as int32 values without nulls.
