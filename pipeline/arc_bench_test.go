@@ -28,7 +28,7 @@ func BenchmarkARC(b *testing.B) {
 		for b.Loop() {
 			for _, it := range items {
 				rng := GroupRand(cfg.Seed, "arc/aug/"+it.subset+"/"+it.task.ID, 0)
-				it.variants = planARC(it.all(), cfg.Aug, rng.IntN, h)
+				it.variants = planARC(it.all(), cfg.Aug, rng.IntN, h.hashAll)
 				trials += 1 + len(it.variants)
 			}
 		}

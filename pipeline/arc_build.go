@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/tinyrecursion/trm/augment"
 	"github.com/tinyrecursion/trm/dataset"
@@ -208,11 +209,16 @@ func (h *arcHasher) puzzleHash(exs []*arcExample, v *arcVariant) [sha256.Size]by
 // variants are kept or arcRetries*aug trials are spent. It returns the kept
 // variants in acceptance order.
 //
+// Trials run in batches of as many as are still missing: each trial adds at
+// most one variant, so the reference's stop test cannot fire inside a
+// batch, and the draws, hence the stream's position, are exactly the
+// reference's. Within a batch, hashes can be computed in parallel (hash).
+//
 // A variant's grids depend only on its transform and on where it sends the
 // colours the task uses, so a trial repeating an earlier (transform, used
 // colours) pair is a duplicate without hashing. Tasks with few colours or
 // symmetries, which spend the whole trial budget, mostly hit this.
-func planARC(exs []*arcExample, aug int, draw intn, h *arcHasher) []arcVariant {
+func planARC(exs []*arcExample, aug int, draw intn, hash arcBatchHasher) []arcVariant {
 	if aug == 0 {
 		return nil
 	}
@@ -236,22 +242,70 @@ func planARC(exs []*arcExample, aug int, draw intn, h *arcHasher) []arcVariant {
 	}
 	tried := map[uint64]struct{}{key(&identityVariant): {}}
 	seen := make(map[[sha256.Size]byte]struct{}, aug+1)
-	seen[h.puzzleHash(exs, &identityVariant)] = struct{}{}
+	var hashes [][sha256.Size]byte
+	hash(exs, []arcVariant{identityVariant}, &hashes)
+	seen[hashes[0]] = struct{}{}
 	variants := make([]arcVariant, 0, aug)
-	for trial := 0; trial < arcRetries*aug && len(variants) < aug; trial++ {
-		v := drawARCVariant(draw)
-		k := key(&v)
-		if _, again := tried[k]; again {
-			continue
+	var batch []arcVariant
+	for trials := 0; trials < arcRetries*aug && len(variants) < aug; {
+		n := min(aug-len(variants), arcRetries*aug-trials)
+		trials += n
+		batch = batch[:0]
+		for range n {
+			v := drawARCVariant(draw)
+			if k := key(&v); !hasKey(tried, k) {
+				tried[k] = struct{}{}
+				batch = append(batch, v)
+			}
 		}
-		tried[k] = struct{}{}
-		ph := h.puzzleHash(exs, &v)
-		if _, dup := seen[ph]; !dup {
-			seen[ph] = struct{}{}
-			variants = append(variants, v)
+		hash(exs, batch, &hashes)
+		for i, ph := range hashes {
+			if _, dup := seen[ph]; !dup {
+				seen[ph] = struct{}{}
+				variants = append(variants, batch[i])
+			}
 		}
 	}
 	return variants
+}
+
+func hasKey(m map[uint64]struct{}, k uint64) bool {
+	_, ok := m[k]
+	return ok
+}
+
+// arcBatchHasher sets *out to the puzzle hashes of the variants of a task
+// with examples exs.
+type arcBatchHasher func(exs []*arcExample, variants []arcVariant, out *[][sha256.Size]byte)
+
+// hashAll is the sequential arcBatchHasher.
+func (h *arcHasher) hashAll(exs []*arcExample, variants []arcVariant, out *[][sha256.Size]byte) {
+	*out = (*out)[:0]
+	for i := range variants {
+		*out = append(*out, h.puzzleHash(exs, &variants[i]))
+	}
+}
+
+// parallelHasher hashes large batches on several goroutines, for the
+// compat planner, which must visit the tasks one after the other.
+func parallelHasher(workers int) arcBatchHasher {
+	hs := make([]arcHasher, workers)
+	return func(exs []*arcExample, variants []arcVariant, out *[][sha256.Size]byte) {
+		const minChunk = 32 // below this, goroutines cost more than they save
+		n := len(variants)
+		*out = slices.Grow((*out)[:0], n)[:n]
+		chunk := max(minChunk, (n+workers-1)/workers)
+		var wg sync.WaitGroup
+		for w := 0; w*chunk < n; w++ {
+			lo, hi := w*chunk, min(n, (w+1)*chunk)
+			wg.Go(func() {
+				for i := lo; i < hi; i++ {
+					(*out)[i] = hs[w].puzzleHash(exs, &variants[i])
+				}
+			})
+		}
+		wg.Wait()
+	}
 }
 
 // arcShape is a grid's shape after dihedral transform t.
@@ -343,7 +397,7 @@ func BuildARC(ctx context.Context, cfg ARCConfig, out Output) (*BuildReport, err
 	var rs *nprand.RandomState
 	if cfg.Compat == CompatNumpy {
 		rs = nprand.New(uint32(cfg.Seed))
-		if err := planARCNumpy(ctx, &cfg, items, subsetEnds, rs, out.Quiet); err != nil {
+		if err := planARCNumpy(ctx, &cfg, items, subsetEnds, rs, out.WorkerCount(), out.Quiet); err != nil {
 			return nil, err
 		}
 	} else if err := planARCStreams(ctx, &cfg, items, subsetEnds, out); err != nil {
@@ -515,7 +569,7 @@ func planARCStreams(ctx context.Context, cfg *ARCConfig, items []*arcItem, subse
 			h := <-hashers
 			defer func() { hashers <- h }()
 			rng := GroupRand(cfg.Seed, "arc/aug/"+it.subset+"/"+it.task.ID, 0)
-			it.variants = planARC(it.all(), cfg.Aug, rng.IntN, h)
+			it.variants = planARC(it.all(), cfg.Aug, rng.IntN, h.hashAll)
 			return struct{}{}, nil
 		},
 		func(int, struct{}) error {
@@ -527,9 +581,9 @@ func planARCStreams(ctx context.Context, cfg *ARCConfig, items []*arcItem, subse
 // planARCNumpy plans as the reference does, on its one global stream
 // (spec 2.12 step 2): for each subset, shuffle its tasks, then run the
 // augmentation trials of each task in shuffled order.
-func planARCNumpy(ctx context.Context, cfg *ARCConfig, items []*arcItem, subsetEnds []int, rs *nprand.RandomState, quiet bool) error {
+func planARCNumpy(ctx context.Context, cfg *ARCConfig, items []*arcItem, subsetEnds []int, rs *nprand.RandomState, workers int, quiet bool) error {
 	draw := numpyIntn(rs)
-	h := &arcHasher{}
+	hash := parallelHasher(workers)
 	bar := progress.New(int64(len(items)), "arc augment", "tasks", quiet)
 	defer bar.Finish()
 	start := 0
@@ -539,7 +593,7 @@ func planARCNumpy(ctx context.Context, cfg *ARCConfig, items []*arcItem, subsetE
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			it.variants = planARC(it.all(), cfg.Aug, draw, h)
+			it.variants = planARC(it.all(), cfg.Aug, draw, hash)
 			bar.Add(1)
 		}
 		start = end
