@@ -77,7 +77,7 @@ func GenerateBenchDataset(dir string, kind BenchKind, rows int, seed uint64) err
 type BenchConfig struct {
 	Split             string // "" is train
 	GlobalBatch       int    // 0 is 768
-	Batches           int    // batches timed per measurement and round (0: 100)
+	Batches           int    // batches timed per measurement and round (0: 300)
 	Rounds            int    // interleaved rounds; the best is reported (0: 5)
 	Workers, Prefetch int    // loader settings (0: the loader's defaults)
 }
@@ -93,6 +93,12 @@ type BenchResult struct {
 	BatchesPerSec float64
 	GBps          float64
 	Ratio         float64 // GBps over the baseline's
+	// CPUPerBatch is the process CPU time per batch (all goroutines:
+	// sampler, gatherers, consumer, runtime), the least over the rounds;
+	// CPURatio is the baseline's over this one: the share of the
+	// baseline's efficiency reached, whatever else loads the machine.
+	CPUPerBatch time.Duration
+	CPURatio    float64
 }
 
 // Bench measures the loader on the dataset in dir: opening from Parquet
@@ -110,7 +116,7 @@ func Bench(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult, err
 		cfg.GlobalBatch = 768
 	}
 	if cfg.Batches == 0 {
-		cfg.Batches = 100
+		cfg.Batches = 300
 	}
 	if cfg.Rounds == 0 {
 		cfg.Rounds = 5
@@ -168,6 +174,7 @@ func Bench(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult, err
 	for range cfg.Rounds {
 		for i := range out {
 			var sec float64
+			cpu0 := cpuTime()
 			if i < len(loaders) {
 				var err error
 				if sec, err = timeLoader(ctx, loaders[i], cfg.Batches); err != nil {
@@ -176,15 +183,23 @@ func Bench(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult, err
 			} else {
 				sec = BenchGather(flat, rows, seqLen, cfg.GlobalBatch, cfg.Batches, cfg.Workers)
 			}
+			cpu := (cpuTime() - cpu0) / time.Duration(cfg.Batches)
 			if bps := float64(cfg.Batches) / sec; bps > out[i].BatchesPerSec {
 				out[i].Batches = cfg.Batches
 				out[i].BatchesPerSec = bps
 				out[i].GBps = bps * bytesPer / 1e9
 			}
+			if out[i].CPUPerBatch == 0 || cpu < out[i].CPUPerBatch {
+				out[i].CPUPerBatch = cpu
+			}
 		}
 	}
+	base := out[len(out)-1]
 	for i := range out {
-		out[i].Ratio = out[i].GBps / out[len(out)-1].GBps
+		out[i].Ratio = out[i].GBps / base.GBps
+		if out[i].CPUPerBatch > 0 {
+			out[i].CPURatio = float64(base.CPUPerBatch) / float64(out[i].CPUPerBatch)
+		}
 	}
 	return out, nil
 }

@@ -94,6 +94,13 @@ func (s *store) rows() int64 {
 
 // row returns the input and label tokens of row r.
 func (s *store) row(r int64) (in, lab []byte) {
+	t := s.pair(r)
+	n := s.seqLen
+	return t[:n:n], t[n:]
+}
+
+// pair returns row r's 2*seqLen bytes: inputs, then labels.
+func (s *store) pair(r int64) []byte {
 	// Binary search for the chunk, without sort.Search's closure call per
 	// step: this runs for every gathered row.
 	lo, hi := 0, len(s.starts)-1 // starts[lo] <= r < starts[hi]
@@ -105,10 +112,9 @@ func (s *store) row(r int64) (in, lab []byte) {
 			hi = mid
 		}
 	}
-	n := s.seqLen
-	off := int(r-s.starts[lo]) * 2 * n
-	t := s.tokens[lo]
-	return t[off : off+n : off+n], t[off+n : off+2*n : off+2*n]
+	w := 2 * s.seqLen
+	off := int(r-s.starts[lo]) * w
+	return s.tokens[lo][off : off+w : off+w]
 }
 
 func (s *store) release() {
