@@ -48,6 +48,7 @@ func BenchmarkLoader(b *testing.B) {
 				first.Release()
 				b.SetBytes(int64(bytesPer))
 				b.ResetTimer()
+				cpu0 := cpuTime()
 				for b.Loop() {
 					bt, err := l.Next(ctx)
 					if err != nil {
@@ -56,13 +57,20 @@ func BenchmarkLoader(b *testing.B) {
 					bt.Release()
 				}
 				sec := b.Elapsed().Seconds()
+				cpu := (cpuTime() - cpu0).Seconds() / float64(b.N)
 				gbps := float64(b.N) * float64(bytesPer) / sec / 1e9
 				nb := max(b.N, 50)
+				cpu0 = cpuTime()
 				base := float64(nb) * float64(bytesPer) / BenchGather(flat, rows, src.Meta.SeqLen, 768, nb, 2) / 1e9
+				baseCPU := (cpuTime() - cpu0).Seconds() / float64(nb)
 				b.ReportMetric(float64(b.N)/sec, "batches/s")
 				b.ReportMetric(gbps, "GB/s")
 				b.ReportMetric(base, "baseline-GB/s")
 				b.ReportMetric(gbps/base, "ratio")
+				// Process CPU time per batch does not depend on what else
+				// runs on the machine.
+				b.ReportMetric(cpu*1e6, "cpu-µs/batch")
+				b.ReportMetric(baseCPU/cpu, "cpu-ratio")
 			})
 		}
 	}
