@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/tinyrecursion/trm/pipeline"
@@ -20,8 +21,20 @@ type buildArcCmd struct {
 	outputFlags
 }
 
+// arcMemoryLimit is the heap size past which the garbage collector works
+// harder during an ARC build (unless GOMEMLIMIT says otherwise). The build's
+// live memory is a few hundred MiB (groups in flight, the shard writers'
+// buffers), and without a limit the collector lets the heap grow to twice
+// that: measured here, peak RSS of the ARC-AGI-2 build fell from 0.92 to
+// 0.81 GB with this limit (0.69 GB with 640 MiB), at no measurable CPU
+// cost.
+const arcMemoryLimit = 768 << 20
+
 func (c *buildArcCmd) Run(g *globals) error {
 	start := time.Now()
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(arcMemoryLimit)
+	}
 	tests := []string{c.TestSet}
 	if c.TestSet2 != "" && c.TestSet2 != c.TestSet {
 		tests = append(tests, c.TestSet2)
