@@ -19,6 +19,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/tinyrecursion/trm/internal/atomicdir"
 )
 
 // Defaults for Options.
@@ -130,7 +131,7 @@ func (w *Writer) WriteFile(name string, data []byte) error {
 	if !filepath.IsLocal(name) || strings.ContainsRune(name, filepath.Separator) {
 		return fmt.Errorf("dataset file name %q must be a plain file name", name)
 	}
-	if err := writeFileSync(filepath.Join(w.tmp, name), data); err != nil {
+	if err := atomicdir.WriteFile(filepath.Join(w.tmp, name), data); err != nil {
 		return err
 	}
 	w.files = append(w.files, name)
@@ -602,7 +603,7 @@ func (s *SplitWriter) Close(meta Metadata) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	return writeFileSync(filepath.Join(s.w.tmp, s.spec.Name, "dataset.json"), metaJSON)
+	return atomicdir.WriteFile(filepath.Join(s.w.tmp, s.spec.Name, "dataset.json"), metaJSON)
 }
 
 func (s *SplitWriter) manifest() SplitManifest {
@@ -654,7 +655,7 @@ func (w *Writer) Commit() error {
 		}
 		metas = append(metas, m)
 	}
-	if err := writeFileSync(filepath.Join(w.tmp, "README.md"), DatasetCard(&man, metas)); err != nil {
+	if err := atomicdir.WriteFile(filepath.Join(w.tmp, "README.md"), DatasetCard(&man, metas)); err != nil {
 		return err
 	}
 	data, err := json.MarshalIndent(man, "", "  ")
@@ -663,77 +664,26 @@ func (w *Writer) Commit() error {
 	}
 	// The manifest is written last: a directory without one is never taken
 	// for a dataset.
-	if err := writeFileSync(filepath.Join(w.tmp, "manifest.json"), append(data, '\n')); err != nil {
+	if err := atomicdir.WriteFile(filepath.Join(w.tmp, "manifest.json"), append(data, '\n')); err != nil {
 		return err
 	}
 	for _, s := range w.splits {
-		if err := syncDir(filepath.Join(w.tmp, s.spec.Name)); err != nil {
+		if err := atomicdir.SyncDir(filepath.Join(w.tmp, s.spec.Name)); err != nil {
 			return err
 		}
 	}
-	if err := syncDir(w.tmp); err != nil {
+	if err := atomicdir.SyncDir(w.tmp); err != nil {
 		return err
 	}
 	if err := checkDestination(w.dir, w.opts.Force); err != nil {
 		return err
 	}
-	var old string
-	if _, err := os.Stat(w.dir); err == nil {
-		parent, base := filepath.Split(w.dir)
-		old, err = os.MkdirTemp(parent, "."+base+".old-")
-		if err != nil {
-			return err
-		}
-		if err := os.Remove(old); err != nil {
-			return err
-		}
-		if err := os.Rename(w.dir, old); err != nil {
-			return err
-		}
-	}
-	if err := os.Rename(w.tmp, w.dir); err != nil {
-		if old != "" {
-			os.Rename(old, w.dir)
-		}
+	if err := atomicdir.Swap(w.tmp, w.dir); err != nil {
 		return err
 	}
 	w.done = true
-	if err := syncDir(filepath.Dir(w.dir)); err != nil {
-		return err
-	}
-	if old != "" {
-		return os.RemoveAll(old)
-	}
 	return nil
 }
 
 // Dir is where the dataset appears after Commit.
 func (w *Writer) Dir() string { return w.dir }
-
-func writeFileSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("%s: %w", dir, err)
-	}
-	return nil
-}

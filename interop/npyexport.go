@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/tinyrecursion/trm/dataset"
+	"github.com/tinyrecursion/trm/internal/atomicdir"
 )
 
 // Element types ExportNPY can write inputs and labels as.
@@ -369,5 +370,5 @@ func copyIfPresent(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileSync(dst, data)
+	return atomicdir.WriteFile(dst, data)
 }

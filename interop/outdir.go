@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/tinyrecursion/trm/internal/atomicdir"
 )
 
 // staging is an output directory under construction: files go into a hidden
@@ -90,7 +92,7 @@ func (s *staging) Commit() error {
 		if err != nil || !d.IsDir() {
 			return err
 		}
-		return syncDir(path)
+		return atomicdir.SyncDir(path)
 	})
 	if err != nil {
 		return err
@@ -98,66 +100,11 @@ func (s *staging) Commit() error {
 	if err := s.checkDestination(); err != nil {
 		return err
 	}
-	var old string
-	if _, err := os.Stat(s.dir); err == nil {
-		parent, base := filepath.Split(s.dir)
-		if parent == "" {
-			parent = "."
-		}
-		old, err = os.MkdirTemp(parent, "."+base+".old-")
-		if err != nil {
-			return err
-		}
-		if err := os.Remove(old); err != nil {
-			return err
-		}
-		if err := os.Rename(s.dir, old); err != nil {
-			return err
-		}
-	}
-	if err := os.Rename(s.tmp, s.dir); err != nil {
-		if old != "" {
-			os.Rename(old, s.dir)
-		}
+	if err := atomicdir.Swap(s.tmp, s.dir); err != nil {
 		return err
 	}
 	s.done = true
-	if err := syncDir(filepath.Dir(s.dir)); err != nil {
-		return err
-	}
-	if old != "" {
-		return os.RemoveAll(old)
-	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("%s: %w", dir, err)
-	}
-	return nil
-}
-
-// writeFileSync writes a small file and syncs it.
-func writeFileSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return f.Close()
 }
 
 // outFile is an output file written through a large buffer, synced when
