@@ -53,7 +53,9 @@ func EvalCheckpoint(ctx context.Context, path string, data []string, overrides [
 	defer src.Close()
 	meta := src.Meta
 	mc := cfg.ModelConfig(meta.SeqLen, meta.VocabSize, meta.NumPuzzleIdentifiers)
-	m, err := model.New(mc, cpu.New32(cfg.Workers), uint64(cfg.Seed))
+	be := cpu.New32(cfg.Workers)
+	defer be.Close()
+	m, err := model.New(mc, be, uint64(cfg.Seed))
 	if err != nil {
 		return nil, err
 	}

@@ -41,11 +41,20 @@ func PlotMetrics(recs []map[string]float64, title string) ([]byte, error) {
 		var out []series
 		for i, k := range keys {
 			s := series{name: k, colour: palette[i%len(palette)]}
+			// Train accuracies are over the rows that halted in the step;
+			// steps where none did log 0 and are left out.
+			perHalted := strings.HasPrefix(k, "train/") && !strings.HasSuffix(k, "loss") && k != "train/lr"
 			for _, r := range recs {
+				if c, ok := r["train/count"]; perHalted && (!ok || c == 0) {
+					continue
+				}
 				if v, ok := r[k]; ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
 					s.x = append(s.x, r["step"])
 					s.y = append(s.y, v)
 				}
+			}
+			if strings.HasPrefix(k, "train/") && k != "train/lr" {
+				s.name += " (mean of " + strconv.Itoa(smooth(s.y)) + ")"
 			}
 			if len(s.x) > 0 {
 				out = append(out, s)
@@ -99,7 +108,7 @@ func text(img draw.Image, x, y int, s string, c color.Color) {
 func drawPanel(img *image.RGBA, r image.Rectangle, p panel) {
 	grey := color.RGBA{200, 200, 200, 255}
 	text(img, r.Min.X+60, r.Min.Y+16, p.title+" (x: step)", color.Black)
-	plot := image.Rect(r.Min.X+60, r.Min.Y+26, r.Max.X-16, r.Max.Y-48)
+	plot := image.Rect(r.Min.X+60, r.Min.Y+26, r.Max.X-16, r.Max.Y-56)
 	if len(p.lines) == 0 {
 		text(img, plot.Min.X+10, plot.Min.Y+20, "(no data)", color.Gray{120})
 		return
@@ -146,11 +155,33 @@ func drawPanel(img *image.RGBA, r image.Rectangle, p panel) {
 			line(img, px(s.x[0])-2, py(s.y[0]), px(s.x[0])+2, py(s.y[0]), s.colour)
 		}
 	}
-	for i, s := range p.lines {
-		x := r.Min.X + 60 + i*(r.Dx()-76)/len(p.lines)
-		line(img, x, r.Max.Y-14, x+12, r.Max.Y-14, s.colour)
-		text(img, x+16, r.Max.Y-10, s.name, color.Black)
+	x, y := r.Min.X+8, r.Max.Y-24
+	for _, s := range p.lines {
+		w := 16 + 7*len(s.name) + 12
+		if x+w > r.Max.X {
+			x, y = r.Min.X+8, y+14
+		}
+		line(img, x, y-4, x+12, y-4, s.colour)
+		text(img, x+16, y, s.name, color.Black)
+		x += w
 	}
+}
+
+// smooth replaces y by its trailing moving average over about 1/50 of the
+// points (one step's metrics are noisy: few rows halt per step) and returns
+// the window.
+func smooth(y []float64) int {
+	w := max(1, len(y)/50)
+	sum := 0.0
+	orig := slices.Clone(y)
+	for i := range y {
+		sum += orig[i]
+		if i >= w {
+			sum -= orig[i-w]
+		}
+		y[i] = sum / float64(min(i+1, w))
+	}
+	return w
 }
 
 // line draws a one-pixel segment (Bresenham).
@@ -163,11 +194,12 @@ func line(img *image.RGBA, x0, y0, x1, y1 int, c color.RGBA) {
 		if x0 == x1 && y0 == y1 {
 			return
 		}
-		if 2*e >= dy {
+		e2 := 2 * e
+		if e2 >= dy {
 			e += dy
 			x0 += sx
 		}
-		if 2*e <= dx {
+		if e2 <= dx {
 			e += dx
 			y0 += sy
 		}

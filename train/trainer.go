@@ -184,6 +184,9 @@ func (t *Trainer) Close() error {
 	if t.metrics != nil {
 		t.metrics.Close()
 	}
+	if t.be != nil {
+		t.be.Close()
+	}
 	return nil
 }
 
