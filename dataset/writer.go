@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,6 +60,7 @@ type Writer struct {
 	opts     Options
 	codec    compress.Compression
 	encoders chan struct{} // bounds the shards encoding at the same time
+	pending  chan struct{} // bounds the shards holding records not yet encoded
 	splits   []*SplitWriter
 	files    []string // extra top-level files, relative to tmp
 	done     bool
@@ -103,7 +105,8 @@ func Create(dir string, opts Options) (*Writer, error) {
 		os.RemoveAll(tmp)
 		return nil, err
 	}
-	return &Writer{dir: dir, tmp: tmp, opts: opts, codec: codec, encoders: make(chan struct{}, opts.Workers)}, nil
+	return &Writer{dir: dir, tmp: tmp, opts: opts, codec: codec, encoders: make(chan struct{}, opts.Workers),
+		pending: make(chan struct{}, opts.Workers+1)}, nil
 }
 
 func checkDestination(dir string, force bool) error {
@@ -349,10 +352,14 @@ func (b *rowBatch) reset() {
 }
 
 func (s *SplitWriter) startShard() error {
+	// Wait while too many earlier shards still have rows to encode: the
+	// producer must not run ahead of the encoders by more than a shard.
+	s.w.pending <- struct{}{}
 	name := fmt.Sprintf("part-%05d.parquet", len(s.shards))
 	rel := filepath.ToSlash(filepath.Join(s.spec.Name, name))
 	sh, err := newShardWriter(s.w, filepath.Join(s.w.tmp, s.spec.Name, name), s.schema, s.free)
 	if err != nil {
+		<-s.w.pending
 		return err
 	}
 	sh.man = Shard{File: rel, FirstRow: s.stats.Rows, FirstGroup: s.stats.Groups, FirstPuzzle: s.stats.Puzzles}
@@ -437,6 +444,7 @@ type shardWriter struct {
 	man     Shard
 	file    *os.File
 	buf     *bufio.Writer
+	sink    *shardSink
 	hash    hash.Hash
 	count   *countWriter
 	fw      *pqarrow.FileWriter
@@ -464,6 +472,7 @@ func newShardWriter(w *Writer, path string, schema *arrow.Schema, free chan rowB
 	sh := &shardWriter{path: path, file: f, hash: sha256.New(), count: &countWriter{},
 		records: make(chan encodeJob, 1), done: make(chan struct{})}
 	sh.buf = bufio.NewWriterSize(multiWriter{f, sh.hash, sh.count}, 1<<20)
+	sh.sink = &shardSink{sh.buf}
 	props := parquet.NewWriterProperties(
 		parquet.WithCompression(w.codec),
 		parquet.WithCompressionLevel(compressionLevel(w.opts.Compression)),
@@ -478,14 +487,21 @@ func newShardWriter(w *Writer, path string, schema *arrow.Schema, free chan rowB
 		parquet.WithMaxRowGroupLength(1<<30),
 		parquet.WithCreatedBy("trm dataset format v1"),
 	)
-	sh.fw, err = pqarrow.NewFileWriter(schema, sh.buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	sh.fw, err = pqarrow.NewFileWriter(schema, sh.sink, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	go sh.run(w.encoders, free)
+	go sh.run(w.encoders, w.pending, free)
 	return sh, nil
 }
+
+// shardSink is what pqarrow writes a shard to: buffered while row groups
+// stream in, then unbuffered, so that a shard whose rows are all encoded
+// holds no buffer while it waits for its split's footer metadata.
+type shardSink struct{ w io.Writer }
+
+func (s *shardSink) Write(p []byte) (int, error) { return s.w.Write(p) }
 
 // compressionLevel is 1 for zstd: measured faster and smaller than its
 // default level on token data (DESIGN.md); other codecs keep theirs.
@@ -511,8 +527,17 @@ func (m multiWriter) Write(p []byte) (int, error) {
 // run encodes the shard's records as they come. pqarrow's Write encodes
 // and compresses the whole row group before returning, so the batch's
 // memory can then be recycled.
-func (sh *shardWriter) run(encoders chan struct{}, free chan rowBatch) {
+func (sh *shardWriter) run(encoders, pending chan struct{}, free chan rowBatch) {
 	defer close(sh.done)
+	defer func() { <-pending }()
+	defer func() {
+		if sh.err == nil {
+			if err := sh.buf.Flush(); err != nil {
+				sh.err = fmt.Errorf("%s: %w", sh.path, err)
+			}
+		}
+		sh.sink.w, sh.buf = multiWriter{sh.file, sh.hash, sh.count}, nil
+	}()
 	for job := range sh.records {
 		if sh.err == nil {
 			encoders <- struct{}{}
@@ -544,10 +569,6 @@ func (sh *shardWriter) finish(kv map[string]string, keys []string) error {
 		}
 	}
 	if err := sh.fw.Close(); err != nil {
-		sh.file.Close()
-		return fmt.Errorf("%s: %w", sh.path, err)
-	}
-	if err := sh.buf.Flush(); err != nil {
 		sh.file.Close()
 		return fmt.Errorf("%s: %w", sh.path, err)
 	}
