@@ -293,7 +293,13 @@ func (t *Trainer) Run(ctx context.Context) error {
 			it := b.Pass - 1
 			if it >= cfg.MinEvalInterval && t.evalSrc != nil {
 				if _, err := t.EvaluateNow(ctx); err != nil {
-					return err
+					if ctx.Err() == nil {
+						return err
+					}
+					// Interrupted mid-evaluation: keep the training done so
+					// far; this step's evaluation is skipped.
+					t.logf("evaluation at step %d interrupted", t.step)
+					continue
 				}
 			}
 			if cfg.CheckpointEveryEval || it == cfg.TotalIters()-1 {

@@ -1,0 +1,90 @@
+package train
+
+import (
+	"testing"
+)
+
+func TestCropARC(t *testing.T) {
+	tokens := make([]int32, 900)
+	// A 3x4 block of colours bounded by EOS, as the spec's verified example.
+	for r := range 3 {
+		for c := range 4 {
+			tokens[r*30+c] = int32(2 + (r+c)%10)
+		}
+		tokens[r*30+4] = 1
+	}
+	for c := range 4 {
+		tokens[3*30+c] = 1
+	}
+	g := cropARC(tokens)
+	if g.H != 3 || g.W != 4 || g.Cells[5] != 2 {
+		t.Errorf("crop %dx%d %v, want 3x4", g.H, g.W, g.Cells)
+	}
+	for i := range tokens {
+		tokens[i] = 11
+	}
+	if g := cropARC(tokens); g.H != 30 || g.W != 30 {
+		t.Errorf("full canvas crops to %dx%d", g.H, g.W)
+	}
+	tokens[0] = 0
+	if g := cropARC(tokens); g.H*g.W != 0 {
+		t.Errorf("row starting with PAD crops to %dx%d, want empty", g.H, g.W)
+	}
+}
+
+func TestInverseAug(t *testing.T) {
+	// Rotating by 90 degrees (t1) and recolouring 1<->2 is undone.
+	name, inv, err := inverseAug("abc|||t1|||0213456789")
+	if err != nil || name != "abc" {
+		t.Fatal(name, err)
+	}
+	// Original 2x3 grid [[1,2,3],[4,5,6]] after recolour (1->2, 2->1) and rot90:
+	// recoloured [[2,1,3],[4,5,6]]; rot90 CCW -> [[3,6],[1,5],[2,4]].
+	g := inv(grid{H: 3, W: 2, Cells: []byte{3, 6, 1, 5, 2, 4}})
+	want := []byte{1, 2, 3, 4, 5, 6}
+	if g.H != 2 || g.W != 3 || string(g.Cells) != string(want) {
+		t.Errorf("inverse %dx%d %v, want 2x3 %v", g.H, g.W, g.Cells, want)
+	}
+	if _, _, err := inverseAug("abc|||x1|||0213456789"); err == nil {
+		t.Error("bad transform accepted")
+	}
+}
+
+func FuzzParseTestPuzzles(f *testing.F) {
+	f.Add([]byte(`{"a": {"train": [], "test": [{"input": [[1, 2]], "output": [[3]]}]}}`))
+	f.Add([]byte(`{"a": {"test": [{"input": [[1], [2, 3]]}]}}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tasks, err := parseTestPuzzles(data)
+		if err != nil {
+			return
+		}
+		for _, task := range tasks {
+			for _, p := range task.tests {
+				if len(p.input.Cells) != p.input.H*p.input.W {
+					t.Fatalf("grid %dx%d with %d cells", p.input.H, p.input.W, len(p.input.Cells))
+				}
+			}
+		}
+	})
+}
+
+func FuzzDecodeSafetensors(f *testing.F) {
+	f.Add(encodeSafetensors([]stTensor{{"a", "F32", []int{2}, f32Bytes([]float32{1, 2})}}, map[string]string{"k": "v"}))
+	f.Add([]byte{8, 0, 0, 0, 0, 0, 0, 0, '{', '}', ' ', ' ', ' ', ' ', ' ', ' '})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ts, _, err := decodeSafetensors("fuzz", data)
+		if err != nil {
+			return
+		}
+		for name, tt := range ts {
+			n := dtypeSize[tt.DType]
+			for _, d := range tt.Shape {
+				n *= int64(d)
+			}
+			if int64(len(tt.Data)) != n {
+				t.Fatalf("%s: %d bytes for %v %s", name, len(tt.Data), tt.Shape, tt.DType)
+			}
+		}
+	})
+}
