@@ -150,6 +150,17 @@ func TestResumeErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Evaluating on a dataset of another shape is refused before any step.
+	other := filepath.Join(t.TempDir(), "maze7")
+	if _, err := pipeline.BuildMaze(ctx, pipeline.MazeConfig{Generate: 16, GenerateTest: 16, Size: 7, Seed: 1}, pipeline.Output{Dir: other, Workers: 2, Quiet: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := EvalCheckpoint(ctx, run, []string{other}, nil); err == nil || !bytes.Contains([]byte(err.Error()), []byte("seq_len 81")) {
+		t.Errorf("evaluating a seq_len 49 dataset: %v", err)
+	}
+	if r, err := EvalCheckpoint(ctx, run, nil, nil); err != nil || r.Metrics["all/count"] != 8 {
+		t.Errorf("evaluating the checkpoint: %v, %v", r, err)
+	}
 	state := filepath.Join(ck, StateFile)
 	data2, _ := os.ReadFile(state)
 	os.WriteFile(state, data2[:len(data2)/2], 0o644)
