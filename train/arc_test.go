@@ -106,6 +106,15 @@ func TestARCEvaluatorGolden(t *testing.T) {
 		}
 		b.Release()
 	}
+	// The votes survive a checkpoint round trip.
+	restored, err := NewARC(dir, int32(src.Meta.BlankIdentifierID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unmarshalARCStates(marshalARCStates([]*ARC{ev}), []*ARC{restored}); err != nil {
+		t.Fatal(err)
+	}
+	ev = restored
 	out := t.TempDir()
 	metrics, err := ev.Result(out)
 	if err != nil {
