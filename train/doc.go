@@ -1,8 +1,34 @@
 // Package train trains and evaluates Tiny Recursion Models on the CPU
 // backend as the reference pretrain.py does (spec/reference-model.md 10,
-// spec/reference-loader-eval.md 2 and 3): the reference's YAML configuration
-// with command-line overrides, the training loop with the ACT carry kept
-// across batches, AdamATan2 and sparse sign-SGD under the LR schedule, EMA,
-// periodic evaluation with the exact/token accuracy and ARC evaluators,
-// checkpoints that resume exactly, and per-run metrics.
+// spec/reference-loader-eval.md 2 and 3).
+//
+// Configuration: LoadConfig starts from the reference's cfg_pretrain.yaml
+// with arch/trm.yaml (defaults.yaml), merges an optional YAML file, then
+// applies command-line overrides in the reference's syntax (arch.L_cycles=4
+// lr=1e-4 ema=True data_paths=[data/x] +run_name=x). Unknown keys are
+// errors with a did-you-mean; values of the wrong type are errors naming
+// the key.
+//
+// Loop (Trainer.Run): the reference training sampler with epochs_per_iter =
+// eval_interval, the ACT carry kept across batches, loss scaled by 1/global
+// batch, sign-SGD on the puzzle embeddings and AdamATan2 on the rest under
+// the LR schedule, EMA, total_steps = epochs·groups·mean examples/batch
+// (later batches are skipped), evaluation after each pass from
+// min_eval_interval on with the EMA weights when enabled.
+//
+// Evaluation (Evaluate): every test batch runs halt_max_steps ACT steps
+// from a fresh carry; per-set metrics are the final step's sums over the
+// count; the ARC evaluator crops at EOS, undoes the augmentation named in
+// the puzzle identifier, votes by count then mean sigmoid(q_halt) (pooled
+// over the run's evaluations) and scores pass@K, writing the Kaggle
+// submission.json.
+//
+// Checkpoints (<run>/step_<N>, written in a .partial directory and renamed):
+// model.safetensors holds the reference's state_dict names
+// (_orig_mod.model.inner.*), the EMA weights when ema is on, loadable with
+// safetensors.torch.load_file; train_state.safetensors the trained
+// parameters, AdamATan2 moments, EMA shadow, puzzle-embedding table, ACT
+// carry, loader State and exploration RNG; arc_state.json the ARC votes;
+// config.yaml; checkpoint.json (sizes and sha256 of the others) last.
+// Resume verifies the checksums and continues bit-identically.
 package train
