@@ -127,6 +127,8 @@ func ensureSgemmWorkers(n int) {
 	}
 }
 
+// sgemmWith is Sgemm with a given micro-kernel, so tests and benchmarks can
+// run each kernel this CPU supports.
 func sgemmWith(kern *sgemmKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m <= 0 || n <= 0 {
 		return
