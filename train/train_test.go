@@ -12,11 +12,11 @@ import (
 	"github.com/tinyrecursion/trm/pipeline"
 )
 
-// mazeDataset builds generated size-9 mazes (seeded) once per test binary.
-func mazeDataset(t testing.TB, train, test int) string {
+// mazeDataset builds generated size-9 mazes from seed.
+func mazeDataset(t testing.TB, train, test int, seed int64) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "maze")
-	cfg := pipeline.MazeConfig{Generate: train, GenerateTest: test, Size: 9, Seed: 7}
+	cfg := pipeline.MazeConfig{Generate: train, GenerateTest: test, Size: 9, Seed: seed}
 	if _, err := pipeline.BuildMaze(context.Background(), cfg, pipeline.Output{Dir: dir, Workers: 2, Quiet: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func tinyConfig(t testing.TB, data, run string, extra ...string) *Config {
 }
 
 func TestTrainSmoke(t *testing.T) {
-	data := mazeDataset(t, 64, 16)
+	data := mazeDataset(t, 64, 16, 7)
 	run := filepath.Join(t.TempDir(), "run")
 	cfg := tinyConfig(t, data, run, "epochs=4", "eval_interval=2", "ema=True")
 	tr, err := New(context.Background(), cfg, Options{Log: os.Stderr})
@@ -66,7 +66,7 @@ func TestTrainSmoke(t *testing.T) {
 // resumes from the checkpoint and finishes: parameters, optimiser state,
 // carry, and every metrics record must be bit-identical.
 func TestExactResume(t *testing.T) {
-	data := mazeDataset(t, 96, 16)
+	data := mazeDataset(t, 96, 16, 7)
 	ctx := context.Background()
 	extra := []string{"epochs=6", "eval_interval=2", "ema=True", "keep_checkpoints=2"}
 	straight := filepath.Join(t.TempDir(), "straight")
@@ -136,7 +136,7 @@ func TestResumeErrors(t *testing.T) {
 	if _, err := Resume(ctx, filepath.Join(t.TempDir(), "nope"), Options{}); err == nil {
 		t.Error("resuming a missing directory succeeded")
 	}
-	data := mazeDataset(t, 32, 8)
+	data := mazeDataset(t, 32, 8, 7)
 	run := filepath.Join(t.TempDir(), "run")
 	tr, err := New(ctx, tinyConfig(t, data, run, "epochs=2", "eval_interval=1"), Options{StopAtStep: 2})
 	if err != nil {
