@@ -237,23 +237,8 @@ func (s *SplitWriter) WriteGroup(g *Group) error {
 		return fmt.Errorf("split %s: write after close", s.spec.Name)
 	}
 	rows := g.Rows()
-	where := fmt.Sprintf("split %s group %d", s.spec.Name, s.stats.Groups)
-	if len(g.PuzzleIdentifiers) != len(g.PuzzleSizes) || len(g.Augs) != len(g.PuzzleSizes) {
-		return fmt.Errorf("%s: %d puzzle sizes, %d identifiers, %d augs", where, len(g.PuzzleSizes), len(g.PuzzleIdentifiers), len(g.Augs))
-	}
-	if len(g.Inputs) != rows*s.seqLen || len(g.Labels) != rows*s.seqLen {
-		return fmt.Errorf("%s: %d rows of %d tokens need %d bytes, have %d inputs and %d labels", where, rows, s.seqLen, rows*s.seqLen, len(g.Inputs), len(g.Labels))
-	}
-	for i, size := range g.PuzzleSizes {
-		if size <= 0 {
-			return fmt.Errorf("%s: puzzle %d has %d examples", where, i, size)
-		}
-	}
-	if err := checkTokens(g.Inputs, s.spec.VocabSize, s.seqLen); err != nil {
-		return fmt.Errorf("%s: inputs %w", where, err)
-	}
-	if err := checkTokens(g.Labels, s.spec.VocabSize, s.seqLen); err != nil {
-		return fmt.Errorf("%s: labels %w", where, err)
+	if err := s.checkGroup(g, rows); err != nil {
+		return fmt.Errorf("split %s group %d: %w", s.spec.Name, s.stats.Groups, err)
 	}
 	if s.cur == nil {
 		if err := s.startShard(); err != nil {
@@ -288,6 +273,29 @@ func (s *SplitWriter) WriteGroup(g *Group) error {
 	s.cur.man.Groups++
 	if s.cur.man.Rows*int64(2*s.seqLen) >= s.w.opts.ShardBytes {
 		return s.endShard()
+	}
+	return nil
+}
+
+// checkGroup checks a group's shape and token range so that a builder bug
+// can never produce a dataset that fails verification.
+func (s *SplitWriter) checkGroup(g *Group, rows int) error {
+	if len(g.PuzzleIdentifiers) != len(g.PuzzleSizes) || len(g.Augs) != len(g.PuzzleSizes) {
+		return fmt.Errorf("%d puzzle sizes, %d identifiers, %d augs", len(g.PuzzleSizes), len(g.PuzzleIdentifiers), len(g.Augs))
+	}
+	if len(g.Inputs) != rows*s.seqLen || len(g.Labels) != rows*s.seqLen {
+		return fmt.Errorf("%d rows of %d tokens need %d bytes, have %d inputs and %d labels", rows, s.seqLen, rows*s.seqLen, len(g.Inputs), len(g.Labels))
+	}
+	for i, size := range g.PuzzleSizes {
+		if size <= 0 {
+			return fmt.Errorf("puzzle %d has %d examples", i, size)
+		}
+	}
+	if err := checkTokens(g.Inputs, s.spec.VocabSize, s.seqLen); err != nil {
+		return fmt.Errorf("inputs %w", err)
+	}
+	if err := checkTokens(g.Labels, s.spec.VocabSize, s.seqLen); err != nil {
+		return fmt.Errorf("labels %w", err)
 	}
 	return nil
 }

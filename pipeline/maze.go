@@ -80,7 +80,7 @@ func BuildMaze(ctx context.Context, cfg MazeConfig, out Output) (*BuildReport, e
 			maps[t] = augment.DihedralMap(side, side, t)
 		}
 		bar := progress.New(total, "maze "+split, "rows", out.Quiet)
-		st, err := writeSplit(ctx, w, dataset.SplitSpec{Name: split, VocabSize: mazeVocab, GridShape: [2]int{side, side}}, out,
+		st, err := writeSplit(ctx, w, dataset.SplitSpec{Name: split, VocabSize: mazeVocab, GridShape: [2]int{side, side}}, out, transforms,
 			src.next,
 			func(_ int, p mazePuzzle) (*dataset.Group, error) { return mazeGroup(p, maps), nil },
 			func(st dataset.SplitStats) dataset.Metadata { return singleExampleMetadata(mazeVocab, side*side, st) },

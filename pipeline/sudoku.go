@@ -100,7 +100,7 @@ func BuildSudoku(ctx context.Context, cfg SudokuConfig, out Output) (*BuildRepor
 			total = int64(puzzles.count * (1 + aug))
 		}
 		bar := progress.New(total, "sudoku "+split, "rows", out.Quiet)
-		st, err := writeSplit(ctx, w, dataset.SplitSpec{Name: split, VocabSize: sudokuVocab, GridShape: [2]int{9, 9}}, out,
+		st, err := writeSplit(ctx, w, dataset.SplitSpec{Name: split, VocabSize: sudokuVocab, GridShape: [2]int{9, 9}}, out, 1+aug,
 			func() (sudokuJob, bool, error) {
 				p, ok, err := puzzles.next()
 				job := sudokuJob{puzzle: p}
