@@ -21,7 +21,7 @@ import (
 func BenchmarkTrainSudoku(b *testing.B) {
 	dir := b.TempDir()
 	ds := filepath.Join(dir, "sudoku")
-	if err := loader.GenerateBenchDataset(ds, loader.BenchSudoku, 64*64, 1); err != nil {
+	if err := loader.GenerateBenchDataset(ds, loader.BenchSudoku, 64*8, 1); err != nil {
 		b.Fatal(err)
 	}
 	// The generated dataset has only a train split: evaluate on it too.
