@@ -36,6 +36,7 @@ type Model[T kernels.Float] struct {
 	layers              []layerParams[T]
 	cos, sin            []T
 	explore             *rand.Rand
+	exploreSrc          *rand.PCG // explore's state, saved in checkpoints
 	dims                dims
 	acts                activations[T]
 	out                 StepOutput[T]
@@ -99,7 +100,8 @@ func New[T kernels.Float](cfg Config, be kernels.Backend[T], seed uint64) (*Mode
 	if c.PosEncodings == "rope" {
 		m.cos, m.sin = kernels.RoPETables[T](m.dims.L, m.dims.d, c.RopeTheta)
 	}
-	m.explore = newStream(seed, streamExplore)
+	m.exploreSrc = newPCG(seed, streamExplore)
+	m.explore = rand.New(m.exploreSrc)
 	m.allocActivations()
 	return m, nil
 }
@@ -201,3 +203,10 @@ type StepOutput[T kernels.Float] struct {
 	Preds            []int32 // [batch, seq_len], argmax of Logits
 	AllHalted        bool
 }
+
+// ExploreState returns the state of the ACT exploration stream, so that a
+// checkpoint can resume the exact same halting decisions.
+func (m *Model[T]) ExploreState() ([]byte, error) { return m.exploreSrc.MarshalBinary() }
+
+// SetExploreState restores a state returned by ExploreState.
+func (m *Model[T]) SetExploreState(state []byte) error { return m.exploreSrc.UnmarshalBinary(state) }

@@ -128,6 +128,14 @@ const (
 	streamExplore = 2
 )
 
+// streamMultiplier spreads stream ids over PCG's second seed word.
+const streamMultiplier = 0x9e3779b97f4a7c15
+
 func newStream(seed uint64, stream uint64) *rand.Rand {
-	return rand.New(rand.NewPCG(seed, stream*0x9e3779b97f4a7c15))
+	return rand.New(newPCG(seed, stream))
+}
+
+// newPCG is the source behind newStream, for streams whose state is saved.
+func newPCG(seed uint64, stream uint64) *rand.PCG {
+	return rand.NewPCG(seed, stream*streamMultiplier)
 }

@@ -149,7 +149,7 @@ func (t *Trainer) stateBytes() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	rng, err := t.explore.MarshalBinary()
+	rng, err := t.m.ExploreState()
 	if err != nil {
 		return nil, err
 	}
@@ -335,7 +335,7 @@ func (t *Trainer) restore(ck string, files map[string][]byte, step int) error {
 	}
 	rng, err := hex.DecodeString(meta["explore_rng"])
 	if err == nil {
-		err = t.explore.UnmarshalBinary(rng)
+		err = t.m.SetExploreState(rng)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: explore_rng: %w", name, err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"time"
@@ -40,7 +39,6 @@ type Trainer struct {
 	sgd        *model.SignSGD[float32]
 	ema        *model.EMA[float32]
 	carry      *model.Carry[float32]
-	explore    *rand.PCG
 	trainSrc   *loader.Source
 	evalSrc    *loader.Source
 	trainL     *loader.Loader
@@ -145,9 +143,6 @@ func build(ctx context.Context, cfg *Config, opts Options) (_ *Trainer, err erro
 	t.be = cpu.New32(cfg.Workers)
 	mc := cfg.ModelConfig(meta.SeqLen, meta.VocabSize, meta.NumPuzzleIdentifiers)
 	if t.m, err = model.New(mc, t.be, uint64(cfg.Seed)); err != nil {
-		return nil, err
-	}
-	if t.explore, err = bindExplore(t.m, uint64(cfg.Seed)); err != nil {
 		return nil, err
 	}
 	t.adam = model.NewAdamATan2(t.m, cfg.Beta1, cfg.Beta2, cfg.WeightDecay)
