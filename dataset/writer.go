@@ -90,19 +90,8 @@ func Create(dir string, opts Options) (*Writer, error) {
 		return nil, err
 	}
 	dir = filepath.Clean(dir)
-	parent, base := filepath.Split(dir)
-	if parent == "" {
-		parent = "."
-	}
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return nil, err
-	}
-	tmp, err := os.MkdirTemp(parent, "."+base+".partial-")
+	tmp, err := atomicdir.Stage(dir)
 	if err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		os.RemoveAll(tmp)
 		return nil, err
 	}
 	return &Writer{dir: dir, tmp: tmp, opts: opts, codec: codec, encoders: make(chan struct{}, opts.Workers),

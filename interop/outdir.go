@@ -29,19 +29,8 @@ func stage(dir string, force bool, owned func(dir string) error) (*staging, erro
 	if err := s.checkDestination(); err != nil {
 		return nil, err
 	}
-	parent, base := filepath.Split(dir)
-	if parent == "" {
-		parent = "."
-	}
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return nil, err
-	}
-	tmp, err := os.MkdirTemp(parent, "."+base+".partial-")
+	tmp, err := atomicdir.Stage(dir)
 	if err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		os.RemoveAll(tmp)
 		return nil, err
 	}
 	s.tmp = tmp

@@ -10,6 +10,27 @@ import (
 	"path/filepath"
 )
 
+// Stage creates the hidden sibling directory ".<base>.partial-*" in which
+// the output for dir is assembled (creating dir's parent if needed).
+func Stage(dir string) (string, error) {
+	parent, base := filepath.Split(filepath.Clean(dir))
+	if parent == "" {
+		parent = "."
+	}
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(parent, "."+base+".partial-")
+	if err != nil {
+		return "", err
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		os.RemoveAll(tmp)
+		return "", err
+	}
+	return tmp, nil
+}
+
 // Swap renames tmp to dir. An existing dir is first moved aside and deleted
 // only once the new one is in place (the caller has checked it may go); if
 // the final rename fails, the old one is put back.
