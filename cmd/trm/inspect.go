@@ -10,6 +10,7 @@ import (
 	"github.com/tinyrecursion/trm/dataset"
 	"github.com/tinyrecursion/trm/internal/progress"
 	"github.com/tinyrecursion/trm/internal/render"
+	"github.com/tinyrecursion/trm/train"
 	"golang.org/x/term"
 )
 
@@ -85,10 +86,11 @@ func (c *verifyCmd) Run(g *globals) error {
 }
 
 type showCmd struct {
-	Dataset string `arg:"" type:"existingdir" help:"Dataset directory."`
-	Split   string `help:"Split." default:"train"`
-	Row     int64  `help:"Row (example) number within the split." default:"0"`
-	PNG     string `name:"png" help:"Write a picture (input left, label right) to this PNG file." type:"path" placeholder:"FILE"`
+	Dataset    string `arg:"" type:"existingdir" help:"Dataset directory."`
+	Split      string `help:"Split." default:"train"`
+	Row        int64  `help:"Row (example) number within the split." default:"0"`
+	PNG        string `name:"png" help:"Write a picture (input, label, and the prediction with --checkpoint, left to right) to this PNG file." type:"path" placeholder:"FILE"`
+	Checkpoint string `help:"Also draw this checkpoint's prediction (a step directory, or a run directory for its latest step)." type:"existingdir" placeholder:"DIR"`
 }
 
 func (c *showCmd) Run(g *globals) error {
@@ -111,12 +113,27 @@ func (c *showCmd) Run(g *globals) error {
 		aug = "original"
 	}
 	fmt.Printf("%s row %d: group %d, puzzle %d, identifier %d, set %s, aug %s\n", c.Split, ex.Row, ex.Group, ex.Puzzle, ex.Identifier, ex.Set, aug)
+	grids := [][]byte{ex.Input, ex.Label}
+	if c.Checkpoint != "" {
+		pred, steps, err := train.Predict(g.ctx, c.Checkpoint, ex.Input, ex.Identifier, meta.VocabSize, meta.NumPuzzleIdentifiers)
+		if err != nil {
+			return err
+		}
+		right := 0
+		for i := range pred {
+			if pred[i] == ex.Label[i] {
+				right++
+			}
+		}
+		fmt.Printf("prediction after %d ACT steps: %d of %d tokens right\n", steps, right, len(pred))
+		grids = append(grids, pred)
+	}
 	if c.PNG != "" {
 		f, err := os.Create(c.PNG)
 		if err != nil {
 			return err
 		}
-		if err := render.PNG(f, [][]byte{ex.Input, ex.Label}, h, w, 16, kind); err != nil {
+		if err := render.PNG(f, grids, h, w, 16, kind); err != nil {
 			f.Close()
 			os.Remove(c.PNG)
 			return err
@@ -127,11 +144,12 @@ func (c *showCmd) Run(g *globals) error {
 		fmt.Printf("wrote %s\n", c.PNG)
 		return nil
 	}
-	fmt.Println("input:")
 	colours := term.IsTerminal(int(os.Stdout.Fd()))
-	if err := render.Text(os.Stdout, ex.Input, h, w, kind, colours); err != nil {
-		return err
+	for i, name := range []string{"input", "label", "prediction"}[:len(grids)] {
+		fmt.Println(name + ":")
+		if err := render.Text(os.Stdout, grids[i], h, w, kind, colours); err != nil {
+			return err
+		}
 	}
-	fmt.Println("label:")
-	return render.Text(os.Stdout, ex.Label, h, w, kind, colours)
+	return nil
 }

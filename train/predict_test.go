@@ -1,0 +1,68 @@
+package train
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/tinyrecursion/trm/dataset"
+)
+
+// TestPredictMatchesEvaluation: predicting the test rows one at a time must
+// give the token and exact accuracy that the batched evaluation reports
+// (within float32 summation error of its per-batch metrics).
+func TestPredictMatchesEvaluation(t *testing.T) {
+	data := mazeDataset(t, 64, 12, 7)
+	run := filepath.Join(t.TempDir(), "run")
+	cfg := tinyConfig(t, data, run, "epochs=4", "eval_interval=2")
+	tr, err := New(context.Background(), cfg, Options{Log: os.Stderr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	tr.Close()
+	res, err := EvalCheckpoint(context.Background(), run, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := dataset.Open(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	split, meta, err := ds.Split("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acc, exact float64
+	for row := range split.Rows {
+		ex, err := ds.ReadRow(context.Background(), "test", row)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pred, steps, err := Predict(context.Background(), run, ex.Input, ex.Identifier, meta.VocabSize, meta.NumPuzzleIdentifiers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if steps != cfg.Arch.HaltMaxSteps {
+			t.Fatalf("row %d: %d steps, evaluation always runs %d", row, steps, cfg.Arch.HaltMaxSteps)
+		}
+		right := 0
+		for i := range pred {
+			if pred[i] == ex.Label[i] {
+				right++
+			}
+		}
+		acc += float64(right) / float64(len(pred))
+		if right == len(pred) {
+			exact++
+		}
+	}
+	n := float64(split.Rows)
+	if math.Abs(acc/n-res.Metrics["all/accuracy"]) > 1e-6 || math.Abs(exact/n-res.Metrics["all/exact_accuracy"]) > 1e-6 {
+		t.Fatalf("one at a time: accuracy %v exact %v; batched evaluation: %v %v", acc/n, exact/n, res.Metrics["all/accuracy"], res.Metrics["all/exact_accuracy"])
+	}
+}
