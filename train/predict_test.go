@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/tinyrecursion/trm/dataset"
@@ -64,5 +65,31 @@ func TestPredictMatchesEvaluation(t *testing.T) {
 	n := float64(split.Rows)
 	if math.Abs(acc/n-res.Metrics["all/accuracy"]) > 1e-6 || math.Abs(exact/n-res.Metrics["all/exact_accuracy"]) > 1e-6 {
 		t.Fatalf("one at a time: accuracy %v exact %v; batched evaluation: %v %v", acc/n, exact/n, res.Metrics["all/accuracy"], res.Metrics["all/exact_accuracy"])
+	}
+}
+
+// TestFreezeWeights: with freeze_weights only the puzzle embeddings learn.
+func TestFreezeWeights(t *testing.T) {
+	data := mazeDataset(t, 64, 8, 3)
+	for _, freeze := range []bool{true, false} {
+		extra := []string{"epochs=2", "eval_interval=2"}
+		if freeze {
+			extra = append(extra, "freeze_weights=True")
+		}
+		tr, err := New(context.Background(), tinyConfig(t, data, filepath.Join(t.TempDir(), "run"), extra...), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := tr.Model()
+		params := append([]float32(nil), m.Params...)
+		emb := append([]float32(nil), m.PuzzleEmb...)
+		if err := tr.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		tr.Close()
+		paramsMoved, embMoved := !slices.Equal(params, m.Params), !slices.Equal(emb, m.PuzzleEmb)
+		if paramsMoved == freeze || !embMoved {
+			t.Fatalf("freeze_weights=%v: weights changed %v, puzzle embeddings changed %v", freeze, paramsMoved, embMoved)
+		}
 	}
 }
