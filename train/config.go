@@ -111,6 +111,10 @@ func (c *Config) ModelConfig(seqLen, vocab, numIDs int) model.Config {
 // Validate reports settings the trainer cannot run, before any work.
 func (c *Config) Validate() error {
 	var errs []error
+	if len(c.EvalSaveOutputs) > 0 {
+		// Accepting it and saving nothing would surprise: say so instead.
+		errs = append(errs, fmt.Errorf("eval_save_outputs = %v: saving evaluation outputs is not implemented yet (leave it empty)", c.EvalSaveOutputs))
+	}
 	if len(c.DataPaths) == 0 {
 		errs = append(errs, errors.New("data_paths is empty"))
 	}
