@@ -24,19 +24,17 @@ type cli struct {
 	Generate generateCmd `cmd:"" help:"Generate Sudoku or Maze puzzles as reference CSV."`
 	Inspect  inspectCmd  `cmd:"" help:"Summarise a dataset: splits, rows, puzzles, groups, shards, sizes."`
 	Verify   verifyCmd   `cmd:"" help:"Re-hash every shard and check the format's invariants."`
-	Show     showCmd     `cmd:"" help:"Draw one example's input and label (terminal colours or --png)."`
+	Show     showCmd     `cmd:"" help:"Draw one example's input and label (and a checkpoint's prediction), in the terminal or as PNG."`
 	Export   exportCmd   `cmd:"" help:"Convert a dataset to the reference's NumPy layout or to Arrow IPC tensors (npy, arrow)."`
 	Import   importCmd   `cmd:"" help:"Convert a dataset built by the reference (npy) into a trm dataset."`
+	Cache    cacheCmd    `cmd:"" help:"Build or refresh a dataset's Arrow IPC cache for zero-copy loading."`
+	Train    trainCmd    `cmd:"" help:"Train a TRM on the CPU with the reference's config and overrides (key=value ...)."`
+	Eval     evalCmd     `cmd:"" help:"Evaluate a checkpoint on a dataset's test split."`
+	Plot     plotCmd     `cmd:"" help:"Draw a run's training and evaluation curves as PNG."`
+	Bench    benchCmd    `cmd:"" help:"Throughput benchmarks (pipeline, loader) against baselines measured in the same run."`
+	Gpu      gpuCmd      `cmd:"" help:"CUDA GPU tools (check)."`
 
 	Version kong.VersionFlag `help:"Print the version and exit."`
-
-	Gpu gpuCmd `cmd:"" help:"CUDA GPU tools (check)."`
-
-	Cache cacheCmd `cmd:"" help:"Build or refresh a dataset's Arrow IPC cache for zero-copy loading."`
-	Train trainCmd `cmd:"" help:"Train a TRM on the CPU with the reference's config and overrides (key=value ...)."`
-	Eval  evalCmd  `cmd:"" help:"Evaluate a checkpoint on a dataset's test split."`
-	Plot  plotCmd  `cmd:"" help:"Draw a run's training and evaluation curves as PNG."`
-	Bench benchCmd `cmd:"" help:"Benchmarks (loader)."`
 }
 
 // globals are the flags every command sees, plus the context that Ctrl-C
