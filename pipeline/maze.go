@@ -91,13 +91,7 @@ func BuildMaze(ctx context.Context, cfg MazeConfig, out Output) (*BuildReport, e
 		}
 		rep.Splits[split] = st
 	}
-	if err := w.WriteFile("identifiers.json", blankIdentifiers); err != nil {
-		return nil, err
-	}
-	if rs != nil && cfg.numpyDone != nil {
-		cfg.numpyDone(rs)
-	}
-	return rep, w.Commit()
+	return rep, commitSingleExample(w, rs, cfg.numpyDone)
 }
 
 // mazeGroup encodes a maze under each transform (precomputed index maps).

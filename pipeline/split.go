@@ -5,6 +5,7 @@ import (
 
 	"github.com/tinyrecursion/trm/dataset"
 	"github.com/tinyrecursion/trm/internal/progress"
+	"github.com/tinyrecursion/trm/nprand"
 )
 
 // chunkRows is about how many rows travel together through the stages: a
@@ -84,6 +85,15 @@ func singleExampleMetadata(vocab, seqLen int, st dataset.SplitStats) dataset.Met
 	}
 }
 
-// blankIdentifiers is identifiers.json of builders without puzzle
-// identifiers.
-var blankIdentifiers = []byte(`["<blank>"]`)
+// commitSingleExample finishes a Sudoku or Maze build: identifiers.json
+// (these builders have no puzzle identifiers), the compat stream's final
+// state for tests, and the commit.
+func commitSingleExample(w *dataset.Writer, rs *nprand.RandomState, numpyDone func(*nprand.RandomState)) error {
+	if err := w.WriteFile("identifiers.json", []byte(`["<blank>"]`)); err != nil {
+		return err
+	}
+	if rs != nil && numpyDone != nil {
+		numpyDone(rs)
+	}
+	return w.Commit()
+}

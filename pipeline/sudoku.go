@@ -134,13 +134,7 @@ func BuildSudoku(ctx context.Context, cfg SudokuConfig, out Output) (*BuildRepor
 		}
 		rep.Splits[split] = st
 	}
-	if err := w.WriteFile("identifiers.json", blankIdentifiers); err != nil {
-		return nil, err
-	}
-	if rs != nil && cfg.numpyDone != nil {
-		cfg.numpyDone(rs)
-	}
-	return rep, w.Commit()
+	return rep, commitSingleExample(w, rs, cfg.numpyDone)
 }
 
 // sudokuJob is one group to encode: a puzzle and its shuffles, which in
