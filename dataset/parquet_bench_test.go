@@ -3,19 +3,18 @@ package dataset
 import (
 	"bufio"
 	"crypto/sha256"
-	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/compress"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	pq "github.com/parquet-go/parquet-go"
 	pqzstd "github.com/parquet-go/parquet-go/compress/zstd"
+	"github.com/tinyrecursion/trm/internal/procstat"
 )
 
 // The benchmarks below chose the shard writer (DESIGN.md asks to pick the
@@ -74,7 +73,7 @@ func BenchmarkShardWriterPqarrow(b *testing.B) {
 			side := map[int]int{81: 9, 900: 30}[shape.seqLen]
 			b.SetBytes(int64(benchRows * 2 * shape.seqLen))
 			b.ResetTimer()
-			cpu0 := processCPU()
+			cpu0 := procstat.CPUTime()
 			for range b.N {
 				w, err := Create(filepath.Join(b.TempDir(), "ds"), Options{Workers: 2})
 				if err != nil {
@@ -95,7 +94,7 @@ func BenchmarkShardWriterPqarrow(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(benchRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
-			b.ReportMetric((processCPU()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+			b.ReportMetric((procstat.CPUTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 		})
 	}
 }
@@ -149,7 +148,7 @@ func BenchmarkShardWriterPqarrowBare(b *testing.B) {
 			schema := Schema(shape.seqLen)
 			b.SetBytes(int64(benchRows * 2 * shape.seqLen))
 			b.ResetTimer()
-			cpu0 := processCPU()
+			cpu0 := procstat.CPUTime()
 			for range b.N {
 				f, buf := benchFile(b)
 				props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd), parquet.WithCompressionLevel(1),
@@ -171,7 +170,7 @@ func BenchmarkShardWriterPqarrowBare(b *testing.B) {
 				closeBenchFile(b, f, buf)
 			}
 			b.ReportMetric(float64(benchRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
-			b.ReportMetric((processCPU()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+			b.ReportMetric((procstat.CPUTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 		})
 	}
 }
@@ -198,7 +197,7 @@ func BenchmarkShardWriterParquetGo(b *testing.B) {
 			}
 			b.SetBytes(int64(benchRows * 2 * seq))
 			b.ResetTimer()
-			cpu0 := processCPU()
+			cpu0 := procstat.CPUTime()
 			for range b.N {
 				f, buf := benchFile(b)
 				w := pq.NewWriter(buf, schema, pq.Compression(&pqzstd.Codec{Level: pqzstd.SpeedFastest}), pq.MaxRowsPerRowGroup(1<<30))
@@ -228,15 +227,7 @@ func BenchmarkShardWriterParquetGo(b *testing.B) {
 				closeBenchFile(b, f, buf)
 			}
 			b.ReportMetric(float64(benchRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
-			b.ReportMetric((processCPU()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+			b.ReportMetric((procstat.CPUTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 		})
 	}
-}
-
-// processCPU is the process's user plus system time: on a shared machine it
-// compares writers more fairly than wall time.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

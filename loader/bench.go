@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tinyrecursion/trm/dataset"
+	"github.com/tinyrecursion/trm/internal/procstat"
 )
 
 // BenchKind is the shape of a generated benchmark dataset.
@@ -174,7 +175,7 @@ func Bench(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult, err
 	for range cfg.Rounds {
 		for i := range out {
 			var sec float64
-			cpu0 := cpuTime()
+			cpu0 := procstat.CPUTime()
 			if i < len(loaders) {
 				var err error
 				if sec, err = timeLoader(ctx, loaders[i], cfg.Batches); err != nil {
@@ -183,7 +184,7 @@ func Bench(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult, err
 			} else {
 				sec = BenchGather(flat, rows, seqLen, cfg.GlobalBatch, cfg.Batches, cfg.Workers)
 			}
-			cpu := (cpuTime() - cpu0) / time.Duration(cfg.Batches)
+			cpu := (procstat.CPUTime() - cpu0) / time.Duration(cfg.Batches)
 			if bps := float64(cfg.Batches) / sec; bps > out[i].BatchesPerSec {
 				out[i].Batches = cfg.Batches
 				out[i].BatchesPerSec = bps

@@ -3,6 +3,8 @@ package loader
 import (
 	"context"
 	"testing"
+
+	"github.com/tinyrecursion/trm/internal/procstat"
 )
 
 // Benchmark sizes: big enough to leave the caches (about 35 MB of tokens
@@ -48,7 +50,7 @@ func BenchmarkLoader(b *testing.B) {
 				first.Release()
 				b.SetBytes(int64(bytesPer))
 				b.ResetTimer()
-				cpu0 := cpuTime()
+				cpu0 := procstat.CPUTime()
 				for b.Loop() {
 					bt, err := l.Next(ctx)
 					if err != nil {
@@ -57,12 +59,12 @@ func BenchmarkLoader(b *testing.B) {
 					bt.Release()
 				}
 				sec := b.Elapsed().Seconds()
-				cpu := (cpuTime() - cpu0).Seconds() / float64(b.N)
+				cpu := (procstat.CPUTime() - cpu0).Seconds() / float64(b.N)
 				gbps := float64(b.N) * float64(bytesPer) / sec / 1e9
 				nb := max(b.N, 50)
-				cpu0 = cpuTime()
+				cpu0 = procstat.CPUTime()
 				base := float64(nb) * float64(bytesPer) / BenchGather(flat, rows, src.Meta.SeqLen, 768, nb, 2) / 1e9
-				baseCPU := (cpuTime() - cpu0).Seconds() / float64(nb)
+				baseCPU := (procstat.CPUTime() - cpu0).Seconds() / float64(nb)
 				b.ReportMetric(float64(b.N)/sec, "batches/s")
 				b.ReportMetric(gbps, "GB/s")
 				b.ReportMetric(base, "baseline-GB/s")

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/tinyrecursion/trm/internal/procstat"
 	"github.com/tinyrecursion/trm/kernels/cpu"
 )
 
@@ -62,7 +63,7 @@ func BenchmarkTrainStep(b *testing.B) {
 			step() // warm the scratch pools
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu0 := processCPUSeconds()
+			cpu0 := procstat.CPUTime().Seconds()
 			for range b.N {
 				step()
 			}
@@ -71,7 +72,7 @@ func BenchmarkTrainStep(b *testing.B) {
 			b.ReportMetric(cfg.StepFLOPs(true)/sec/1e9, "GFLOP/s")
 			// CPU seconds per step stay meaningful on a shared machine:
 			// divided by the core count they bound the idle-machine time.
-			b.ReportMetric((processCPUSeconds()-cpu0)/float64(b.N), "cpu-s/step")
+			b.ReportMetric((procstat.CPUTime().Seconds()-cpu0)/float64(b.N), "cpu-s/step")
 		})
 	}
 }

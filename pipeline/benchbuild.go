@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
+
+	"github.com/tinyrecursion/trm/internal/procstat"
 )
 
 // BuildBenchConfig configures BenchSudokuBuild.
@@ -68,14 +69,14 @@ func BenchSudokuBuild(ctx context.Context, cfg BuildBenchConfig) ([]BuildBenchRo
 	}
 	var rounds []BuildBenchRound
 	for range cfg.Rounds {
-		cpu0 := processCPU()
+		cpu0 := procstat.CPUTime()
 		start := time.Now()
 		rep, err := BuildSudoku(ctx, SudokuConfig{Input: in, Aug: cfg.Aug, Seed: 1},
 			Output{Dir: filepath.Join(cfg.Dir, "ds"), Force: true, Workers: cfg.Workers, Quiet: true})
 		if err != nil {
 			return nil, err
 		}
-		r := BuildBenchRound{Wall: time.Since(start), CPU: processCPU() - cpu0}
+		r := BuildBenchRound{Wall: time.Since(start), CPU: procstat.CPUTime() - cpu0}
 		for _, st := range rep.Splits {
 			r.Rows += st.Rows
 		}
@@ -110,18 +111,4 @@ func rawWrite(path string, n int64) (time.Duration, error) {
 		return 0, err
 	}
 	return time.Since(start), f.Close()
-}
-
-// processCPU is the user plus system time this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// PeakRSS is the process's peak resident set size in bytes.
-func PeakRSS() int64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Maxrss << 10 // Linux reports kilobytes
 }

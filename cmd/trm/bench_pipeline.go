@@ -5,6 +5,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/tinyrecursion/trm/internal/procstat"
 	"github.com/tinyrecursion/trm/pipeline"
 )
 
@@ -44,7 +45,7 @@ func (c *benchPipelineCmd) Run(g *globals) error {
 			i+1, r.Rows, r.Wall.Seconds(), r.CPU.Seconds(), float64(r.Rows)/r.Wall.Seconds(), r.Baseline.Seconds(), r.Wall.Seconds()/r.Baseline.Seconds())
 	}
 	best := slices.MinFunc(rounds, func(a, b pipeline.BuildBenchRound) int { return int(a.Wall - b.Wall) })
-	fmt.Printf("best: %.2fs wall (%.0f rows/s), peak RSS %.0f MiB\n", best.Wall.Seconds(), float64(best.Rows)/best.Wall.Seconds(), float64(pipeline.PeakRSS())/(1<<20))
+	fmt.Printf("best: %.2fs wall (%.0f rows/s), peak RSS %.0f MiB\n", best.Wall.Seconds(), float64(best.Rows)/best.Wall.Seconds(), float64(procstat.PeakRSS())/(1<<20))
 	if c.Puzzles == 1000 && c.Aug == 1000 {
 		fmt.Printf("vs the reference builder's recorded %.0f s: %.1fx faster\n", referenceSudokuSeconds, referenceSudokuSeconds/best.Wall.Seconds())
 	}
