@@ -111,6 +111,13 @@ type PhiloxState struct {
 // word and keep the high half for the next 32-bit draw.
 type Philox struct {
 	s PhiloxState
+	// ahead is the block after s.Buffer when hasAhead: blocks are computed
+	// in pairs because one block is a chain of dependent multiplications
+	// that leaves the CPU mostly idle, and two independent chains run in
+	// nearly the time of one. It is derived from the state, so State and
+	// Restore ignore it.
+	ahead    [4]uint64
+	hasAhead bool
 }
 
 // NewPhilox returns numpy.random.Philox(seed=seed): the key is
@@ -130,15 +137,39 @@ func NewPhiloxKey(key [2]uint64) *Philox {
 
 // philoxBlock applies the ten Philox4x64 rounds to counter c under key k.
 func philoxBlock(c [4]uint64, k [2]uint64) [4]uint64 {
+	a, _ := philoxBlocks(c, c, k)
+	return a
+}
+
+// philoxBlocks computes the blocks of counters a and b together, their
+// rounds interleaved. The state lives in scalars so that the compiler
+// keeps it in registers.
+func philoxBlocks(a, b [4]uint64, k [2]uint64) (ra, rb [4]uint64) {
+	a0, a1, a2, a3 := a[0], a[1], a[2], a[3]
+	b0, b1, b2, b3 := b[0], b[1], b[2], b[3]
+	k0, k1 := k[0], k[1]
 	for round := 0; round < philoxRounds; round++ {
 		if round > 0 {
-			k[0] += philoxW0
-			k[1] += philoxW1
+			k0 += philoxW0
+			k1 += philoxW1
 		}
-		hi0, lo0 := bits.Mul64(philoxM0, c[0])
-		hi1, lo1 := bits.Mul64(philoxM1, c[2])
-		c = [4]uint64{hi1 ^ c[1] ^ k[0], lo1, hi0 ^ c[3] ^ k[1], lo0}
+		ahi0, alo0 := bits.Mul64(philoxM0, a0)
+		ahi1, alo1 := bits.Mul64(philoxM1, a2)
+		bhi0, blo0 := bits.Mul64(philoxM0, b0)
+		bhi1, blo1 := bits.Mul64(philoxM1, b2)
+		a0, a1, a2, a3 = ahi1^a1^k0, alo1, ahi0^a3^k1, alo0
+		b0, b1, b2, b3 = bhi1^b1^k0, blo1, bhi0^b3^k1, blo0
 	}
+	return [4]uint64{a0, a1, a2, a3}, [4]uint64{b0, b1, b2, b3}
+}
+
+// increment returns the 256-bit counter c plus one.
+func increment(c [4]uint64) [4]uint64 {
+	var carry uint64
+	c[0], carry = bits.Add64(c[0], 1, 0)
+	c[1], carry = bits.Add64(c[1], 0, carry)
+	c[2], carry = bits.Add64(c[2], 0, carry)
+	c[3], _ = bits.Add64(c[3], 0, carry)
 	return c
 }
 
@@ -146,32 +177,50 @@ func philoxBlock(c [4]uint64, k [2]uint64) [4]uint64 {
 func (p *Philox) Uint64() uint64 {
 	s := &p.s
 	if s.BufferPos < 4 {
-		v := s.Buffer[s.BufferPos]
+		v := s.Buffer[s.BufferPos&3]
 		s.BufferPos++
 		return v
 	}
+	return p.refill()
+}
+
+// refill computes the next block and returns its first word. It is kept
+// out of line so that the buffered paths of Uint64 and Uint32 inline.
+//
+//go:noinline
+func (p *Philox) refill() uint64 {
+	s := &p.s
 	// The 256-bit counter is incremented before use.
-	var carry uint64
-	s.Counter[0], carry = bits.Add64(s.Counter[0], 1, 0)
-	s.Counter[1], carry = bits.Add64(s.Counter[1], 0, carry)
-	s.Counter[2], carry = bits.Add64(s.Counter[2], 0, carry)
-	s.Counter[3], _ = bits.Add64(s.Counter[3], 0, carry)
-	s.Buffer = philoxBlock(s.Counter, s.Key)
+	s.Counter = increment(s.Counter)
+	if p.hasAhead {
+		s.Buffer, p.hasAhead = p.ahead, false
+	} else {
+		s.Buffer, p.ahead = philoxBlocks(s.Counter, increment(s.Counter), s.Key)
+		p.hasAhead = true
+	}
 	s.BufferPos = 1
 	return s.Buffer[0]
 }
 
 // Uint32 returns the next 32-bit output: the saved high half of the last
-// 64-bit word if there is one, else the low half of a fresh word.
+// 64-bit word if there is one, else the low half of a fresh word. The
+// saved-half path inlines: the samplers draw millions of 32-bit values.
 func (p *Philox) Uint32() uint32 {
-	s := &p.s
-	if s.HasUint32 {
-		s.HasUint32 = false
-		return s.Uinteger
+	if p.s.HasUint32 {
+		p.s.HasUint32 = false
+		return p.s.Uinteger
 	}
+	return p.uint32Word()
+}
+
+// uint32Word is Uint32 without a saved half: it takes a fresh word and
+// saves its high half.
+//
+//go:noinline
+func (p *Philox) uint32Word() uint32 {
 	v := p.Uint64()
-	s.HasUint32 = true
-	s.Uinteger = uint32(v >> 32)
+	p.s.HasUint32 = true
+	p.s.Uinteger = uint32(v >> 32)
 	return uint32(v)
 }
 
@@ -184,6 +233,7 @@ func (p *Philox) Restore(s PhiloxState) error {
 		return fmt.Errorf("nprand: Philox Restore: buffer_pos %d outside [0, 4]", s.BufferPos)
 	}
 	p.s = s
+	p.hasAhead = false
 	return nil
 }
 
@@ -242,6 +292,32 @@ func (g *Generator) Integers(low, high int64) int64 {
 	return low + int64(g.lemire64(span))
 }
 
+// Below returns Generator.integers(0, n) for 0 < n < 2^32 (the same draws
+// as Integers(low, low+n) - low), in a form that inlines into the training
+// sampler's per-row loop. n = 1 draws nothing, as numpy.
+func (g *Generator) Below(n uint32) uint32 {
+	if n <= 1 {
+		return 0
+	}
+	m := uint64(g.Uint32()) * uint64(n)
+	if uint32(m) < n {
+		return g.belowRetry(n, m)
+	}
+	return uint32(m >> 32)
+}
+
+// belowRetry finishes Below when the first product fell in the low zone
+// where Lemire's method may reject.
+//
+//go:noinline
+func (g *Generator) belowRetry(n uint32, m uint64) uint32 {
+	threshold := -n % n // (2^32 - n) mod n
+	for uint32(m) < threshold {
+		m = uint64(g.Uint32()) * uint64(n)
+	}
+	return uint32(m >> 32)
+}
+
 // lemire32 draws from [0, span] for 0 < span < 2^32-1.
 func (g *Generator) lemire32(span uint32) uint32 {
 	excl := span + 1
@@ -284,13 +360,33 @@ func (g *Generator) Permutation(n int) []int {
 }
 
 // PermutationInto fills p with 0..len(p)-1 and shuffles it: the same draws
-// as Generator.permutation(len(p)), without allocating.
+// as Generator.permutation(len(p)), without allocating. It is
+// RandomInterval inlined, with the mask updated as i falls rather than
+// recomputed per element.
 func (g *Generator) PermutationInto(p []int) {
 	for i := range p {
 		p[i] = i
 	}
-	for i := len(p) - 1; i > 0; i-- {
-		j := g.RandomInterval(uint64(i))
-		p[i], p[j] = p[j], p[i]
+	n := len(p)
+	if n < 2 {
+		return
+	}
+	if uint64(n-1) > math.MaxUint32 {
+		for i := n - 1; i > 0; i-- {
+			j := g.RandomInterval(uint64(i))
+			p[i], p[j] = p[j], p[i]
+		}
+		return
+	}
+	mask := uint32(maskFor(uint64(n - 1)))
+	for i := n - 1; i > 0; i-- {
+		for mask>>1 >= uint32(i) {
+			mask >>= 1
+		}
+		v := g.Uint32() & mask
+		for v > uint32(i) {
+			v = g.Uint32() & mask
+		}
+		p[i], p[v] = p[v], p[i]
 	}
 }

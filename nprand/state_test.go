@@ -61,6 +61,35 @@ func TestStateRestore(t *testing.T) {
 	if !slices.Equal(gotG, wantG) {
 		t.Errorf("restored Generator gives %v, want %v", gotG, wantG)
 	}
+	// A generator in use holds the block after its current one; Restore
+	// must drop it.
+	used := NewGenerator(99)
+	used.Uint64() // computes blocks 1 and 2, leaves 2 ahead
+	if err := used.Restore(gst); err != nil {
+		t.Fatal(err)
+	}
+	gotU := []int64{used.Integers(0, 1000), used.Integers(0, 1<<40), used.Integers(0, 3)}
+	if !slices.Equal(gotU, wantG) {
+		t.Errorf("Generator restored while in use gives %v, want %v", gotU, wantG)
+	}
+}
+
+// TestBelowMatchesIntegers checks Below(n) against Integers(0, n) draw for
+// draw, for ranges that never reject, sometimes reject (1001) and reject
+// about half the time (2^31+1), and that both leave the stream at the same
+// place.
+func TestBelowMatchesIntegers(t *testing.T) {
+	for _, n := range []uint32{1, 2, 3, 1001, 1 << 31, 1<<31 + 1, 1<<32 - 1} {
+		a, b := NewGenerator(5), NewGenerator(5)
+		for i := range 5000 {
+			if got, want := a.Below(n), b.Integers(0, int64(n)); int64(got) != want {
+				t.Fatalf("Below(%d) draw %d = %d, Integers(0, %d) = %d", n, i, got, n, want)
+			}
+		}
+		if a.State() != b.State() {
+			t.Errorf("Below(%d) leaves the stream at %+v, Integers at %+v", n, a.State(), b.State())
+		}
+	}
 }
 
 func TestRestoreRejectsBadState(t *testing.T) {
@@ -112,6 +141,7 @@ func TestNoAllocations(t *testing.T) {
 		"PermutationInto": func() { r.PermutationInto(p) },
 		"ChoiceInto":      func() { r.ChoiceInto(scratch, 16, 4) },
 		"Integers":        func() { g.Integers(0, 1000) },
+		"Below":           func() { g.Below(1000) },
 		"GenPermInto":     func() { g.PermutationInto(p) },
 	} {
 		if n := testing.AllocsPerRun(1000, f); n != 0 {
