@@ -236,9 +236,7 @@ func flatten(src *Source) (flat []byte, rows int64, free func() error, err error
 		return nil, 0, nil, err
 	}
 	for r := range p.Rows() {
-		in, lab := p.store.row(p.base + r)
-		copy(out[int(r)*2*n:], in)
-		copy(out[int(r)*2*n+n:], lab)
+		copy(out[int(r)*2*n:(int(r)+1)*2*n], p.store.record(p.base+r))
 	}
 	return out, p.Rows(), free, nil
 }

@@ -23,7 +23,7 @@ import (
 // whose record disagrees with the manifest is stale and is rebuilt. One
 // file per shard lets shard-local ranks build and map only their own shards.
 const (
-	cacheFormat       = "trm-arrow-cache/2"
+	cacheFormat       = "trm-arrow-cache/3"
 	keyCacheFormat    = "trm.cache_format"
 	keyCacheSource    = "trm.cache_source"
 	keyCacheSourceSum = "trm.cache_source_sha256"

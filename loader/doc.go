@@ -5,8 +5,10 @@
 // A Source is one or several datasets' split opened in memory: Parquet shards
 // decoded into Arrow buffers, or the uncompressed Arrow IPC cache beside the
 // dataset memory-mapped without copying (BuildCache). In both, a row's input
-// and label tokens sit next to each other (one fixed-size binary column of
-// 2*seq_len bytes), so gathering a row touches one contiguous range. A
+// tokens, label tokens and puzzle identifier sit next to each other (one
+// fixed-size binary column of 2*seq_len+4 bytes), so gathering a row touches
+// one contiguous range, and the gatherers ask the CPU for the rows ahead of
+// the one they copy (internal/prefetch). A
 // Loader draws batches from a Source with one of three samplers: the
 // reference training sampler, evaluation in storage order with the last batch
 // padded, or a plain shuffle. Every rank of a data-parallel job builds its own

@@ -3,6 +3,7 @@ package loader
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 
 	"github.com/tinyrecursion/trm/nprand"
@@ -77,10 +78,17 @@ type sampler struct {
 	fixed []int64
 
 	scratch []int
+	// recycled plans (see recycle): a plan's arrays are 8 bytes a row, and
+	// allocating them per batch fed the garbage collector for nothing.
+	free chan *plan
+	// lastChoice is the snapshot of the choice stream, shared by the
+	// states of batches that drew nothing from it (every Sudoku batch):
+	// copying its 2.5 KB per batch would be most of a state's cost.
+	lastChoice *nprand.State
 }
 
 func newSampler(src *Source, cfg Config) (*sampler, error) {
-	s := &sampler{cfg: cfg, src: src, local: cfg.GlobalBatch / cfg.WorldSize}
+	s := &sampler{cfg: cfg, src: src, local: cfg.GlobalBatch / cfg.WorldSize, free: make(chan *plan, cfg.Prefetch+cfg.Workers+2)}
 	s.st = State{Version: StateVersion, Sampler: cfg.Sampler.String(), Rank: cfg.Rank, WorldSize: cfg.WorldSize,
 		GlobalBatch: cfg.GlobalBatch, Seed: cfg.Seed, ShardLocal: src.shardLocal}
 	if cfg.Sampler == Train {
@@ -226,7 +234,7 @@ func (s *sampler) next() (*plan, error) {
 		if pl == nil {
 			s.st.Part++
 			s.st.Open, s.st.InPart, s.st.Start, s.st.Epochs = false, 0, 0, 0
-			s.order = nil
+			s.order = s.order[:0]
 			continue
 		}
 		s.st.InPart++
@@ -251,7 +259,8 @@ func (s *sampler) openPart(p *Part) {
 		s.st.Epochs = s.cfg.EpochsPerIter
 		s.order = s.groupOrder(p, s.st.Epochs)
 	case Shuffle:
-		s.order = s.philox.Permutation(int(p.Rows()))
+		s.order = slices.Grow(s.order[:0], int(p.Rows()))[:p.Rows()]
+		s.philox.PermutationInto(s.order)
 	}
 }
 
@@ -261,7 +270,7 @@ func (s *sampler) openPart(p *Part) {
 // from the seed on restore.
 func (s *sampler) groupOrder(p *Part, epochs int) []int {
 	g := p.Groups()
-	order := make([]int, epochs*g)
+	order := slices.Grow(s.order[:0], epochs*g)[:epochs*g]
 	var ext *nprand.Generator
 	for e := range epochs {
 		src := s.philox
@@ -314,14 +323,39 @@ func (s *sampler) sample(p *Part) *plan {
 	return s.sampleEval(p, fixed > 0)
 }
 
+// newPlan returns an empty plan with room for n rows, recycled if one is
+// free.
+func (s *sampler) newPlan(n int) *plan {
+	select {
+	case pl := <-s.free:
+		*pl = plan{examples: pl.examples[:0], puzzles: pl.puzzles[:0]}
+		if cap(pl.examples) >= n {
+			return pl
+		}
+	default:
+	}
+	return &plan{examples: make([]int32, 0, n), puzzles: make([]int32, 0, n)}
+}
+
+// recycle hands back a plan whose batch has been gathered. It may be called
+// from any goroutine.
+func (s *sampler) recycle(pl *plan) {
+	select {
+	case s.free <- pl:
+	default:
+	}
+}
+
 // sampleTrain is the reference's _sample_batch plus rank slicing.
 func (s *sampler) sampleTrain(p *Part, local bool) *plan {
 	want := s.cfg.GlobalBatch
 	if local {
 		want = s.local
 	}
-	pl := &plan{examples: make([]int32, 0, want), puzzles: make([]int32, 0, want)}
-	for len(pl.examples) < want {
+	pl := s.newPlan(s.cfg.GlobalBatch)
+	ex, pz := pl.examples[:want], pl.puzzles[:want]
+	n := 0
+	for n < want {
 		if s.st.Start >= int64(len(s.order)) {
 			if !local {
 				break
@@ -330,35 +364,37 @@ func (s *sampler) sampleTrain(p *Part, local bool) *plan {
 			// one more epoch of this rank's groups.
 			s.extendOrder(p)
 		}
-		g := s.order[s.st.Start]
+		gi := &p.groups[s.order[s.st.Start]]
 		s.st.Start++
-		lo := p.GroupIndices[g]
-		q := s.philox.Integers(lo, p.GroupIndices[g+1])
+		// The reference's integers(lo, hi) draws the same as Below(hi-lo).
+		off := int64(s.philox.Below(gi.puzzles))
+		q := gi.firstPuzzle + off
 		var first int64
-		var n int
-		if k := p.groupSize[g]; k > 0 {
-			first, n = p.groupRow[g]+(q-lo)*int64(k), int(k)
+		var size int
+		if gi.size > 0 {
+			first, size = gi.firstRow+off*int64(gi.size), int(gi.size)
 		} else {
 			first = p.PuzzleIndices[q]
-			n = int(p.PuzzleIndices[q+1] - first)
+			size = int(p.PuzzleIndices[q+1] - first)
 		}
-		if n == 1 {
+		if size == 1 {
 			// choice(1, 1) draws nothing: skip the call on this path,
 			// which is every row of Sudoku and Maze.
-			pl.examples = append(pl.examples, int32(first))
-			pl.puzzles = append(pl.puzzles, int32(q))
+			ex[n], pz[n] = int32(first), int32(q)
+			n++
 			continue
 		}
-		take := min(n, want-len(pl.examples))
-		s.scratch = s.choice.ChoiceInto(s.scratch, n, take)
+		s.scratch = s.choice.ChoiceInto(s.scratch, size, min(size, want-n))
 		for _, c := range s.scratch {
-			pl.examples = append(pl.examples, int32(first)+int32(c))
-			pl.puzzles = append(pl.puzzles, int32(q))
+			ex[n], pz[n] = int32(first)+int32(c), int32(q)
+			n++
 		}
 	}
-	if len(pl.examples) < want {
+	if n < want {
+		s.recycle(pl)
 		return nil
 	}
+	pl.examples, pl.puzzles = ex, pz
 	pl.globalRows = s.cfg.GlobalBatch
 	if !local {
 		lo, hi := s.cfg.Rank*s.local, (s.cfg.Rank+1)*s.local
@@ -378,7 +414,8 @@ func (s *sampler) sampleShuffle(p *Part, local bool) *plan {
 	if s.st.Start+want > int64(len(s.order)) {
 		return nil
 	}
-	pl := &plan{globalRows: s.cfg.GlobalBatch}
+	pl := s.newPlan(s.local)
+	pl.globalRows = s.cfg.GlobalBatch
 	for _, e := range s.order[lo : lo+int64(s.local)] {
 		pl.examples = append(pl.examples, int32(e))
 		pl.puzzles = append(pl.puzzles, int32(p.puzzleOf(int64(e))))
@@ -395,7 +432,7 @@ func (s *sampler) sampleEval(p *Part, local bool) *plan {
 	gb := int64(s.cfg.GlobalBatch)
 	lb := int64(s.local)
 	var lo, hi int64
-	pl := &plan{}
+	pl := s.newPlan(s.local)
 	if local {
 		lo, hi = s.st.Start, min(t, s.st.Start+lb)
 		for _, r := range p.rankRows {
@@ -437,8 +474,11 @@ func (s *sampler) snapshot() State {
 		st.Philox = nil
 	}
 	if s.choice != nil {
-		cs := s.choice.State()
-		st.Choice = &cs
+		if s.lastChoice == nil || s.lastChoice.Draws != s.choice.Draws() {
+			cs := s.choice.State()
+			s.lastChoice = &cs
+		}
+		st.Choice = s.lastChoice
 	}
 	return st
 }
@@ -464,7 +504,7 @@ func (s *sampler) restore(st State) error {
 	}
 	s.st = st
 	s.st.Philox, s.st.Choice = nil, nil
-	s.order = nil
+	s.order = s.order[:0]
 	if s.cfg.Sampler == Train {
 		if err := s.choice.Restore(*st.Choice); err != nil {
 			return fmt.Errorf("loader: %w", err)
@@ -488,7 +528,8 @@ func (s *sampler) restore(st State) error {
 		}
 		s.order = s.groupOrder(p, st.Epochs)
 	case Shuffle:
-		s.order = s.philox.Permutation(int(p.Rows()))
+		s.order = slices.Grow(s.order[:0], int(p.Rows()))[:p.Rows()]
+		s.philox.PermutationInto(s.order)
 	}
 	if st.Start > int64(len(s.order)) {
 		return fmt.Errorf("loader: state start %d beyond the order's %d entries", st.Start, len(s.order))

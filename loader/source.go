@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -97,12 +98,9 @@ type Part struct {
 	store *store
 	base  int64 // first row of the part in its store
 
-	// groupRow[g] is the first example of group g and groupSize[g] the
-	// example count all its puzzles share, or 0 when they differ: the
-	// training sampler then locates a drawn puzzle without a random read of
-	// PuzzleIndices, its main cost on Sudoku-sized rows.
-	groupRow  []int64
-	groupSize []int32
+	// groups summarises each group in one place for the training sampler,
+	// which visits them in random order: one cache line per drawn row.
+	groups []groupInfo
 
 	// rankRows etc. are every rank's example, puzzle and group counts in
 	// shard-local mode (from the manifest); nil otherwise.
@@ -129,20 +127,29 @@ func (p *Part) puzzleOf(i int64) int {
 	return lo
 }
 
-// summarizeGroups fills groupRow and groupSize.
+// groupInfo is what the training sampler needs of a group.
+type groupInfo struct {
+	firstPuzzle int64
+	firstRow    int64  // the first example of the first puzzle
+	puzzles     uint32 // puzzles in the group
+	// size is the example count all the group's puzzles share, or 0 when
+	// they differ: the sampler then locates a drawn puzzle without a
+	// random read of PuzzleIndices.
+	size int32
+}
+
+// summarizeGroups fills groups.
 func (p *Part) summarizeGroups() {
-	g := p.Groups()
-	p.groupRow, p.groupSize = make([]int64, g), make([]int32, g)
-	for i := range g {
+	p.groups = make([]groupInfo, p.Groups())
+	for i := range p.groups {
 		lo, hi := p.GroupIndices[i], p.GroupIndices[i+1]
-		p.groupRow[i] = p.PuzzleIndices[lo]
 		k := p.PuzzleIndices[lo+1] - p.PuzzleIndices[lo]
 		for q := lo + 1; q < hi && k > 0; q++ {
 			if p.PuzzleIndices[q+1]-p.PuzzleIndices[q] != k {
 				k = 0
 			}
 		}
-		p.groupSize[i] = int32(k)
+		p.groups[i] = groupInfo{firstPuzzle: lo, firstRow: p.PuzzleIndices[lo], puzzles: uint32(hi - lo), size: int32(k)}
 	}
 }
 
@@ -414,7 +421,7 @@ func decodeShard(ctx context.Context, ds *dataset.Dataset, split string, sh data
 	if rows := rdr.NumRows(); rows != sh.Rows {
 		return nil, nil, fmt.Errorf("loader: %s: %d rows, the manifest says %d", path, rows, sh.Rows)
 	}
-	var tokens []byte
+	var examples []byte
 	var frees []func() error
 	release := func() error {
 		var errs []error
@@ -429,16 +436,16 @@ func decodeShard(ctx context.Context, ds *dataset.Dataset, split string, sh data
 		}
 	}()
 	if sh.Rows > 0 {
-		b, f, err := allocLarge(int(sh.Rows) * 2 * seqLen)
+		b, f, err := allocLarge(int(sh.Rows) * recordSize(seqLen))
 		if err != nil {
 			return nil, nil, fmt.Errorf("loader: %s: %w", path, err)
 		}
-		tokens = b
+		examples = b
 		frees = append(frees, f)
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	for col := range 2 { // inputs into the first half of each row, labels into the second
-		g.Go(func() error { return decodeTokens(gctx, rdr, col, seqLen, tokens) })
+	for col := range 2 { // inputs into the first part of each record, labels into the second
+		g.Go(func() error { return decodeTokens(gctx, rdr, col, seqLen, examples) })
 	}
 	var rest arrow.Table
 	g.Go(func() (err error) {
@@ -447,7 +454,10 @@ func decodeShard(ctx context.Context, ds *dataset.Dataset, split string, sh data
 			groups[i] = i
 		}
 		rest, err = fr.ReadRowGroups(gctx, []int{2, 3, 4, 5, 6}, groups)
-		return err
+		if err != nil {
+			return err
+		}
+		return packIdentifiers(rest.Column(0).Data(), seqLen, examples)
 	})
 	if err := g.Wait(); err != nil {
 		if rest != nil {
@@ -458,16 +468,16 @@ func decodeShard(ctx context.Context, ds *dataset.Dataset, split string, sh data
 	defer rest.Release()
 	full := storeSchema(seqLen)
 	cols := make([]arrow.Column, 0, full.NumFields())
-	td := array.NewData(full.Field(colTokens).Type, int(sh.Rows), []*memory.Buffer{nil, memory.NewBufferBytes(tokens)}, nil, 0, 0)
+	td := array.NewData(full.Field(colExample).Type, int(sh.Rows), []*memory.Buffer{nil, memory.NewBufferBytes(examples)}, nil, 0, 0)
 	arr := array.MakeFromData(td)
 	td.Release()
-	ch := arrow.NewChunked(full.Field(colTokens).Type, []arrow.Array{arr})
+	ch := arrow.NewChunked(full.Field(colExample).Type, []arrow.Array{arr})
 	arr.Release()
-	cols = append(cols, *arrow.NewColumn(full.Field(colTokens), ch))
+	cols = append(cols, *arrow.NewColumn(full.Field(colExample), ch))
 	ch.Release()
-	for i := range rest.NumCols() {
+	for i := int64(1); i < rest.NumCols(); i++ { // the identifier column is packed into the records
 		c := rest.Column(int(i))
-		cols = append(cols, *arrow.NewColumn(full.Field(colIdentifier+int(i)), c.Data()))
+		cols = append(cols, *arrow.NewColumn(full.Field(colPuzzle+int(i)-1), c.Data()))
 	}
 	tbl = array.NewTable(full, cols, sh.Rows)
 	for i := range cols {
@@ -476,16 +486,43 @@ func decodeShard(ctx context.Context, ds *dataset.Dataset, split string, sh data
 	return tbl, release, nil
 }
 
+// packIdentifiers writes the puzzle_identifier column into the last four
+// bytes of every record of dst.
+func packIdentifiers(ids *arrow.Chunked, seqLen int, dst []byte) error {
+	w := recordSize(seqLen)
+	off := 2 * seqLen
+	for _, c := range ids.Chunks() {
+		a, ok := c.(*array.Int32)
+		if !ok {
+			return fmt.Errorf("column %s is %s, want int32", dataset.ColPuzzleIdentifier, c.DataType())
+		}
+		if a.NullN() > 0 {
+			return fmt.Errorf("column %s has %d nulls", dataset.ColPuzzleIdentifier, a.NullN())
+		}
+		for _, id := range a.Int32Values() {
+			if off+4 > len(dst) {
+				return fmt.Errorf("column %s has more rows than the manifest lists", dataset.ColPuzzleIdentifier)
+			}
+			binary.LittleEndian.PutUint32(dst[off:], uint32(id))
+			off += w
+		}
+	}
+	if rows := off / w; rows != len(dst)/w {
+		return fmt.Errorf("column %s has %d rows, the manifest lists %d", dataset.ColPuzzleIdentifier, rows, len(dst)/w)
+	}
+	return nil
+}
+
 // decodeTokens decodes token column col (0 inputs, 1 labels) of every row
-// group into dst, whose rows are 2*seqLen bytes with the inputs first, with
-// one copy per value. pqarrow's fixed-size binary builder would instead
-// grow by doubling and zero each new buffer; on a machine with slow page
-// faults that cost ten times the decoding itself.
+// group into the records of dst (see recordSize), with one copy per value.
+// pqarrow's fixed-size binary builder would instead grow by doubling and
+// zero each new buffer; on a machine with slow page faults that cost ten
+// times the decoding itself.
 func decodeTokens(ctx context.Context, rdr *file.Reader, col, seqLen int, dst []byte) error {
 	const chunk = 4096
 	values := make([]parquet.FixedLenByteArray, chunk)
 	defs := make([]int16, chunk)
-	off, stride := col*seqLen, 2*seqLen
+	off, stride := col*seqLen, recordSize(seqLen)
 	for rg := range rdr.NumRowGroups() {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -571,11 +608,9 @@ func buildParts(st *store, meta dataset.Metadata, dsIndex int, where string) ([]
 		cur.PuzzleIndices = append(cur.PuzzleIndices, row-cur.base)
 		cur.GroupIndices = append(cur.GroupIndices, int64(len(cur.PuzzleIdentifiers)))
 	}
-	for _, rec := range st.recs {
-		ids, err := int32Col(rec, colIdentifier)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", where, err)
-		}
+	for c, rec := range st.recs {
+		examples := st.examples[c]
+		w := recordSize(st.seqLen)
 		puzzles, err := int32Col(rec, colPuzzle)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
@@ -589,6 +624,7 @@ func buildParts(st *store, meta dataset.Metadata, dsIndex int, where string) ([]
 			return nil, fmt.Errorf("%s: column set is %s, want string", where, rec.Column(colSet).DataType())
 		}
 		for j := range puzzles {
+			_, _, id := splitRecord(examples[j*w:(j+1)*w], st.seqLen)
 			set := sets.Value(j)
 			if cur == nil || set != prevSet {
 				closePart()
@@ -602,7 +638,7 @@ func buildParts(st *store, meta dataset.Metadata, dsIndex int, where string) ([]
 				cur = parts[k]
 				cur.base = row
 				prevSet = set
-				cur.PuzzleIdentifiers = append(cur.PuzzleIdentifiers, ids[j])
+				cur.PuzzleIdentifiers = append(cur.PuzzleIdentifiers, id)
 			} else if p, g := puzzles[j], groups[j]; p != prevPuzzle || g != prevGrp {
 				if p < prevPuzzle || g < prevGrp || (p == prevPuzzle && g != prevGrp) {
 					return nil, fmt.Errorf("%s row %d: puzzle %d group %d after puzzle %d group %d: indices must increase and a puzzle lie in one group",
@@ -612,11 +648,11 @@ func buildParts(st *store, meta dataset.Metadata, dsIndex int, where string) ([]
 				if g != prevGrp {
 					cur.GroupIndices = append(cur.GroupIndices, int64(len(cur.PuzzleIdentifiers)))
 				}
-				cur.PuzzleIdentifiers = append(cur.PuzzleIdentifiers, ids[j])
-			} else if ids[j] != cur.PuzzleIdentifiers[len(cur.PuzzleIdentifiers)-1] {
+				cur.PuzzleIdentifiers = append(cur.PuzzleIdentifiers, id)
+			} else if id != cur.PuzzleIdentifiers[len(cur.PuzzleIdentifiers)-1] {
 				return nil, fmt.Errorf("%s row %d: puzzle %d changes identifier within its examples", where, row, puzzles[j])
 			}
-			if id := ids[j]; id < 0 || int(id) >= meta.NumPuzzleIdentifiers {
+			if id < 0 || int(id) >= meta.NumPuzzleIdentifiers {
 				return nil, fmt.Errorf("%s row %d: puzzle_identifier %d outside [0, %d)", where, row, id, meta.NumPuzzleIdentifiers)
 			}
 			prevPuzzle, prevGrp = puzzles[j], groups[j]

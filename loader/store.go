@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -12,30 +13,33 @@ import (
 // record batches of storeSchema (decoded Parquet or mapped IPC); row r of
 // the store is row r-starts[c] of chunk c.
 type store struct {
-	seqLen int
-	starts []int64  // first row of each chunk, then the total
-	tokens [][]byte // per chunk: rows of inputs then labels, 2*seqLen bytes each
-	recs   []arrow.RecordBatch
+	seqLen   int
+	starts   []int64  // first row of each chunk, then the total
+	examples [][]byte // per chunk: the example column, recordSize(seqLen) bytes per row
+	recs     []arrow.RecordBatch
 }
 
 // Column positions of storeSchema.
 const (
-	colTokens = iota
-	colIdentifier
+	colExample = iota
 	colPuzzle
 	colGroup
 	colSet
 	colAug
 )
 
+// recordSize is the width of the example column: the inputs, the labels and
+// the puzzle identifier (int32, little-endian) of a row.
+func recordSize(seqLen int) int { return 2*seqLen + 4 }
+
 // storeSchema is the in-memory and IPC-cache layout: the contract's columns
-// with inputs and labels interleaved into one tokens column of 2*seq_len
-// bytes per row, so that gathering a row reads one contiguous range (one
-// cache miss per row instead of two, which matters for 81-token rows).
+// with a row's inputs, labels and puzzle identifier packed into one
+// fixed-size example column, so that gathering a row reads one contiguous
+// range. Gathering is bound by waits on main memory: with separate columns
+// a row of 81 tokens would cost three cache misses instead of about one.
 func storeSchema(seqLen int) *arrow.Schema {
 	return arrow.NewSchema([]arrow.Field{
-		{Name: "tokens", Type: &arrow.FixedSizeBinaryType{ByteWidth: 2 * seqLen}},
-		{Name: dataset.ColPuzzleIdentifier, Type: arrow.PrimitiveTypes.Int32},
+		{Name: "example", Type: &arrow.FixedSizeBinaryType{ByteWidth: recordSize(seqLen)}},
 		{Name: dataset.ColPuzzle, Type: arrow.PrimitiveTypes.Int32},
 		{Name: dataset.ColGroup, Type: arrow.PrimitiveTypes.Int32},
 		{Name: dataset.ColSet, Type: arrow.BinaryTypes.String},
@@ -59,28 +63,29 @@ func checkStoreSchema(s *arrow.Schema, seqLen int) error {
 }
 
 // add appends one record batch of storeSchema (retaining it) after
-// checking that its tokens are contiguous and without nulls.
+// checking that its example column is contiguous and without nulls.
 func (s *store) add(rec arrow.RecordBatch) error {
 	if rec.NumRows() == 0 {
 		return nil
 	}
-	a, ok := rec.Column(colTokens).(*array.FixedSizeBinary)
+	w := recordSize(s.seqLen)
+	a, ok := rec.Column(colExample).(*array.FixedSizeBinary)
 	if !ok {
-		return fmt.Errorf("column tokens is %s, want fixed_size_binary(%d)", rec.Column(colTokens).DataType(), 2*s.seqLen)
+		return fmt.Errorf("column example is %s, want fixed_size_binary(%d)", rec.Column(colExample).DataType(), w)
 	}
 	if a.NullN() > 0 {
-		return fmt.Errorf("column tokens has %d nulls", a.NullN())
+		return fmt.Errorf("column example has %d nulls", a.NullN())
 	}
-	tok := dataset.FixedSizeBytes(a)
-	if len(tok) != a.Len()*2*s.seqLen {
-		return fmt.Errorf("column tokens has %d bytes for %d rows of 2x%d tokens", len(tok), a.Len(), s.seqLen)
+	b := dataset.FixedSizeBytes(a)
+	if len(b) != a.Len()*w {
+		return fmt.Errorf("column example has %d bytes for %d rows of %d", len(b), a.Len(), w)
 	}
 	if len(s.starts) == 0 {
 		s.starts = []int64{0}
 	}
 	rec.Retain()
 	s.recs = append(s.recs, rec)
-	s.tokens = append(s.tokens, tok)
+	s.examples = append(s.examples, b)
 	s.starts = append(s.starts, s.starts[len(s.starts)-1]+rec.NumRows())
 	return nil
 }
@@ -92,15 +97,8 @@ func (s *store) rows() int64 {
 	return s.starts[len(s.starts)-1]
 }
 
-// row returns the input and label tokens of row r.
-func (s *store) row(r int64) (in, lab []byte) {
-	t := s.pair(r)
-	n := s.seqLen
-	return t[:n:n], t[n:]
-}
-
-// pair returns row r's 2*seqLen bytes: inputs, then labels.
-func (s *store) pair(r int64) []byte {
+// record returns row r's example record: inputs, labels, identifier.
+func (s *store) record(r int64) []byte {
 	// Binary search for the chunk, without sort.Search's closure call per
 	// step: this runs for every gathered row.
 	lo, hi := 0, len(s.starts)-1 // starts[lo] <= r < starts[hi]
@@ -112,16 +110,21 @@ func (s *store) pair(r int64) []byte {
 			hi = mid
 		}
 	}
-	w := 2 * s.seqLen
+	w := recordSize(s.seqLen)
 	off := int(r-s.starts[lo]) * w
-	return s.tokens[lo][off : off+w : off+w]
+	return s.examples[lo][off : off+w : off+w]
+}
+
+// splitRecord returns a record's inputs, labels and puzzle identifier.
+func splitRecord(rec []byte, seqLen int) (in, lab []byte, id int32) {
+	return rec[:seqLen:seqLen], rec[seqLen : 2*seqLen : 2*seqLen], int32(binary.LittleEndian.Uint32(rec[2*seqLen:]))
 }
 
 func (s *store) release() {
 	for _, r := range s.recs {
 		r.Release()
 	}
-	s.recs, s.tokens, s.starts = nil, nil, nil
+	s.recs, s.examples, s.starts = nil, nil, nil
 }
 
 // int32Col returns column i of rec as int32 values without nulls.
