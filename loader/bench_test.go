@@ -2,6 +2,8 @@ package loader
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/tinyrecursion/trm/internal/procstat"
@@ -136,6 +138,82 @@ func BenchmarkSampler(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "batches/s")
 			b.ReportMetric(float64(b.N)*768/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
+
+// BenchmarkGather times the gatherers alone: two goroutines gathering
+// plans drawn beforehand by the training sampler into pooled buffers, with
+// no sampling and no hand-offs, next to the plain gather baseline. With
+// BenchmarkSampler and BenchmarkLoader it splits the loader's cost: the
+// gathering itself, the sequential sampler, and what running both on the
+// same cores adds.
+func BenchmarkGather(b *testing.B) {
+	dirs, err := BenchDatasets(b.TempDir(), benchRowsARC, benchRowsSudoku)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, kind := range []string{"arc", "sudoku"} {
+		b.Run(kind, func(b *testing.B) {
+			src, err := Open(context.Background(), []string{dirs[kind]}, "train", OpenOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer src.Close()
+			flat, rows, free, err := flatten(src)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer free()
+			cfg := Config{Sampler: Train, GlobalBatch: 768, Workers: 2}
+			l, err := New(src, cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			smp, err := newSampler(src, l.cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			plans := make([]*plan, 256)
+			for i := range plans {
+				if plans[i], err = smp.next(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var next atomic.Int64
+			cpu0 := procstat.CPUTime()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for range 2 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					recs := make([][]byte, 768)
+					for k := next.Add(1) - 1; k < int64(b.N); k = next.Add(1) - 1 {
+						buf, err := l.pool.get(nil)
+						if err != nil {
+							panic(err)
+						}
+						l.gather(plans[k%int64(len(plans))], buf, recs).Release()
+					}
+				}()
+			}
+			wg.Wait()
+			sec := b.Elapsed().Seconds()
+			cpu := (procstat.CPUTime() - cpu0).Seconds() / float64(b.N)
+			b.StopTimer()
+			bytesPer := float64(768 * 2 * src.Meta.SeqLen)
+			gbps := float64(b.N) * bytesPer / sec / 1e9
+			nb := max(b.N, 50)
+			cpu0 = procstat.CPUTime()
+			base := float64(nb) * bytesPer / BenchGather(flat, rows, src.Meta.SeqLen, 768, nb, 2) / 1e9
+			baseCPU := (procstat.CPUTime() - cpu0).Seconds() / float64(nb)
+			b.ReportMetric(gbps, "GB/s")
+			b.ReportMetric(base, "baseline-GB/s")
+			b.ReportMetric(gbps/base, "ratio")
+			b.ReportMetric(cpu*1e6, "cpu-µs/batch")
+			b.ReportMetric(baseCPU/cpu, "cpu-ratio")
 		})
 	}
 }
