@@ -8,7 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tinyrecursion/trm/dataset"
 	"github.com/tinyrecursion/trm/internal/procstat"
@@ -106,9 +109,12 @@ type BenchResult struct {
 // and from the IPC cache (built first if needed), then training batches at
 // the global batch from each, next to a plain gather of random rows from
 // one contiguous matrix into a plain buffer with as many goroutines as the
-// loader's gatherers: the bound a one-copy loader can reach. The three are
-// timed in interleaved rounds and the best round of each is reported, so
-// that load from other processes affects them alike.
+// loader's gatherers: the bound a one-copy loader can reach. Two more
+// measurements split the loader's cost: its gatherers alone on plans drawn
+// beforehand ("gather only", from the cache), and the training sampler
+// alone, which runs on one goroutine ("sampler only"). All are timed in
+// interleaved rounds and the best round of each is reported, so that load
+// from other processes affects them alike.
 func Bench(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult, error) {
 	if cfg.Split == "" {
 		cfg.Split = "train"
@@ -170,19 +176,36 @@ func Bench(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult, err
 		}
 		loaders = append(loaders, l)
 	}
-	out = append(out, BenchResult{Name: "baseline"})
+	cached := loaders[len(loaders)-1]
+	plans, err := drawPlans(cached, 256)
+	if err != nil {
+		return nil, err
+	}
+	smp, err := newSampler(cached.src, cached.cfg)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, BenchResult{Name: "gather only"}, BenchResult{Name: "sampler only"}, BenchResult{Name: "baseline"})
 	bytesPer := float64(cfg.GlobalBatch * 2 * seqLen)
 	for range cfg.Rounds {
 		for i := range out {
 			var sec float64
 			cpu0 := procstat.CPUTime()
-			if i < len(loaders) {
-				var err error
+			switch out[i].Name {
+			case "gather only":
+				if sec, err = timeGatherOnly(cached, plans, cfg.Batches, cfg.Workers); err != nil {
+					return nil, err
+				}
+			case "sampler only":
+				if sec, err = timeSampler(smp, cfg.Batches); err != nil {
+					return nil, err
+				}
+			case "baseline":
+				sec = BenchGather(flat, rows, seqLen, cfg.GlobalBatch, cfg.Batches, cfg.Workers)
+			default:
 				if sec, err = timeLoader(ctx, loaders[i], cfg.Batches); err != nil {
 					return nil, err
 				}
-			} else {
-				sec = BenchGather(flat, rows, seqLen, cfg.GlobalBatch, cfg.Batches, cfg.Workers)
 			}
 			cpu := (procstat.CPUTime() - cpu0) / time.Duration(cfg.Batches)
 			if bps := float64(cfg.Batches) / sec; bps > out[i].BatchesPerSec {
@@ -220,6 +243,63 @@ func timeLoader(ctx context.Context, l *Loader, n int) (float64, error) {
 			return 0, err
 		}
 		b.Release()
+	}
+	return time.Since(t0).Seconds(), nil
+}
+
+// drawPlans draws n training plans for l's source and configuration with a
+// sampler of its own.
+func drawPlans(l *Loader, n int) ([]*plan, error) {
+	smp, err := newSampler(l.src, l.cfg)
+	if err != nil {
+		return nil, err
+	}
+	plans := make([]*plan, n)
+	for i := range plans {
+		if plans[i], err = smp.next(); err != nil {
+			return nil, err
+		}
+	}
+	return plans, nil
+}
+
+// timeGatherOnly returns the seconds workers goroutines take to gather n
+// batches of plans (cycled) into buffers recycled through a pool as the
+// loader's are, taking batches in turn: the loader without its sampler and
+// hand-offs.
+func timeGatherOnly(l *Loader, plans []*plan, n, workers int) (float64, error) {
+	p := newPool(l.cfg.Allocator, l.lay.size, l.cfg.Prefetch+1+l.cfg.Hold)
+	defer p.close()
+	var next atomic.Int64
+	var g errgroup.Group
+	t0 := time.Now()
+	for range workers {
+		g.Go(func() error {
+			recs := make([][]byte, l.lay.rows)
+			for k := next.Add(1) - 1; k < int64(n); k = next.Add(1) - 1 {
+				buf, err := p.get(nil) // never waits: each goroutine holds one buffer at most
+				if err != nil {
+					return err
+				}
+				l.gather(plans[k%int64(len(plans))], buf, recs)
+				p.put(buf)
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	return time.Since(t0).Seconds(), err
+}
+
+// timeSampler returns the seconds smp takes to plan n batches.
+func timeSampler(smp *sampler, n int) (float64, error) {
+	t0 := time.Now()
+	for range n {
+		pl, err := smp.next()
+		if err != nil {
+			return 0, err
+		}
+		smp.recycle(pl)
 	}
 	return time.Since(t0).Seconds(), nil
 }

@@ -2,8 +2,6 @@ package loader
 
 import (
 	"context"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/tinyrecursion/trm/internal/procstat"
@@ -165,41 +163,20 @@ func BenchmarkGather(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer free()
-			cfg := Config{Sampler: Train, GlobalBatch: 768, Workers: 2}
-			l, err := New(src, cfg)
+			l, err := New(src, Config{Sampler: Train, GlobalBatch: 768, Workers: 2})
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer l.Close()
-			smp, err := newSampler(src, l.cfg)
+			plans, err := drawPlans(l, 256)
 			if err != nil {
 				b.Fatal(err)
 			}
-			plans := make([]*plan, 256)
-			for i := range plans {
-				if plans[i], err = smp.next(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			var next atomic.Int64
 			cpu0 := procstat.CPUTime()
 			b.ResetTimer()
-			var wg sync.WaitGroup
-			for range 2 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					recs := make([][]byte, 768)
-					for k := next.Add(1) - 1; k < int64(b.N); k = next.Add(1) - 1 {
-						buf, err := l.pool.get(nil)
-						if err != nil {
-							panic(err)
-						}
-						l.gather(plans[k%int64(len(plans))], buf, recs).Release()
-					}
-				}()
+			if _, err := timeGatherOnly(l, plans, b.N, 2); err != nil {
+				b.Fatal(err)
 			}
-			wg.Wait()
 			sec := b.Elapsed().Seconds()
 			cpu := (procstat.CPUTime() - cpu0).Seconds() / float64(b.N)
 			b.StopTimer()

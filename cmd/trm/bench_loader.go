@@ -60,7 +60,7 @@ func (c *benchLoaderCmd) Run(g *globals) error {
 		}
 		for _, r := range res {
 			open := func(v float64) string {
-				if r.Name == "baseline" {
+				if r.OpenSeconds == 0 { // not a source: baseline, gather or sampler alone
 					return "-"
 				}
 				return fmt.Sprintf("%.3f", v)
