@@ -177,7 +177,9 @@ func Bench(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult, err
 		loaders = append(loaders, l)
 	}
 	cached := loaders[len(loaders)-1]
-	plans, err := drawPlans(cached, 256)
+	// As many plans as batches timed: cycling through fewer would revisit
+	// rows still in the caches.
+	plans, err := drawPlans(cached, cfg.Batches)
 	if err != nil {
 		return nil, err
 	}

@@ -11,9 +11,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/tinyrecursion/trm/dataset"
+	"github.com/tinyrecursion/trm/internal/procstat"
 )
 
 // checkRows verifies every row of a batch against the fixture written with
@@ -435,5 +437,29 @@ func TestWidenLabels(t *testing.T) {
 	b.ignoreLabel = nil
 	if got := b.WidenLabels(nil); !slices.Equal(got, []int32{0, 5, IgnoreLabel, IgnoreLabel}) {
 		t.Errorf("WidenLabels without ignore_label_id = %v", got)
+	}
+}
+
+// TestIdleLoaderSleeps checks that a loader whose consumer stops taking
+// batches stops using the CPU once it is its prefetch depth ahead: its
+// workers wait for the sampler by yielding only briefly.
+func TestIdleLoaderSleeps(t *testing.T) {
+	dir := writeDataset(t, tempDataset(t), 1<<20, splitSpec{name: "train", shape: [2]int{3, 5}, groups: uniformGroups(60, 2, 3)})
+	src := openSource(t, []string{dir}, "train", OpenOptions{})
+	l, err := New(src, Config{Sampler: Train, GlobalBatch: 6, Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	b, err := l.Next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Release()
+	time.Sleep(50 * time.Millisecond) // let it fill its queue
+	cpu0, t0 := procstat.CPUTime(), time.Now()
+	time.Sleep(300 * time.Millisecond)
+	if cpu, wall := procstat.CPUTime()-cpu0, time.Since(t0); cpu > wall/4 {
+		t.Errorf("an idle loader used %v of CPU in %v", cpu, wall)
 	}
 }

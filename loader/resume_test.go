@@ -128,3 +128,38 @@ func TestRestoreRejectsOtherRun(t *testing.T) {
 		t.Error("restoring a start beyond the group order succeeded")
 	}
 }
+
+// TestOrdersDrawnAhead runs the train and shuffle samplers with every set's
+// order drawn ahead on its own goroutine (normally only large orders are)
+// and compares the batches, also after restoring mid-run, with orders drawn
+// in place.
+func TestOrdersDrawnAhead(t *testing.T) {
+	dirs := resumeFixture(t)
+	src := openSource(t, dirs, "train", OpenOptions{})
+	for _, smp := range []Sampler{Train, Shuffle} {
+		t.Run(smp.String(), func(t *testing.T) {
+			cfg := Config{Sampler: smp, GlobalBatch: 8, Seed: 5, EpochsPerIter: 2, Passes: 4}
+			loader := func(ahead int64) *Loader {
+				l := newLoader(t, src, cfg)
+				l.smp.aheadFrom = ahead
+				return l
+			}
+			ref := drain(t, loader(1<<62), -1)
+			got := drain(t, loader(0), -1)
+			if len(got) != len(ref) || firstDiff(got, ref) != len(ref) {
+				t.Fatalf("%d batches with orders drawn ahead, %d in place; first difference at %d", len(got), len(ref), firstDiff(got, ref))
+			}
+			for _, k := range []int{1, len(ref) / 2, len(ref) - 1} {
+				a := loader(0)
+				drain(t, a, k)
+				b := loader(0)
+				if err := b.Restore(a.State()); err != nil {
+					t.Fatal(err)
+				}
+				if rest := drain(t, b, -1); firstDiff(rest, ref[k:]) != len(ref)-k || len(rest) != len(ref)-k {
+					t.Fatalf("restored at batch %d: first difference at %d", k, firstDiff(rest, ref[k:]))
+				}
+			}
+		})
+	}
+}

@@ -73,7 +73,13 @@ type sampler struct {
 	// derived from st and re-created by restore
 	order  []int // group order (train) or example order (shuffle) of the open part
 	philox *nprand.Generator
-	choice *nprand.RandomState
+	// pending is the next set's order being drawn ahead (see nextOrder);
+	// spare is a buffer for the draw after it; orders of aheadFrom
+	// entries or more are drawn ahead.
+	pending   *nextOrder
+	spare     []int
+	aheadFrom int64
+	choice    *nprand.RandomState
 	// per-part batch counts in shard-local mode
 	fixed []int64
 
@@ -88,7 +94,8 @@ type sampler struct {
 }
 
 func newSampler(src *Source, cfg Config) (*sampler, error) {
-	s := &sampler{cfg: cfg, src: src, local: cfg.GlobalBatch / cfg.WorldSize, free: make(chan *plan, cfg.Prefetch+cfg.Workers+2)}
+	s := &sampler{cfg: cfg, src: src, local: cfg.GlobalBatch / cfg.WorldSize, free: make(chan *plan, cfg.Prefetch+cfg.Workers+2),
+		aheadFrom: backgroundOrder}
 	s.st = State{Version: StateVersion, Sampler: cfg.Sampler.String(), Rank: cfg.Rank, WorldSize: cfg.WorldSize,
 		GlobalBatch: cfg.GlobalBatch, Seed: cfg.Seed, ShardLocal: src.shardLocal}
 	if cfg.Sampler == Train {
@@ -253,40 +260,78 @@ func (s *sampler) openPart(p *Part) {
 		return
 	}
 	s.st.Iters++
-	s.philox = nprand.NewGenerator(uint64(s.cfg.Seed + s.st.Iters))
-	switch s.cfg.Sampler {
-	case Train:
-		s.st.Epochs = s.cfg.EpochsPerIter
-		s.order = s.groupOrder(p, s.st.Epochs)
-	case Shuffle:
-		s.order = slices.Grow(s.order[:0], int(p.Rows()))[:p.Rows()]
-		s.philox.PermutationInto(s.order)
+	if f := s.pending; f != nil && f.part == s.st.Part && f.iters == s.st.Iters {
+		<-f.done
+		s.spare = s.order
+		s.order, s.philox = f.order, f.philox
+	} else {
+		s.order, s.philox = s.drawOrder(p, s.st.Iters, s.order)
 	}
+	s.st.Epochs = s.cfg.EpochsPerIter
+	s.prepareNext()
 }
 
-// groupOrder draws EpochsPerIter permutations of the groups from the part's
-// fresh Philox stream, then the extra epochs of shard-local passes from a
-// separate stream (see extension), so that the whole order can be redrawn
-// from the seed on restore.
-func (s *sampler) groupOrder(p *Part, epochs int) []int {
-	g := p.Groups()
-	order := slices.Grow(s.order[:0], epochs*g)[:epochs*g]
-	var ext *nprand.Generator
-	for e := range epochs {
-		src := s.philox
-		if e >= s.cfg.EpochsPerIter {
-			if ext == nil {
-				ext = s.extension()
-			}
-			src = ext
-		}
-		src.PermutationInto(order[e*g : (e+1)*g])
+// nextOrder is the order of the set after the open one, drawn by a
+// goroutine of its own while the open set is sampled: the draw depends
+// only on the seed, and drawing a large order when its set opens held up
+// every gatherer waiting for the sampler (62,500 groups: 0.8 ms).
+// Small orders are drawn in place: there a goroutine per set cost more
+// than it saved (a Sudoku set of 1,000 groups opens every batch).
+type nextOrder struct {
+	part   int
+	iters  int64
+	done   chan struct{} // closed when order and philox are set
+	order  []int
+	philox *nprand.Generator
+}
+
+// backgroundOrder is the least order length drawn ahead by nextOrder.
+const backgroundOrder = 1 << 14
+
+// prepareNext starts drawing the order of the set that opens next, if it
+// is large.
+func (s *sampler) prepareNext() {
+	next := (s.st.Part + 1) % len(s.src.Parts)
+	n := s.src.Parts[next].Rows()
+	if s.cfg.Sampler == Train {
+		n = int64(s.src.Parts[next].Groups() * s.cfg.EpochsPerIter)
 	}
-	return order
+	if n < s.aheadFrom {
+		return
+	}
+	f := &nextOrder{part: next, iters: s.st.Iters + 1, done: make(chan struct{})}
+	buf := s.spare
+	s.spare = nil
+	go func() {
+		f.order, f.philox = s.drawOrder(s.src.Parts[f.part], f.iters, buf)
+		close(f.done)
+	}()
+	s.pending = f
+}
+
+// drawOrder draws the order a set opens with at iteration iters, into buf:
+// EpochsPerIter permutations of the groups (train) or one of the examples
+// (shuffle), from the set's fresh Philox stream, returned with it. It reads
+// only the configuration and the set, so it may run on any goroutine.
+func (s *sampler) drawOrder(p *Part, iters int64, buf []int) ([]int, *nprand.Generator) {
+	g := nprand.NewGenerator(uint64(s.cfg.Seed + iters))
+	switch s.cfg.Sampler {
+	case Train:
+		n, e := p.Groups(), s.cfg.EpochsPerIter
+		buf = slices.Grow(buf[:0], e*n)[:e*n]
+		for k := range e {
+			g.PermutationInto(buf[k*n : (k+1)*n])
+		}
+	case Shuffle:
+		buf = slices.Grow(buf[:0], int(p.Rows()))[:p.Rows()]
+		g.PermutationInto(buf)
+	}
+	return buf, g
 }
 
 // extendOrder appends one more epoch to the group order of a shard-local
-// pass, drawing it as groupOrder would.
+// pass: the next permutation of the extension stream, which restore redraws
+// the same way.
 func (s *sampler) extendOrder(p *Part) {
 	s.st.Epochs++
 	ext := s.extension()
@@ -514,9 +559,7 @@ func (s *sampler) restore(st State) error {
 		return nil
 	}
 	p := s.src.Parts[st.Part]
-	s.philox = nprand.NewGenerator(uint64(s.cfg.Seed + st.Iters))
-	switch s.cfg.Sampler {
-	case Train:
+	if s.cfg.Sampler == Train {
 		// Shard-local passes extend the order by at most one epoch per
 		// group consumed; every batch consumes at least one group.
 		most := s.cfg.EpochsPerIter
@@ -526,10 +569,16 @@ func (s *sampler) restore(st State) error {
 		if st.Epochs < s.cfg.EpochsPerIter || st.Epochs > most {
 			return fmt.Errorf("loader: state has %d epochs in the group order, want %d..%d", st.Epochs, s.cfg.EpochsPerIter, most)
 		}
-		s.order = s.groupOrder(p, st.Epochs)
-	case Shuffle:
-		s.order = slices.Grow(s.order[:0], int(p.Rows()))[:p.Rows()]
-		s.philox.PermutationInto(s.order)
+	}
+	s.order, s.philox = s.drawOrder(p, st.Iters, s.order)
+	if extra := st.Epochs - s.cfg.EpochsPerIter; s.cfg.Sampler == Train && extra > 0 {
+		// The epochs a shard-local pass added (see extendOrder).
+		ext := s.extension()
+		for range extra {
+			perm := make([]int, p.Groups())
+			ext.PermutationInto(perm)
+			s.order = append(s.order, perm...)
+		}
 	}
 	if st.Start > int64(len(s.order)) {
 		return fmt.Errorf("loader: state start %d beyond the order's %d entries", st.Start, len(s.order))
