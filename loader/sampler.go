@@ -73,15 +73,16 @@ type sampler struct {
 	// derived from st and re-created by restore
 	order  []int // group order (train) or example order (shuffle) of the open part
 	philox *nprand.Generator
+	choice *nprand.RandomState
+	// per-part batch counts in shard-local mode
+	fixed []int64
+
 	// pending is the next set's order being drawn ahead (see nextOrder);
 	// spare is a buffer for the draw after it; orders of aheadFrom
 	// entries or more are drawn ahead.
 	pending   *nextOrder
 	spare     []int
 	aheadFrom int64
-	choice    *nprand.RandomState
-	// per-part batch counts in shard-local mode
-	fixed []int64
 
 	scratch []int
 	// recycled plans (see recycle): a plan's arrays are 8 bytes a row, and
