@@ -95,7 +95,7 @@ type BenchResult struct {
 	OpenTokenGBps float64 // token bytes made available per second of opening
 	Batches       int
 	BatchesPerSec float64
-	GBps          float64
+	GBps          float64 // 0 for the sampler alone, which moves no bytes
 	Ratio         float64 // GBps over the baseline's
 	// CPUPerBatch is the process CPU time per batch (all goroutines:
 	// sampler, gatherers, consumer, runtime), the least over the rounds;
@@ -187,7 +187,7 @@ func Bench(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult, err
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, BenchResult{Name: "gather only"}, BenchResult{Name: "sampler only"}, BenchResult{Name: "baseline"})
+	out = append(out, BenchResult{Name: "gather only"}, BenchResult{Name: samplerOnly}, BenchResult{Name: "baseline"})
 	bytesPer := float64(cfg.GlobalBatch * 2 * seqLen)
 	for range cfg.Rounds {
 		for i := range out {
@@ -198,7 +198,7 @@ func Bench(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult, err
 				if sec, err = timeGatherOnly(cached, plans, cfg.Batches, cfg.Workers); err != nil {
 					return nil, err
 				}
-			case "sampler only":
+			case samplerOnly:
 				if sec, err = timeSampler(smp, cfg.Batches); err != nil {
 					return nil, err
 				}
@@ -213,7 +213,9 @@ func Bench(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult, err
 			if bps := float64(cfg.Batches) / sec; bps > out[i].BatchesPerSec {
 				out[i].Batches = cfg.Batches
 				out[i].BatchesPerSec = bps
-				out[i].GBps = bps * bytesPer / 1e9
+				if out[i].Name != samplerOnly { // it plans batches, it moves no bytes
+					out[i].GBps = bps * bytesPer / 1e9
+				}
 			}
 			if out[i].CPUPerBatch == 0 || cpu < out[i].CPUPerBatch {
 				out[i].CPUPerBatch = cpu
@@ -222,6 +224,9 @@ func Bench(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult, err
 	}
 	base := out[len(out)-1]
 	for i := range out {
+		if out[i].Name == samplerOnly {
+			continue
+		}
 		out[i].Ratio = out[i].GBps / base.GBps
 		if out[i].CPUPerBatch > 0 {
 			out[i].CPURatio = float64(base.CPUPerBatch) / float64(out[i].CPUPerBatch)
@@ -248,6 +253,9 @@ func timeLoader(ctx context.Context, l *Loader, n int) (float64, error) {
 	}
 	return time.Since(t0).Seconds(), nil
 }
+
+// samplerOnly names the measurement of the training sampler alone.
+const samplerOnly = "sampler only"
 
 // drawPlans draws n training plans for l's source and configuration with a
 // sampler of its own.

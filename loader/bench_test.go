@@ -2,6 +2,7 @@ package loader
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/tinyrecursion/trm/internal/procstat"
@@ -192,5 +193,38 @@ func BenchmarkGather(b *testing.B) {
 			b.ReportMetric(cpu*1e6, "cpu-µs/batch")
 			b.ReportMetric(baseCPU/cpu, "cpu-ratio")
 		})
+	}
+}
+
+// TestBench runs the loader benchmark on a small generated set and checks
+// the shape of its report: every measurement timed, ratios against the
+// baseline, no byte rate for the sampler alone.
+func TestBench(t *testing.T) {
+	dir := t.TempDir() + "/sudoku"
+	if err := GenerateBenchDataset(dir, BenchSudoku, 3000, 1); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Bench(context.Background(), dir, BenchConfig{GlobalBatch: 64, Batches: 5, Rounds: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, r := range res {
+		names = append(names, r.Name)
+		if r.Batches != 5 || r.BatchesPerSec <= 0 || r.CPUPerBatch <= 0 {
+			t.Errorf("%s: %d batches at %.0f/s, %v CPU each", r.Name, r.Batches, r.BatchesPerSec, r.CPUPerBatch)
+		}
+		if (r.GBps == 0) != (r.Name == samplerOnly) || (r.Name != samplerOnly && r.Ratio <= 0) {
+			t.Errorf("%s: %.3f GB/s, ratio %.2f", r.Name, r.GBps, r.Ratio)
+		}
+		if (r.OpenSeconds > 0) != (r.Name == "parquet" || r.Name == "cache") {
+			t.Errorf("%s: opening took %.3f s", r.Name, r.OpenSeconds)
+		}
+	}
+	if want := []string{"parquet", "cache", "gather only", samplerOnly, "baseline"}; !slices.Equal(names, want) {
+		t.Errorf("measurements %v, want %v", names, want)
+	}
+	if base := res[len(res)-1]; base.Ratio != 1 || base.CPURatio != 1 {
+		t.Errorf("baseline ratios %.2f, %.2f", base.Ratio, base.CPURatio)
 	}
 }

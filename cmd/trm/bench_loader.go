@@ -65,8 +65,14 @@ func (c *benchLoaderCmd) Run(g *globals) error {
 				}
 				return fmt.Sprintf("%.3f", v)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.0f\t%.2f\t%.0f%%\t%.0f\t%.0f%%\t\n", name, r.Name, open(r.OpenSeconds), open(r.OpenGBps), open(r.OpenTokenGBps),
-				r.BatchesPerSec, r.GBps, 100*r.Ratio, float64(r.CPUPerBatch.Nanoseconds())/1e3, 100*r.CPURatio)
+			moved := func(format string, v float64) string {
+				if r.GBps == 0 { // the sampler alone moves no bytes
+					return "-"
+				}
+				return fmt.Sprintf(format, v)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%s\t%.0f\t%s\t\n", name, r.Name, open(r.OpenSeconds), open(r.OpenGBps), open(r.OpenTokenGBps),
+				r.BatchesPerSec, moved("%.2f", r.GBps), moved("%.0f%%", 100*r.Ratio), float64(r.CPUPerBatch.Nanoseconds())/1e3, moved("%.0f%%", 100*r.CPURatio))
 		}
 	}
 	return tw.Flush()
