@@ -135,14 +135,8 @@ func NewPhiloxKey(key [2]uint64) *Philox {
 	return &Philox{s: PhiloxState{Key: key, BufferPos: 4}}
 }
 
-// philoxBlock applies the ten Philox4x64 rounds to counter c under key k.
-func philoxBlock(c [4]uint64, k [2]uint64) [4]uint64 {
-	a, _ := philoxBlocks(c, c, k)
-	return a
-}
-
-// philoxBlocks computes the blocks of counters a and b together, their
-// rounds interleaved. The state lives in scalars so that the compiler
+// philoxBlocks applies the ten Philox4x64 rounds to counters a and b under
+// key k, the two blocks' rounds interleaved. The state lives in scalars so that the compiler
 // keeps it in registers.
 func philoxBlocks(a, b [4]uint64, k [2]uint64) (ra, rb [4]uint64) {
 	a0, a1, a2, a3 := a[0], a[1], a[2], a[3]
@@ -285,7 +279,7 @@ func (g *Generator) Integers(low, high int64) int64 {
 	case span == math.MaxUint32:
 		return low + int64(g.Uint32())
 	case span < math.MaxUint32:
-		return low + int64(g.lemire32(uint32(span)))
+		return low + int64(g.Below(uint32(span)+1))
 	case span == math.MaxUint64:
 		return low + int64(g.Uint64())
 	}
@@ -314,19 +308,6 @@ func (g *Generator) belowRetry(n uint32, m uint64) uint32 {
 	threshold := -n % n // (2^32 - n) mod n
 	for uint32(m) < threshold {
 		m = uint64(g.Uint32()) * uint64(n)
-	}
-	return uint32(m >> 32)
-}
-
-// lemire32 draws from [0, span] for 0 < span < 2^32-1.
-func (g *Generator) lemire32(span uint32) uint32 {
-	excl := span + 1
-	m := uint64(g.Uint32()) * uint64(excl)
-	if uint32(m) < excl {
-		threshold := (math.MaxUint32 - span) % excl
-		for uint32(m) < threshold {
-			m = uint64(g.Uint32()) * uint64(excl)
-		}
 	}
 	return uint32(m >> 32)
 }

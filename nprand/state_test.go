@@ -74,20 +74,33 @@ func TestStateRestore(t *testing.T) {
 	}
 }
 
-// TestBelowMatchesIntegers checks Below(n) against Integers(0, n) draw for
-// draw, for ranges that never reject, sometimes reject (1001) and reject
-// about half the time (2^31+1), and that both leave the stream at the same
-// place.
-func TestBelowMatchesIntegers(t *testing.T) {
+// TestBelowMatchesLemire checks Below(n) draw for draw against Lemire's
+// method written plainly (the rejection threshold computed every time),
+// for ranges that never reject, sometimes reject (1001) and reject about
+// half the time (2^31+1), and that both leave the stream at the same place.
+// Integers goes through Below; numpy's own draws are checked in
+// TestGoldenPhilox and TestNumpyGeneratorCrossCheck.
+func TestBelowMatchesLemire(t *testing.T) {
+	lemire := func(g *Generator, n uint32) uint32 {
+		if n <= 1 {
+			return 0
+		}
+		threshold := uint32((1<<32 - uint64(n)) % uint64(n))
+		for {
+			if m := uint64(g.Uint32()) * uint64(n); uint32(m) >= threshold {
+				return uint32(m >> 32)
+			}
+		}
+	}
 	for _, n := range []uint32{1, 2, 3, 1001, 1 << 31, 1<<31 + 1, 1<<32 - 1} {
 		a, b := NewGenerator(5), NewGenerator(5)
 		for i := range 5000 {
-			if got, want := a.Below(n), b.Integers(0, int64(n)); int64(got) != want {
-				t.Fatalf("Below(%d) draw %d = %d, Integers(0, %d) = %d", n, i, got, n, want)
+			if got, want := a.Below(n), lemire(b, n); got != want {
+				t.Fatalf("Below(%d) draw %d = %d, Lemire's method %d", n, i, got, want)
 			}
 		}
 		if a.State() != b.State() {
-			t.Errorf("Below(%d) leaves the stream at %+v, Integers at %+v", n, a.State(), b.State())
+			t.Errorf("Below(%d) leaves the stream at %+v, Lemire's method at %+v", n, a.State(), b.State())
 		}
 	}
 }
