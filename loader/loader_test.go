@@ -463,3 +463,25 @@ func TestIdleLoaderSleeps(t *testing.T) {
 		t.Errorf("an idle loader used %v of CPU in %v", cpu, wall)
 	}
 }
+
+// TestAccessors covers the small parts of the API: sampler names, batch
+// sizes and the shard-local flag.
+func TestAccessors(t *testing.T) {
+	for _, s := range []Sampler{Train, Eval, Shuffle} {
+		if got, err := ParseSampler(s.String()); err != nil || got != s {
+			t.Errorf("ParseSampler(%q) = %v, %v", s.String(), got, err)
+		}
+	}
+	if _, err := ParseSampler("random"); err == nil {
+		t.Error("ParseSampler accepted an unknown name")
+	}
+	dir := writeDataset(t, tempDataset(t), 200, splitSpec{name: "train", shape: [2]int{3, 5}, groups: uniformGroups(60, 2, 3)})
+	src := openSource(t, []string{dir}, "train", OpenOptions{ShardLocal: true, Rank: 1, WorldSize: 2})
+	if local, rank, world := src.ShardLocal(); !local || rank != 1 || world != 2 {
+		t.Errorf("ShardLocal() = %v, %d, %d; want true, 1, 2", local, rank, world)
+	}
+	l := newLoader(t, src, Config{Sampler: Eval, GlobalBatch: 8, Rank: 1, WorldSize: 2})
+	if l.LocalBatch() != 4 || l.BatchBytes() < 2*4*15+3*4*4 || l.BatchBytes()%Alignment != 0 {
+		t.Errorf("LocalBatch %d, BatchBytes %d", l.LocalBatch(), l.BatchBytes())
+	}
+}

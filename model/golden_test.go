@@ -146,6 +146,9 @@ func goldenModel[T kernels.Float](t *testing.T, g *goldenVariant, be kernels.Bac
 	if err != nil {
 		t.Fatal(err)
 	}
+	if m.Backend() != be {
+		t.Fatal("the model does not run on the backend it was built with")
+	}
 	seen := 0
 	for key, gt := range g.StateDict {
 		name := strings.TrimPrefix(key, "model.inner.")

@@ -162,3 +162,18 @@ func TestNoAllocations(t *testing.T) {
 		}
 	}
 }
+
+// TestShuffleMatchesPermutation checks that Shuffle makes the swaps of
+// Permutation (Generator.shuffle and Generator.permutation draw alike).
+func TestShuffleMatchesPermutation(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 9, 1000} {
+		p := make([]int, n)
+		for i := range p {
+			p[i] = i
+		}
+		NewGenerator(11).Shuffle(n, func(i, j int) { p[i], p[j] = p[j], p[i] })
+		if want := NewGenerator(11).Permutation(n); !slices.Equal(p, want) {
+			t.Errorf("Shuffle(%d) gives %v, Permutation %v", n, p, want)
+		}
+	}
+}

@@ -5,7 +5,6 @@ package progress
 
 import (
 	"os"
-	"sync/atomic"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -15,8 +14,7 @@ import (
 // Bar counts units of work. A nil *Bar is valid and does nothing, so code
 // can report progress unconditionally.
 type Bar struct {
-	bar  *progressbar.ProgressBar
-	done atomic.Int64
+	bar *progressbar.ProgressBar
 }
 
 // New starts a bar for total units (-1: unknown total, a spinner) named
@@ -45,16 +43,7 @@ func (b *Bar) Add(n int) {
 	if b == nil {
 		return
 	}
-	b.done.Add(int64(n))
 	b.bar.Add(n)
-}
-
-// Done returns the units recorded so far.
-func (b *Bar) Done() int64 {
-	if b == nil {
-		return 0
-	}
-	return b.done.Load()
 }
 
 // Finish removes the bar from the terminal.

@@ -35,15 +35,6 @@ func (h *harness) alloc(bytes int) (DevPtr, error) {
 	return b.Ptr, nil
 }
 
-// zeros allocates bytes of device memory set to zero.
-func (h *harness) zeros(bytes int) (DevPtr, error) {
-	p, err := h.alloc(bytes)
-	if err != nil {
-		return 0, err
-	}
-	return p, h.c.Memset(h.s, p, 0, bytes)
-}
-
 // randn returns n normal values times scale, rounded to bf16 when dt is
 // BF16 so that the reference sees exactly what the device sees.
 func (h *harness) randn(n int, dt DType, scale float64) []float32 {
