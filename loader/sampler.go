@@ -462,9 +462,10 @@ func (s *sampler) sampleShuffle(p *Part, local bool) *plan {
 	}
 	pl := s.newPlan(s.local)
 	pl.globalRows = s.cfg.GlobalBatch
+	puzzles := p.rowPuzzles()
 	for _, e := range s.order[lo : lo+int64(s.local)] {
 		pl.examples = append(pl.examples, int32(e))
-		pl.puzzles = append(pl.puzzles, int32(p.puzzleOf(int64(e))))
+		pl.puzzles = append(pl.puzzles, puzzles[e])
 	}
 	s.st.Start += want
 	return pl
