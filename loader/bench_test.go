@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/tinyrecursion/trm/internal/procstat"
 )
@@ -59,24 +60,32 @@ func BenchmarkLoader(b *testing.B) {
 					}
 					bt.Release()
 				}
-				sec := b.Elapsed().Seconds()
-				cpu := (procstat.CPUTime() - cpu0).Seconds() / float64(b.N)
-				gbps := float64(b.N) * float64(bytesPer) / sec / 1e9
-				nb := max(b.N, 50)
-				cpu0 = procstat.CPUTime()
-				base := float64(nb) * float64(bytesPer) / BenchGather(flat, rows, src.Meta.SeqLen, 768, nb, 2) / 1e9
-				baseCPU := (procstat.CPUTime() - cpu0).Seconds() / float64(nb)
-				b.ReportMetric(float64(b.N)/sec, "batches/s")
-				b.ReportMetric(gbps, "GB/s")
-				b.ReportMetric(base, "baseline-GB/s")
-				b.ReportMetric(gbps/base, "ratio")
-				// Process CPU time per batch does not depend on what else
-				// runs on the machine.
-				b.ReportMetric(cpu*1e6, "cpu-µs/batch")
-				b.ReportMetric(baseCPU/cpu, "cpu-ratio")
+				reportVsBaseline(b, flat, rows, src.Meta.SeqLen, float64(bytesPer), cpu0)
 			})
 		}
 	}
+}
+
+// reportVsBaseline ends the timed loop of b, which moved bytesPer token bytes
+// per batch from process CPU time cpu0 on, runs the plain gather baseline
+// (BenchGather) for as many batches, and reports both and their ratios.
+func reportVsBaseline(b *testing.B, flat []byte, rows int64, seqLen int, bytesPer float64, cpu0 time.Duration) {
+	sec := b.Elapsed().Seconds()
+	cpu := (procstat.CPUTime() - cpu0).Seconds() / float64(b.N)
+	b.StopTimer()
+	gbps := float64(b.N) * bytesPer / sec / 1e9
+	nb := max(b.N, 50)
+	cpu0 = procstat.CPUTime()
+	base := float64(nb) * bytesPer / BenchGather(flat, rows, seqLen, 768, nb, 2) / 1e9
+	baseCPU := (procstat.CPUTime() - cpu0).Seconds() / float64(nb)
+	b.ReportMetric(float64(b.N)/sec, "batches/s")
+	b.ReportMetric(gbps, "GB/s")
+	b.ReportMetric(base, "baseline-GB/s")
+	b.ReportMetric(gbps/base, "ratio")
+	// Process CPU time per batch does not depend on what else runs on the
+	// machine.
+	b.ReportMetric(cpu*1e6, "cpu-µs/batch")
+	b.ReportMetric(baseCPU/cpu, "cpu-ratio")
 }
 
 // BenchmarkOpen times opening a split: hashing and decoding the Parquet
@@ -178,20 +187,7 @@ func BenchmarkGather(b *testing.B) {
 			if _, err := timeGatherOnly(l, plans, b.N, 2); err != nil {
 				b.Fatal(err)
 			}
-			sec := b.Elapsed().Seconds()
-			cpu := (procstat.CPUTime() - cpu0).Seconds() / float64(b.N)
-			b.StopTimer()
-			bytesPer := float64(768 * 2 * src.Meta.SeqLen)
-			gbps := float64(b.N) * bytesPer / sec / 1e9
-			nb := max(b.N, 50)
-			cpu0 = procstat.CPUTime()
-			base := float64(nb) * bytesPer / BenchGather(flat, rows, src.Meta.SeqLen, 768, nb, 2) / 1e9
-			baseCPU := (procstat.CPUTime() - cpu0).Seconds() / float64(nb)
-			b.ReportMetric(gbps, "GB/s")
-			b.ReportMetric(base, "baseline-GB/s")
-			b.ReportMetric(gbps/base, "ratio")
-			b.ReportMetric(cpu*1e6, "cpu-µs/batch")
-			b.ReportMetric(baseCPU/cpu, "cpu-ratio")
+			reportVsBaseline(b, flat, rows, src.Meta.SeqLen, float64(768*2*src.Meta.SeqLen), cpu0)
 		})
 	}
 }
