@@ -13,66 +13,23 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tinyrecursion/trm/internal/npygolden"
 )
 
-// npyGoldenArray is one .npy entry of spec/sudoku-maze-builder-golden.json.
-type npyGoldenArray struct {
-	Dtype  string          `json:"dtype"`
-	Shape  []int           `json:"shape"`
-	SHA256 string          `json:"sha256_of_npy_file"`
-	Values json.RawMessage `json:"values"`
-}
-
-// npyFlattenValues flattens nested JSON lists of integers in C order.
-func npyFlattenValues(t *testing.T, raw json.RawMessage) []int64 {
+// npyEncodeGolden writes a golden array with WriteNPY in its dtype.
+func npyEncodeGolden(t *testing.T, a npygolden.Array) []byte {
 	t.Helper()
-	var v any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
+	vals, err := a.Ints()
+	if err != nil {
 		t.Fatal(err)
 	}
-	var out []int64
-	var walk func(any)
-	walk = func(x any) {
-		switch x := x.(type) {
-		case []any:
-			for _, e := range x {
-				walk(e)
-			}
-		case json.Number:
-			n, err := x.Int64()
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, n)
-		default:
-			t.Fatalf("unexpected value %v in golden array", x)
-		}
-	}
-	walk(v)
-	return out
-}
-
-func npyConvert[T NPYElement](vals []int64) []T {
-	out := make([]T, len(vals))
-	for i, v := range vals {
-		out[i] = T(v)
-	}
-	return out
-}
-
-// npyEncodeGolden writes a golden array with WriteNPY in its dtype.
-func npyEncodeGolden(t *testing.T, a npyGoldenArray) []byte {
-	t.Helper()
-	vals := npyFlattenValues(t, a.Values)
 	var buf bytes.Buffer
-	var err error
 	switch a.Dtype {
 	case "uint8":
-		err = WriteNPY(&buf, a.Shape, npyConvert[uint8](vals))
+		err = WriteNPY(&buf, a.Shape, npygolden.Convert[uint8](vals))
 	case "int32":
-		err = WriteNPY(&buf, a.Shape, npyConvert[int32](vals))
+		err = WriteNPY(&buf, a.Shape, npygolden.Convert[int32](vals))
 	case "int64":
 		err = WriteNPY(&buf, a.Shape, vals)
 	default:
@@ -111,7 +68,7 @@ func TestNPYGoldenSudokuMaze(t *testing.T) {
 				if !strings.HasSuffix(name, ".npy") {
 					continue
 				}
-				var a npyGoldenArray
+				var a npygolden.Array
 				if err := json.Unmarshal(e, &a); err != nil {
 					t.Fatal(err)
 				}

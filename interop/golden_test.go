@@ -1,7 +1,6 @@
 package interop
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -9,66 +8,22 @@ import (
 	"testing"
 
 	"github.com/tinyrecursion/trm/dataset"
+	"github.com/tinyrecursion/trm/internal/npygolden"
 )
-
-// goldenArray is one .npy entry of spec/sudoku-maze-builder-golden.json.
-type goldenArray struct {
-	Dtype  string          `json:"dtype"`
-	Shape  []int           `json:"shape"`
-	SHA256 string          `json:"sha256_of_npy_file"`
-	Values json.RawMessage `json:"values"`
-}
-
-// flattenValues flattens nested JSON lists of integers in C order.
-func flattenValues(t *testing.T, raw json.RawMessage) []int64 {
-	t.Helper()
-	var v any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
-		t.Fatal(err)
-	}
-	var out []int64
-	var walk func(any)
-	walk = func(x any) {
-		switch x := x.(type) {
-		case []any:
-			for _, e := range x {
-				walk(e)
-			}
-		case json.Number:
-			n, err := x.Int64()
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, n)
-		default:
-			t.Fatalf("unexpected value %v in golden array", x)
-		}
-	}
-	walk(v)
-	return out
-}
-
-func convertValues[T dataset.NPYElement](vals []int64) []T {
-	out := make([]T, len(vals))
-	for i, v := range vals {
-		out[i] = T(v)
-	}
-	return out
-}
 
 // writeGoldenArray writes a golden array with the dataset package's .npy
 // writer in its dtype.
-func writeGoldenArray(t *testing.T, path string, a goldenArray) {
+func writeGoldenArray(t *testing.T, path string, a npygolden.Array) {
 	t.Helper()
-	vals := flattenValues(t, a.Values)
-	var err error
+	vals, err := a.Ints()
+	if err != nil {
+		t.Fatal(err)
+	}
 	switch a.Dtype {
 	case "uint8":
-		err = dataset.WriteNPYFile(path, a.Shape, convertValues[uint8](vals))
+		err = dataset.WriteNPYFile(path, a.Shape, npygolden.Convert[uint8](vals))
 	case "int32":
-		err = dataset.WriteNPYFile(path, a.Shape, convertValues[int32](vals))
+		err = dataset.WriteNPYFile(path, a.Shape, npygolden.Convert[int32](vals))
 	case "int64":
 		err = dataset.WriteNPYFile(path, a.Shape, vals)
 	default:
@@ -135,7 +90,7 @@ func TestGoldenReferenceRoundTrip(t *testing.T) {
 						want[rel], text[rel] = s, true
 						continue
 					}
-					var a goldenArray
+					var a npygolden.Array
 					if err := json.Unmarshal(v, &a); err != nil {
 						t.Fatal(err)
 					}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tinyrecursion/trm/dataset"
+	"github.com/tinyrecursion/trm/internal/npygolden"
 )
 
 // editInt32NPY rewrites an int32 .npy file with edit applied to its values.
@@ -73,7 +74,7 @@ func TestImportErrors(t *testing.T) {
 			}
 		}},
 		{"token dtype", "train/all__inputs.npy", "dtype <i4", func(t *testing.T, p string) {
-			editTokensNPY(t, p, func(_ []int, v []byte) any { return convertValues[int32](widen(v)) })
+			editTokensNPY(t, p, func(_ []int, v []byte) any { return npygolden.Convert[int32](widen(v)) })
 		}},
 		{"index dtype", "test/all__puzzle_indices.npy", "dtype <i8, want <i4", func(t *testing.T, p string) {
 			shape, vals, err := dataset.ReadNPYAs[int32](p)
