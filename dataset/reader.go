@@ -204,6 +204,35 @@ func FixedSizeBytes(a *array.FixedSizeBinary) []byte {
 	return buf.Bytes()[start : start+data.Len()*width]
 }
 
+// ReadSplit reads every row of a split into memory, shard by shard in
+// storage order.
+func (d *Dataset) ReadSplit(ctx context.Context, split string) (*Rows, error) {
+	s, meta, err := d.Split(split)
+	if err != nil {
+		return nil, err
+	}
+	all := &Rows{SeqLen: meta.SeqLen}
+	for _, sh := range s.Shards {
+		data, err := ReadShard(ctx, d.ShardPath(sh), meta.SeqLen, memory.DefaultAllocator)
+		if err != nil {
+			return nil, err
+		}
+		r, err := data.Flatten(meta.SeqLen)
+		data.Release()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d.ShardPath(sh), err)
+		}
+		all.Inputs = append(all.Inputs, r.Inputs...)
+		all.Labels = append(all.Labels, r.Labels...)
+		all.Identifiers = append(all.Identifiers, r.Identifiers...)
+		all.Puzzles = append(all.Puzzles, r.Puzzles...)
+		all.Groups = append(all.Groups, r.Groups...)
+		all.Sets = append(all.Sets, r.Sets...)
+		all.Augs = append(all.Augs, r.Augs...)
+	}
+	return all, nil
+}
+
 // Example is one row of a split.
 type Example struct {
 	Row                       int64

@@ -110,23 +110,9 @@ func TestWriteReadVerify(t *testing.T) {
 			}
 			group++
 		}
-		var got Rows
-		for _, sh := range split.Shards {
-			data, err := ReadShard(context.Background(), ds.ShardPath(sh), 12, memory.DefaultAllocator)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, err := data.Flatten(12)
-			data.Release()
-			if err != nil {
-				t.Fatal(err)
-			}
-			got.Inputs = append(got.Inputs, r.Inputs...)
-			got.Labels = append(got.Labels, r.Labels...)
-			got.Identifiers = append(got.Identifiers, r.Identifiers...)
-			got.Puzzles = append(got.Puzzles, r.Puzzles...)
-			got.Groups = append(got.Groups, r.Groups...)
-			got.Augs = append(got.Augs, r.Augs...)
+		got, err := ds.ReadSplit(context.Background(), split.Name)
+		if err != nil {
+			t.Fatal(err)
 		}
 		if string(got.Inputs) != string(want.Inputs) || string(got.Labels) != string(want.Labels) {
 			t.Fatalf("%s: tokens differ", split.Name)

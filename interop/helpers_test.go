@@ -11,8 +11,6 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
-
 	"github.com/tinyrecursion/trm/dataset"
 )
 
@@ -196,28 +194,9 @@ func openDataset(t testing.TB, dir string) *dataset.Dataset {
 // splitRows reads all rows of a split, in order.
 func splitRows(t testing.TB, ds *dataset.Dataset, split string) *dataset.Rows {
 	t.Helper()
-	s, meta, err := ds.Split(split)
+	all, err := ds.ReadSplit(context.Background(), split)
 	if err != nil {
 		t.Fatal(err)
-	}
-	all := &dataset.Rows{SeqLen: meta.SeqLen}
-	for _, sh := range s.Shards {
-		data, err := dataset.ReadShard(context.Background(), ds.ShardPath(sh), meta.SeqLen, memory.DefaultAllocator)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := data.Flatten(meta.SeqLen)
-		data.Release()
-		if err != nil {
-			t.Fatal(err)
-		}
-		all.Inputs = append(all.Inputs, r.Inputs...)
-		all.Labels = append(all.Labels, r.Labels...)
-		all.Identifiers = append(all.Identifiers, r.Identifiers...)
-		all.Puzzles = append(all.Puzzles, r.Puzzles...)
-		all.Groups = append(all.Groups, r.Groups...)
-		all.Sets = append(all.Sets, r.Sets...)
-		all.Augs = append(all.Augs, r.Augs...)
 	}
 	return all
 }

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/tinyrecursion/trm/augment"
 	"github.com/tinyrecursion/trm/dataset"
 )
@@ -165,51 +164,40 @@ func TestARCTestSplitInverts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sm, _, err := ds.Split("test")
+	rows, err := ds.ReadSplit(context.Background(), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	checked := 0
-	for _, sh := range sm.Shards {
-		sd, err := dataset.ReadShard(context.Background(), ds.ShardPath(sh), 900, memory.DefaultAllocator)
-		if err != nil {
-			t.Fatal(err)
+	example := 0
+	for i := range rows.Len() {
+		if i > 0 && rows.Puzzles[i] != rows.Puzzles[i-1] {
+			example = 0
 		}
-		rows, err := sd.Flatten(900)
-		sd.Release()
-		if err != nil {
-			t.Fatal(err)
+		name := names[rows.Identifiers[i]]
+		id, suffix, augmented := strings.Cut(name, "|||")
+		if suffix != rows.Augs[i] {
+			t.Fatalf("row %d: aug column %q, identifier names %q", i, rows.Augs[i], name)
 		}
-		example := 0
-		for i := range rows.Len() {
-			if i > 0 && rows.Puzzles[i] != rows.Puzzles[i-1] {
-				example = 0
-			}
-			name := names[rows.Identifiers[i]]
-			id, suffix, augmented := strings.Cut(name, "|||")
-			if suffix != rows.Augs[i] {
-				t.Fatalf("row %d: aug column %q, identifier names %q", i, rows.Augs[i], name)
-			}
-			task, ok := testPuzzles[id]
-			if !ok || example >= len(task.Test) {
-				t.Fatalf("row %d: puzzle %s has no test example %d", i, name, example)
-			}
-			for k, canvas := range [][]byte{rows.Inputs[i*900 : (i+1)*900], rows.Labels[i*900 : (i+1)*900]} {
-				g := cropARC(canvas)
-				if augmented {
-					g = invertARC(t, suffix, g)
-				}
-				want := task.Test[example].Input
-				if k == 1 {
-					want = task.Test[example].Output
-				}
-				if g.H != len(want) || !slices.Equal(g.Cells, slices.Concat(want...)) {
-					t.Fatalf("row %d (%s example %d): inverse of the canvas is %v, want %v", i, name, example, g, want)
-				}
-			}
-			example++
-			checked++
+		task, ok := testPuzzles[id]
+		if !ok || example >= len(task.Test) {
+			t.Fatalf("row %d: puzzle %s has no test example %d", i, name, example)
 		}
+		for k, canvas := range [][]byte{rows.Inputs[i*900 : (i+1)*900], rows.Labels[i*900 : (i+1)*900]} {
+			g := cropARC(canvas)
+			if augmented {
+				g = invertARC(t, suffix, g)
+			}
+			want := task.Test[example].Input
+			if k == 1 {
+				want = task.Test[example].Output
+			}
+			if g.H != len(want) || !slices.Equal(g.Cells, slices.Concat(want...)) {
+				t.Fatalf("row %d (%s example %d): inverse of the canvas is %v, want %v", i, name, example, g, want)
+			}
+		}
+		example++
+		checked++
 	}
 	if checked == 0 {
 		t.Fatal("empty test split")

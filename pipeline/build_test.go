@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/tinyrecursion/trm/augment"
 	"github.com/tinyrecursion/trm/dataset"
 	"github.com/tinyrecursion/trm/nprand"
@@ -99,28 +98,9 @@ func readSplit(t *testing.T, dir, split string) (*dataset.Rows, string) {
 	if err := dataset.Verify(context.Background(), ds, dataset.VerifyOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	s, meta, err := ds.Split(split)
+	all, err := ds.ReadSplit(context.Background(), split)
 	if err != nil {
 		t.Fatal(err)
-	}
-	all := &dataset.Rows{SeqLen: meta.SeqLen}
-	for _, sh := range s.Shards {
-		data, err := dataset.ReadShard(context.Background(), ds.ShardPath(sh), meta.SeqLen, memory.DefaultAllocator)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := data.Flatten(meta.SeqLen)
-		data.Release()
-		if err != nil {
-			t.Fatal(err)
-		}
-		all.Inputs = append(all.Inputs, r.Inputs...)
-		all.Labels = append(all.Labels, r.Labels...)
-		all.Identifiers = append(all.Identifiers, r.Identifiers...)
-		all.Puzzles = append(all.Puzzles, r.Puzzles...)
-		all.Groups = append(all.Groups, r.Groups...)
-		all.Augs = append(all.Augs, r.Augs...)
-		all.Sets = append(all.Sets, r.Sets...)
 	}
 	text, err := os.ReadFile(filepath.Join(dir, split, "dataset.json"))
 	if err != nil {
