@@ -67,17 +67,8 @@ func numpySudokuShuffle(rs *nprand.RandomState) *augment.SudokuShuffle {
 		digits[i] = byte(v + 1)
 	}
 	transpose := rs.RandomSample() < 0.5
-	perm3 := func() (p [3]int) {
+	return assembleSudokuShuffle(digits, transpose, func() (p [3]int) {
 		rs.PermutationInto(p[:])
 		return p
-	}
-	bands := perm3()
-	rows := [3][3]int{perm3(), perm3(), perm3()}
-	stacks := perm3()
-	cols := [3][3]int{perm3(), perm3(), perm3()}
-	s, err := augment.NewSudokuShuffle(digits, transpose, bands, rows, stacks, cols)
-	if err != nil {
-		panic(err) // the draws are permutations by construction
-	}
-	return s
+	})
 }

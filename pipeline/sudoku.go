@@ -359,18 +359,23 @@ func randomSudokuShuffle(rng *rand.Rand) *augment.SudokuShuffle {
 	}
 	shuffle(rng, digits[:])
 	transpose := rng.IntN(2) == 1
-	perm3 := func() [3]int {
+	return assembleSudokuShuffle(digits, transpose, func() [3]int {
 		p := [3]int{0, 1, 2}
 		shuffle(rng, p[:])
 		return p
-	}
+	})
+}
+
+// assembleSudokuShuffle draws the band, row, stack and column permutations
+// with perm3, in the reference's order, after the digits and the transpose.
+func assembleSudokuShuffle(digits [9]byte, transpose bool, perm3 func() [3]int) *augment.SudokuShuffle {
 	bands := perm3()
 	rows := [3][3]int{perm3(), perm3(), perm3()}
 	stacks := perm3()
 	cols := [3][3]int{perm3(), perm3(), perm3()}
 	s, err := augment.NewSudokuShuffle(digits, transpose, bands, rows, stacks, cols)
 	if err != nil {
-		panic(err) // the draws above are permutations by construction
+		panic(err) // the draws are permutations by construction
 	}
 	return s
 }
