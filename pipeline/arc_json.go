@@ -273,34 +273,49 @@ func scanGrid(raw []byte) (arcGrid, error) {
 // "test": [...]} with examples {"input": grid, "output": grid}, the outputs
 // of test examples optional. Tasks and keys keep their file order.
 func parseARCChallenges(file string, data []byte) ([]*arcTask, error) {
-	r := newJSONReader(file, data)
-	if err := r.open('{', "top level", "an object of tasks"); err != nil {
+	var tasks []*arcTask
+	err := newJSONReader(file, data).eachTask(func(r *jsonReader, id string) error {
+		if err := checkTaskID(id); err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+		task, err := r.task(id)
+		if err != nil {
+			return err
+		}
+		tasks = append(tasks, task)
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	var tasks []*arcTask
+	return tasks, nil
+}
+
+// eachTask reads a file's top-level object of tasks, calling read with the
+// reader positioned at each task's value, and rejects a task id that
+// appears twice.
+func (r *jsonReader) eachTask(read func(r *jsonReader, id string) error) error {
+	if err := r.open('{', "top level", "an object of tasks"); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for {
 		id, ok, err := r.key()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if !ok {
 			break
 		}
 		if seen[id] {
-			return nil, fmt.Errorf("%s: task %s appears twice", file, id)
+			return fmt.Errorf("%s: task %s appears twice", r.file, id)
 		}
 		seen[id] = true
-		if err := checkTaskID(id); err != nil {
-			return nil, fmt.Errorf("%s: %w", file, err)
+		if err := read(r, id); err != nil {
+			return err
 		}
-		task, err := r.task(id)
-		if err != nil {
-			return nil, err
-		}
-		tasks = append(tasks, task)
 	}
-	return tasks, r.finish()
+	return r.finish()
 }
 
 // checkTaskID rejects ids that would make puzzle names ambiguous: an
@@ -400,42 +415,30 @@ func (r *jsonReader) example(where string) (arcExample, error) {
 // parseARCSolutions decodes a solutions file: task id -> list of the test
 // output grids in order.
 func parseARCSolutions(file string, data []byte) ([]arcSolution, error) {
-	r := newJSONReader(file, data)
-	if err := r.open('{', "top level", "an object of tasks"); err != nil {
-		return nil, err
-	}
 	var sols []arcSolution
-	seen := map[string]bool{}
-	for {
-		id, ok, err := r.key()
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			break
-		}
-		if seen[id] {
-			return nil, fmt.Errorf("%s: task %s appears twice", file, id)
-		}
-		seen[id] = true
+	err := newJSONReader(file, data).eachTask(func(r *jsonReader, id string) error {
 		where := "task " + id
 		if err := r.open('[', where, "a list of output grids"); err != nil {
-			return nil, err
+			return err
 		}
 		sol := arcSolution{ID: id}
 		for r.dec.More() {
 			g, err := r.grid(fmt.Sprintf("%s: test example %d: output", where, len(sol.Grids)))
 			if err != nil {
-				return nil, err
+				return err
 			}
 			sol.Grids = append(sol.Grids, g)
 		}
 		if err := r.end(); err != nil {
-			return nil, err
+			return err
 		}
 		sols = append(sols, sol)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return sols, r.finish()
+	return sols, nil
 }
 
 // mergeARCSolutions sets the output of every test example from the
