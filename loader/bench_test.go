@@ -29,21 +29,8 @@ func BenchmarkLoader(b *testing.B) {
 		}
 		for _, storage := range []Storage{Parquet, Cache} {
 			b.Run(kind+"/"+storage.String(), func(b *testing.B) {
-				src, err := Open(ctx, []string{dirs[kind]}, "train", OpenOptions{Storage: storage})
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer src.Close()
-				flat, rows, free, err := flatten(src)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer free()
-				l, err := New(src, Config{Sampler: Train, GlobalBatch: 768, Workers: 2})
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer l.Close()
+				l, flat, rows := benchLoader(b, dirs[kind], storage)
+				src := l.src
 				first, err := l.Next(ctx) // starts the pipeline
 				if err != nil {
 					b.Fatal(err)
@@ -64,6 +51,27 @@ func BenchmarkLoader(b *testing.B) {
 			})
 		}
 	}
+}
+
+// benchLoader opens the train split of dir from storage and returns a
+// training loader at global batch 768 over it, with the split's first set
+// as one matrix for the baseline (see flatten); all is released when b ends.
+func benchLoader(b *testing.B, dir string, storage Storage) (l *Loader, flat []byte, rows int64) {
+	src, err := Open(context.Background(), []string{dir}, "train", OpenOptions{Storage: storage})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { src.Close() })
+	flat, rows, free, err := flatten(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { free() })
+	if l, err = New(src, Config{Sampler: Train, GlobalBatch: 768, Workers: 2}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	return l, flat, rows
 }
 
 // reportVsBaseline ends the timed loop of b, which moved bytesPer token bytes
@@ -163,21 +171,8 @@ func BenchmarkGather(b *testing.B) {
 	}
 	for _, kind := range []string{"arc", "sudoku"} {
 		b.Run(kind, func(b *testing.B) {
-			src, err := Open(context.Background(), []string{dirs[kind]}, "train", OpenOptions{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer src.Close()
-			flat, rows, free, err := flatten(src)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer free()
-			l, err := New(src, Config{Sampler: Train, GlobalBatch: 768, Workers: 2})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer l.Close()
+			l, flat, rows := benchLoader(b, dirs[kind], Parquet)
+			src := l.src
 			plans, err := drawPlans(l, min(b.N, 1<<14)) // rows not revisited while still cached
 			if err != nil {
 				b.Fatal(err)
