@@ -64,7 +64,7 @@ func TestStateRestore(t *testing.T) {
 	// A generator in use holds the block after its current one; Restore
 	// must drop it.
 	used := NewGenerator(99)
-	used.Uint64() // computes blocks 1 and 2, leaves 2 ahead
+	used.Uint64() // computes blocks 1 to 8, leaves 2 to 8 ahead
 	if err := used.Restore(gst); err != nil {
 		t.Fatal(err)
 	}
@@ -147,6 +147,8 @@ func TestNoAllocations(t *testing.T) {
 	g := NewGenerator(0)
 	p := make([]int, 9)
 	scratch := make([]int, 16)
+	var l Lookahead
+	l.Reset(NewGenerator(1))
 	for name, f := range map[string]func(){
 		"Uint32":          func() { r.Uint32() },
 		"Randint":         func() { r.Randint(0, 30) },
@@ -156,6 +158,7 @@ func TestNoAllocations(t *testing.T) {
 		"Integers":        func() { g.Integers(0, 1000) },
 		"Below":           func() { g.Below(1000) },
 		"GenPermInto":     func() { g.PermutationInto(p) },
+		"Lookahead":       func() { l.Below(1000); l.Commit() },
 	} {
 		if n := testing.AllocsPerRun(1000, f); n != 0 {
 			t.Errorf("%s allocates %v times per call", name, n)
@@ -163,17 +166,61 @@ func TestNoAllocations(t *testing.T) {
 	}
 }
 
-// TestShuffleMatchesPermutation checks that Shuffle makes the swaps of
-// Permutation (Generator.shuffle and Generator.permutation draw alike).
+// TestShuffleMatchesPermutation checks that Shuffle, one RandomInterval
+// per element, makes the swaps of Permutation, which draws in bulk chunks
+// (Generator.shuffle and Generator.permutation draw alike), and that both
+// leave the generator at the same place; the sizes cross chunk boundaries.
 func TestShuffleMatchesPermutation(t *testing.T) {
-	for _, n := range []int{0, 1, 2, 9, 1000} {
+	for _, n := range []int{0, 1, 2, 9, 255, 256, 257, 258, 1000, 4097} {
 		p := make([]int, n)
 		for i := range p {
 			p[i] = i
 		}
-		NewGenerator(11).Shuffle(n, func(i, j int) { p[i], p[j] = p[j], p[i] })
-		if want := NewGenerator(11).Permutation(n); !slices.Equal(p, want) {
+		a, b := NewGenerator(11), NewGenerator(11)
+		a.Uint32() // start mid-word
+		b.Uint32()
+		a.Shuffle(n, func(i, j int) { p[i], p[j] = p[j], p[i] })
+		if want := b.Permutation(n); !slices.Equal(p, want) {
 			t.Errorf("Shuffle(%d) gives %v, Permutation %v", n, p, want)
 		}
+		if a.State() != b.State() {
+			t.Errorf("n=%d: Shuffle leaves %+v, Permutation %+v", n, a.State(), b.State())
+		}
+	}
+}
+
+// TestLookahead checks that values read through a Lookahead, by Uint32 and
+// Below, are the generator's own, across refills and commits, and that
+// after each Commit the generator's state is that of one that drew them.
+func TestLookahead(t *testing.T) {
+	g, want := NewGenerator(21), NewGenerator(21)
+	var l Lookahead
+	l.Reset(g)
+	for round := range 40 {
+		for i := range round * 37 { // 0 to 1,443 values: several refills
+			var got, exp uint32
+			switch i % 3 {
+			case 0:
+				got, exp = l.Uint32(), want.Uint32()
+			case 1:
+				got, exp = l.Below(1001), want.Below(1001)
+			default:
+				got, exp = l.Below(1<<31+1), want.Below(1<<31+1) // rejects half the time
+			}
+			if got != exp {
+				t.Fatalf("round %d, value %d: %d, want %d", round, i, got, exp)
+			}
+		}
+		l.Commit()
+		if g.State() != want.State() {
+			t.Fatalf("round %d: committed state %+v, want %+v", round, g.State(), want.State())
+		}
+	}
+	// Reset after the generator moved on its own.
+	g.Uint64()
+	want.Uint64()
+	l.Reset(g)
+	if got, exp := l.Uint32(), want.Uint32(); got != exp {
+		t.Fatalf("after Reset: %d, want %d", got, exp)
 	}
 }
