@@ -73,6 +73,10 @@ type sampler struct {
 	// derived from st and re-created by restore
 	order  []int // group order (train) or example order (shuffle) of the open part
 	philox *nprand.Generator
+	// draws reads philox ahead in bulk for the per-row puzzle choice and
+	// is committed at the end of every batch, so that philox's state is
+	// exact whenever it is snapshot.
+	draws  nprand.Lookahead
 	choice *nprand.RandomState
 	// per-part batch counts in shard-local mode
 	fixed []int64
@@ -268,6 +272,7 @@ func (s *sampler) openPart(p *Part) {
 	} else {
 		s.order, s.philox = s.drawOrder(p, s.st.Iters, s.order)
 	}
+	s.draws.Reset(s.philox)
 	s.st.Epochs = s.cfg.EpochsPerIter
 	s.prepareNext()
 }
@@ -413,7 +418,7 @@ func (s *sampler) sampleTrain(p *Part, local bool) *plan {
 		gi := &p.groups[s.order[s.st.Start]]
 		s.st.Start++
 		// The reference's integers(lo, hi) draws the same as Below(hi-lo).
-		off := int64(s.philox.Below(gi.puzzles))
+		off := int64(s.draws.Below(gi.puzzles))
 		q := gi.firstPuzzle + off
 		var first int64
 		var size int
@@ -436,6 +441,7 @@ func (s *sampler) sampleTrain(p *Part, local bool) *plan {
 			n++
 		}
 	}
+	s.draws.Commit()
 	if n < want {
 		s.recycle(pl)
 		return nil
@@ -588,5 +594,6 @@ func (s *sampler) restore(st State) error {
 	if err := s.philox.Restore(*st.Philox); err != nil {
 		return fmt.Errorf("loader: %w", err)
 	}
+	s.draws.Reset(s.philox)
 	return nil
 }
