@@ -398,6 +398,7 @@ func (s *Source) load(ctx context.Context, ds *dataset.Dataset, sm *dataset.Spli
 	if st.rows() != want {
 		return nil, fmt.Errorf("loader: %s split %s: read %d rows, the manifest lists %d", ds.Dir, sm.Name, st.rows(), want)
 	}
+	st.finish()
 	return st, nil
 }
 

@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"encoding/binary"
 	"strings"
 	"testing"
 
@@ -49,6 +50,44 @@ func TestPackIdentifiers(t *testing.T) {
 		ids.Release()
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v %v: error %v, want one saying %q", c.vals, c.valid, err, c.want)
+		}
+	}
+}
+
+// TestRecordFindsChunk checks that record locates every row in its chunk
+// for chunk sizes that are equal, uneven, end in a small chunk, or include
+// chunks so small that finish widens its buckets past them.
+func TestRecordFindsChunk(t *testing.T) {
+	const seqLen = 1
+	w := recordSize(seqLen)
+	for name, sizes := range map[string][]int{
+		"one":         {10},
+		"equal":       {64, 64, 64, 64},
+		"uneven":      {100, 37, 250, 64, 5},
+		"small first": {1, 300, 2, 77},
+		"tiny":        {70000, 1, 1, 3, 70000, 2, 90000},
+	} {
+		s := &store{seqLen: seqLen, starts: []int64{0}}
+		for c, n := range sizes {
+			ex := make([]byte, n*w)
+			for i := range n {
+				ex[i*w] = byte(c)                                           // chunk, in the input token
+				binary.LittleEndian.PutUint32(ex[i*w+2*seqLen:], uint32(i)) // row within it, in the identifier
+			}
+			s.examples = append(s.examples, ex)
+			s.starts = append(s.starts, s.starts[c]+int64(n))
+		}
+		s.finish()
+		r := int64(0)
+		for c, n := range sizes {
+			for i := range n {
+				rec := s.record(r)
+				in, _, id := splitRecord(rec, seqLen)
+				if int(in[0]) != c || int(id) != i {
+					t.Fatalf("%s: row %d found as row %d of chunk %d, want row %d of chunk %d", name, r, id, in[0], i, c)
+				}
+				r++
+			}
 		}
 	}
 }
