@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"unsafe"
 
@@ -324,6 +325,12 @@ func (l *Loader) gatherer(stop chan struct{}, jobs <-chan *job) {
 		b := l.gather(j.pl, buf, recs)
 		l.smp.recycle(j.pl)
 		j.done <- result{b: b}
+		// Let the goroutines this batch readied (the consumer, the
+		// planner waiting to queue the next plan) run now on this core.
+		// Go does not time-slice at this grain (it preempts after 10 ms),
+		// so with gatherers on every core they would wait until one
+		// blocks: on two cores, 20,600 -> 26,400 Sudoku batches/s.
+		runtime.Gosched()
 	}
 }
 
