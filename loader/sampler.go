@@ -415,7 +415,7 @@ func (s *sampler) sampleTrain(p *Part, local bool) *plan {
 			// one more epoch of this rank's groups.
 			s.extendOrder(p)
 		}
-		gi := &p.groups[s.order[s.st.Start]]
+		gi := p.group(s.order[s.st.Start])
 		s.st.Start++
 		// The reference's integers(lo, hi) draws the same as Below(hi-lo).
 		off := int64(s.draws.Below(gi.puzzles))

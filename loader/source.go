@@ -101,7 +101,16 @@ type Part struct {
 
 	// groups summarises each group in one place for the training sampler,
 	// which visits them in random order: one cache line per drawn row.
+	// It is nil when even describes every group.
 	groups []groupInfo
+	// even is the shape every group shares, when they do (Sudoku and Maze:
+	// 1+aug puzzles of one example): the sampler then computes a group's
+	// summary instead of reading it, a cache miss per row once the
+	// summaries outgrow the caches the gatherers are filling.
+	even struct {
+		puzzles uint32
+		size    int32
+	}
 
 	// rowPuzzle[e] is the puzzle of example e, built on the shuffle
 	// sampler's first use (see rowPuzzles).
@@ -161,10 +170,11 @@ func (p *Part) rowPuzzles() []int32 {
 	return p.rowPuzzle
 }
 
-// summarizeGroups fills groups.
+// summarizeGroups fills groups, or even when all groups are alike.
 func (p *Part) summarizeGroups() {
-	p.groups = make([]groupInfo, p.Groups())
-	for i := range p.groups {
+	groups := make([]groupInfo, p.Groups())
+	alike := len(groups) > 0
+	for i := range groups {
 		lo, hi := p.GroupIndices[i], p.GroupIndices[i+1]
 		k := p.PuzzleIndices[lo+1] - p.PuzzleIndices[lo]
 		for q := lo + 1; q < hi && k > 0; q++ {
@@ -172,8 +182,25 @@ func (p *Part) summarizeGroups() {
 				k = 0
 			}
 		}
-		p.groups[i] = groupInfo{firstPuzzle: lo, firstRow: p.PuzzleIndices[lo], puzzles: uint32(hi - lo), size: int32(k)}
+		groups[i] = groupInfo{firstPuzzle: lo, firstRow: p.PuzzleIndices[lo], puzzles: uint32(hi - lo), size: int32(k)}
+		g0 := groups[0]
+		alike = alike && k > 0 && groups[i].puzzles == g0.puzzles && groups[i].size == g0.size &&
+			lo == int64(i)*int64(g0.puzzles) && groups[i].firstRow == lo*k
 	}
+	if alike {
+		p.even.puzzles, p.even.size = groups[0].puzzles, groups[0].size
+		return
+	}
+	p.groups = groups
+}
+
+// group returns the summary of group g.
+func (p *Part) group(g int) groupInfo {
+	if e := p.even; e.puzzles > 0 {
+		first := int64(g) * int64(e.puzzles)
+		return groupInfo{firstPuzzle: first, firstRow: first * int64(e.size), puzzles: e.puzzles, size: e.size}
+	}
+	return p.groups[g]
 }
 
 // Open reads split of every dataset in paths into memory. With several

@@ -91,3 +91,48 @@ func TestRecordFindsChunk(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupSummaries checks the training sampler's view of groups: sets
+// whose groups are alike are described by their shape alone, others by a
+// table, and both give every group's first puzzle, first row, puzzle count
+// and shared example count.
+func TestGroupSummaries(t *testing.T) {
+	for name, c := range map[string]struct {
+		puzzleSizes []int64 // examples per puzzle
+		groupSizes  []int64 // puzzles per group
+		even        bool
+	}{
+		"sudoku":           {[]int64{1, 1, 1, 1, 1, 1}, []int64{3, 3}, true},
+		"even multi":       {[]int64{2, 2, 2, 2}, []int64{2, 2}, true},
+		"uneven groups":    {[]int64{1, 1, 1, 1, 1}, []int64{3, 2}, false},
+		"uneven puzzles":   {[]int64{1, 2, 1, 2}, []int64{2, 2}, false},
+		"sizes per group":  {[]int64{1, 1, 2, 2}, []int64{2, 2}, false},
+		"one group":        {[]int64{4, 4, 4}, []int64{3}, true},
+		"mixed in a group": {[]int64{3, 4, 3, 4}, []int64{2, 2}, false},
+	} {
+		p := &Part{PuzzleIndices: []int64{0}, GroupIndices: []int64{0}}
+		for _, n := range c.puzzleSizes {
+			p.PuzzleIndices = append(p.PuzzleIndices, p.PuzzleIndices[len(p.PuzzleIndices)-1]+n)
+		}
+		for _, n := range c.groupSizes {
+			p.GroupIndices = append(p.GroupIndices, p.GroupIndices[len(p.GroupIndices)-1]+n)
+		}
+		p.summarizeGroups()
+		if got := p.even.puzzles > 0; got != c.even || (p.groups == nil) != c.even {
+			t.Errorf("%s: even %v with a table of %d, want even %v", name, got, len(p.groups), c.even)
+		}
+		for g := range p.Groups() {
+			lo, hi := p.GroupIndices[g], p.GroupIndices[g+1]
+			size := int32(p.PuzzleIndices[lo+1] - p.PuzzleIndices[lo])
+			for q := lo; q < hi; q++ {
+				if int32(p.PuzzleIndices[q+1]-p.PuzzleIndices[q]) != size {
+					size = 0
+				}
+			}
+			want := groupInfo{firstPuzzle: lo, firstRow: p.PuzzleIndices[lo], puzzles: uint32(hi - lo), size: size}
+			if got := p.group(g); got != want {
+				t.Errorf("%s: group %d is %+v, want %+v", name, g, got, want)
+			}
+		}
+	}
+}
