@@ -22,13 +22,14 @@ func philoxBlock(c [4]uint64, k [2]uint64) [4]uint64 {
 	return c
 }
 
-// TestPhilox8MatchesOneBlock checks the batched block computations (the
+// TestPhiloxBlocksMatchOneBlock checks the batched block computations (the
 // portable one and the one this CPU dispatches to) against philoxBlock on
-// random counters and keys, with carries across counter words.
-func TestPhilox8MatchesOneBlock(t *testing.T) {
+// random counters and keys, with carries across counter words, and the
+// counters' layout against philoxCounters.
+func TestPhiloxBlocksMatchOneBlock(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	impls := map[string]func(out, ctr *[4 * philoxBatch]uint64, key *[2]uint64){
-		"generic": philox8Generic, "dispatched": philox8,
+		"generic": philoxBlocksGeneric, "dispatched": philoxBlocks,
 	}
 	for name, impl := range impls {
 		for trial := range 200 {
@@ -43,9 +44,12 @@ func TestPhilox8MatchesOneBlock(t *testing.T) {
 				c := base
 				advance(&c, uint64(b))
 				for j := range 4 {
-					ctr[8*j+b] = c[j]
+					ctr[32*(b/8)+8*j+b%8] = c[j]
 				}
 				want[b] = philoxBlock(c, key)
+			}
+			if philoxCounters(base) != ctr {
+				t.Fatalf("philoxCounters lays out %x, want %x", philoxCounters(base), ctr)
 			}
 			impl(&out, &ctr, &key)
 			for b := range philoxBatch {
