@@ -16,6 +16,7 @@ import (
 
 	"github.com/tinyrecursion/trm/dataset"
 	"github.com/tinyrecursion/trm/internal/procstat"
+	"github.com/tinyrecursion/trm/nprand"
 )
 
 // checkRows verifies every row of a batch against the fixture written with
@@ -483,5 +484,79 @@ func TestAccessors(t *testing.T) {
 	l := newLoader(t, src, Config{Sampler: Eval, GlobalBatch: 8, Rank: 1, WorldSize: 2})
 	if l.LocalBatch() != 4 || l.BatchBytes() < 2*4*15+3*4*4 || l.BatchBytes()%Alignment != 0 {
 		t.Errorf("LocalBatch %d, BatchBytes %d", l.LocalBatch(), l.BatchBytes())
+	}
+}
+
+// referenceTrainBatches is the reference's _iter_train over a one-set
+// split, written plainly from spec/reference-loader-eval.md 1.6 with
+// nprand's numpy streams (golden-tested on their own): per iteration a
+// Philox seeded seed+iteration draws epochs permutations of the groups and
+// one integers(lo, hi) per visited group; the legacy stream choice draws
+// that puzzle's examples (also for one-example puzzles, where numpy draws
+// nothing); the incomplete last batch is dropped. It returns every batch's
+// example and puzzle indices.
+func referenceTrainBatches(p *Part, seed int64, epochs, batch, iterations int, choice *nprand.RandomState) (ex, pz [][]int32) {
+	for it := 1; it <= iterations; it++ {
+		rng := nprand.NewGenerator(uint64(seed + int64(it)))
+		var order []int
+		for range epochs {
+			order = append(order, rng.Permutation(p.Groups())...)
+		}
+		for start := 0; start < len(order); {
+			var bex, bpz []int32
+			for start < len(order) && len(bex) < batch {
+				g := order[start]
+				start++
+				q := rng.Integers(p.GroupIndices[g], p.GroupIndices[g+1])
+				first, size := p.PuzzleIndices[q], int(p.PuzzleIndices[q+1]-p.PuzzleIndices[q])
+				for _, c := range choice.Choice(size, min(size, batch-len(bex))) {
+					bex, bpz = append(bex, int32(first)+int32(c)), append(bpz, int32(q))
+				}
+			}
+			if len(bex) < batch {
+				break
+			}
+			ex, pz = append(ex, bex), append(pz, bpz)
+		}
+	}
+	return ex, pz
+}
+
+// TestTrainSamplerMatchesReference compares the training sampler's batches
+// with referenceTrainBatches on sets whose groups are alike with one
+// example per puzzle (Sudoku's shape, drawn in bulk), alike with several,
+// and unlike, with batch and order boundaries falling at different places.
+func TestTrainSamplerMatchesReference(t *testing.T) {
+	alike := func(n, puzzles, size int) [][]int {
+		out := make([][]int, n)
+		for g := range out {
+			out[g] = slices.Repeat([]int{size}, puzzles)
+		}
+		return out
+	}
+	for name, c := range map[string]struct {
+		groups        [][]int
+		batch, epochs int
+	}{
+		"sudoku":      {uniformGroups(37, 6, 1), 16, 3},
+		"sudoku wide": {uniformGroups(20, 1001, 1), 8, 1},
+		"even multi":  {alike(23, 3, 2), 10, 2},
+		"uneven":      {[][]int{{1, 3}, {2}, {4, 1, 1}, {5}, {1}, {2, 2}, {3, 1, 2}}, 6, 3},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := writeDataset(t, tempDataset(t), 1<<20, splitSpec{name: "train", shape: [2]int{2, 2}, groups: c.groups})
+			src := openSource(t, []string{dir}, "train", OpenOptions{})
+			const seed, passes = 7, 3
+			bs := drain(t, newLoader(t, src, Config{Sampler: Train, GlobalBatch: c.batch, Seed: seed, EpochsPerIter: c.epochs, Passes: passes}), -1)
+			ex, pz := referenceTrainBatches(src.Parts[0], seed, c.epochs, c.batch, passes, nprand.NewTorchWorker(seed, 0))
+			if len(bs) != len(ex) {
+				t.Fatalf("%d batches, the reference %d", len(bs), len(ex))
+			}
+			for i, b := range bs {
+				if !slices.Equal(b.Examples, ex[i]) || !slices.Equal(b.Puzzles, pz[i]) {
+					t.Fatalf("batch %d:\nexamples %v\npuzzles  %v\nreference\nexamples %v\npuzzles  %v", i, b.Examples, b.Puzzles, ex[i], pz[i])
+				}
+			}
+		})
 	}
 }

@@ -89,6 +89,7 @@ type sampler struct {
 	aheadFrom int64
 
 	scratch []int
+	offsets []uint32 // drawSingles' puzzle choices
 	// recycled plans (see recycle): a plan's arrays are 8 bytes a row, and
 	// allocating them per batch fed the garbage collector for nothing.
 	free chan *plan
@@ -405,8 +406,32 @@ func (s *sampler) sampleTrain(p *Part, local bool) *plan {
 	}
 	pl := s.newPlan(s.cfg.GlobalBatch)
 	ex, pz := pl.examples[:want], pl.puzzles[:want]
+	var n int
+	if e := p.even; e.size == 1 && s.st.Start+int64(want) <= int64(len(s.order)) {
+		n = s.drawSingles(e.puzzles, ex, pz)
+	} else {
+		n = s.drawRows(p, ex, pz, local)
+	}
+	s.draws.Commit()
+	if n < want {
+		s.recycle(pl)
+		return nil
+	}
+	pl.examples, pl.puzzles = ex, pz
+	pl.globalRows = s.cfg.GlobalBatch
+	if !local {
+		lo, hi := s.cfg.Rank*s.local, (s.cfg.Rank+1)*s.local
+		pl.examples, pl.puzzles = pl.examples[lo:hi], pl.puzzles[lo:hi]
+	}
+	return pl
+}
+
+// drawRows fills ex and pz with the rows of the next groups of the order
+// and returns how many it filled: fewer than len(ex) when the order ran
+// out (never in shard-local mode, which extends it).
+func (s *sampler) drawRows(p *Part, ex, pz []int32, local bool) int {
 	n := 0
-	for n < want {
+	for n < len(ex) {
 		if s.st.Start >= int64(len(s.order)) {
 			if !local {
 				break
@@ -429,30 +454,34 @@ func (s *sampler) sampleTrain(p *Part, local bool) *plan {
 			size = int(p.PuzzleIndices[q+1] - first)
 		}
 		if size == 1 {
-			// choice(1, 1) draws nothing: skip the call on this path,
-			// which is every row of Sudoku and Maze.
+			// choice(1, 1) draws nothing: skip the call.
 			ex[n], pz[n] = int32(first), int32(q)
 			n++
 			continue
 		}
-		s.scratch = s.choice.ChoiceInto(s.scratch, size, min(size, want-n))
+		s.scratch = s.choice.ChoiceInto(s.scratch, size, min(size, len(ex)-n))
 		for _, c := range s.scratch {
 			ex[n], pz[n] = int32(first)+int32(c), int32(q)
 			n++
 		}
 	}
-	s.draws.Commit()
-	if n < want {
-		s.recycle(pl)
-		return nil
+	return n
+}
+
+// drawSingles is drawRows for sets whose groups all hold puzzles puzzles
+// of one example (Sudoku, Maze) when the order has a batch's groups left:
+// each row is one group, puzzle and example, so all the draws are made in
+// one call and no group summary is read. It returns len(ex).
+func (s *sampler) drawSingles(puzzles uint32, ex, pz []int32) int {
+	offs := slices.Grow(s.offsets[:0], len(ex))[:len(ex)]
+	s.offsets = offs
+	s.draws.BelowInto(offs, puzzles)
+	for k, g := range s.order[s.st.Start : s.st.Start+int64(len(ex))] {
+		q := int32(int64(g)*int64(puzzles) + int64(offs[k]))
+		ex[k], pz[k] = q, q
 	}
-	pl.examples, pl.puzzles = ex, pz
-	pl.globalRows = s.cfg.GlobalBatch
-	if !local {
-		lo, hi := s.cfg.Rank*s.local, (s.cfg.Rank+1)*s.local
-		pl.examples, pl.puzzles = pl.examples[lo:hi], pl.puzzles[lo:hi]
-	}
-	return pl
+	s.st.Start += int64(len(ex))
+	return len(ex)
 }
 
 // sampleShuffle takes the next batch of the shuffled example order.

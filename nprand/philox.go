@@ -511,6 +511,33 @@ func (l *Lookahead) belowRetry(n uint32, m uint64) uint32 {
 	return uint32(m >> 32)
 }
 
+// BelowInto fills dst with successive Below(n) draws, without a call per
+// value: the training sampler's puzzle choices for a batch of groups that
+// all hold n puzzles.
+func (l *Lookahead) BelowInto(dst []uint32, n uint32) {
+	if n <= 1 {
+		clear(dst) // Below(1) draws nothing
+		return
+	}
+	for len(dst) > 0 {
+		buf := l.buf[l.next:]
+		k := 0
+		for ; k < len(buf) && k < len(dst); k++ {
+			m := uint64(buf[k]) * uint64(n)
+			if uint32(m) < n {
+				break // Lemire's method may reject: Below finishes it
+			}
+			dst[k] = uint32(m >> 32)
+		}
+		l.next += uint(k)
+		dst = dst[k:]
+		if len(dst) > 0 {
+			dst[0] = l.Below(n) // a refill, or a possible rejection
+			dst = dst[1:]
+		}
+	}
+}
+
 // Commit moves the generator past the values handed out so far; its state
 // is then exactly that of a generator that drew them itself.
 func (l *Lookahead) Commit() {

@@ -189,8 +189,8 @@ func TestShuffleMatchesPermutation(t *testing.T) {
 	}
 }
 
-// TestLookahead checks that values read through a Lookahead, by Uint32 and
-// Below, are the generator's own, across refills and commits, and that
+// TestLookahead checks that values read through a Lookahead, by Uint32,
+// Below and BelowInto, are the generator's own, across refills and commits, and that
 // after each Commit the generator's state is that of one that drew them.
 func TestLookahead(t *testing.T) {
 	g, want := NewGenerator(21), NewGenerator(21)
@@ -199,13 +199,24 @@ func TestLookahead(t *testing.T) {
 	for round := range 40 {
 		for i := range round * 37 { // 0 to 1,443 values: several refills
 			var got, exp uint32
-			switch i % 3 {
+			switch i % 4 {
 			case 0:
 				got, exp = l.Uint32(), want.Uint32()
 			case 1:
 				got, exp = l.Below(1001), want.Below(1001)
-			default:
+			case 2:
 				got, exp = l.Below(1<<31+1), want.Below(1<<31+1) // rejects half the time
+			default:
+				// A run of draws in one call, for ranges that never, seldom
+				// or often reject, and for n = 1, which draws nothing.
+				n := []uint32{1, 8, 1001, 1<<31 + 1}[round%4]
+				run := make([]uint32, (i*7)%300)
+				l.BelowInto(run, n)
+				for k, v := range run {
+					if w := want.Below(n); v != w {
+						t.Fatalf("round %d, value %d: BelowInto(%d)[%d] = %d, want %d", round, i, n, k, v, w)
+					}
+				}
 			}
 			if got != exp {
 				t.Fatalf("round %d, value %d: %d, want %d", round, i, got, exp)
