@@ -8,7 +8,10 @@
 //     PyTorch DataLoader worker, by the reference training sampler.
 //   - SeedSequence, Philox and Generator: numpy.random.Generator(Philox(seed)),
 //     which the reference training sampler uses for group order and puzzle
-//     choice (permutation, and integers with Lemire's method).
+//     choice (permutation, and integers with Lemire's method). Philox
+//     computes its blocks sixteen at a time (with AVX-512 where the CPU has
+//     it); Uint32s, Skip32 and Lookahead draw in bulk for hot loops while
+//     keeping the stream's position exactly numpy's.
 //   - TorchBaseSeed and TorchWorkerSeedWords: how PyTorch seeds the legacy
 //     numpy state of DataLoader worker processes.
 //

@@ -354,28 +354,24 @@ func (g *Generator) Integers(low, high int64) int64 {
 	return low + int64(g.lemire64(span))
 }
 
-// Below returns Generator.integers(0, n) for 0 < n < 2^32 (the same draws
-// as Integers(low, low+n) - low), in a form that inlines into the training
-// sampler's per-row loop. n = 1 draws nothing, as numpy.
-func (g *Generator) Below(n uint32) uint32 {
+// Below returns Generator.integers(0, n) for 0 < n < 2^32: the same draws
+// as Integers(low, low+n) - low. n = 1 draws nothing, as numpy.
+func (g *Generator) Below(n uint32) uint32 { return lemire32(n, g.Uint32) }
+
+// lemire32 draws from [0, n) by Lemire's multiply-and-reject method on the
+// 32-bit values draw returns, as numpy's integers does for 32-bit ranges;
+// the rejection threshold is computed only when a product falls in the
+// low zone where it may reject.
+func lemire32(n uint32, draw func() uint32) uint32 {
 	if n <= 1 {
 		return 0
 	}
-	m := uint64(g.Uint32()) * uint64(n)
+	m := uint64(draw()) * uint64(n)
 	if uint32(m) < n {
-		return g.belowRetry(n, m)
-	}
-	return uint32(m >> 32)
-}
-
-// belowRetry finishes Below when the first product fell in the low zone
-// where Lemire's method may reject.
-//
-//go:noinline
-func (g *Generator) belowRetry(n uint32, m uint64) uint32 {
-	threshold := -n % n // (2^32 - n) mod n
-	for uint32(m) < threshold {
-		m = uint64(g.Uint32()) * uint64(n)
+		threshold := -n % n // (2^32 - n) mod n
+		for uint32(m) < threshold {
+			m = uint64(draw()) * uint64(n)
+		}
 	}
 	return uint32(m >> 32)
 }
@@ -489,27 +485,7 @@ func (l *Lookahead) fill() {
 }
 
 // Below is Generator.Below on the generator's outputs.
-func (l *Lookahead) Below(n uint32) uint32 {
-	if n <= 1 {
-		return 0
-	}
-	m := uint64(l.Uint32()) * uint64(n)
-	if uint32(m) < n {
-		return l.belowRetry(n, m)
-	}
-	return uint32(m >> 32)
-}
-
-// belowRetry is Generator.belowRetry on the generator's outputs.
-//
-//go:noinline
-func (l *Lookahead) belowRetry(n uint32, m uint64) uint32 {
-	threshold := -n % n
-	for uint32(m) < threshold {
-		m = uint64(l.Uint32()) * uint64(n)
-	}
-	return uint32(m >> 32)
-}
+func (l *Lookahead) Below(n uint32) uint32 { return lemire32(n, l.Uint32) }
 
 // BelowInto fills dst with successive Below(n) draws, without a call per
 // value: the training sampler's puzzle choices for a batch of groups that
