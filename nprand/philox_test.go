@@ -82,18 +82,27 @@ func positioned(rng *rand.Rand) *Generator {
 	return g
 }
 
+// eachPosition calls check for trials generators at random places
+// (positioned), each with a copy of itself and a count of draws below short
+// (below long every tenth trial).
+func eachPosition(seed uint64, trials, short, long int, check func(trial int, a, b *Generator, n int)) {
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	for trial := range trials {
+		a := positioned(rng)
+		b := *a
+		n := rng.IntN(short)
+		if trial%10 == 0 {
+			n = rng.IntN(long)
+		}
+		check(trial, a, &b, n)
+	}
+}
+
 // TestUint32sMatchesUint32 checks the bulk draw value for value against
 // single draws from every kind of position, and that both leave the
 // generator in the same state.
 func TestUint32sMatchesUint32(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	for trial := range 2000 {
-		a := positioned(rng)
-		b := *a
-		n := rng.IntN(200)
-		if trial%10 == 0 {
-			n = rng.IntN(5000)
-		}
+	eachPosition(3, 2000, 200, 5000, func(trial int, a, b *Generator, n int) {
 		got := make([]uint32, n)
 		a.Uint32s(got)
 		for i := range got {
@@ -107,21 +116,14 @@ func TestUint32sMatchesUint32(t *testing.T) {
 		if a.Uint64() != b.Uint64() || a.Uint32() != b.Uint32() {
 			t.Fatalf("trial %d: the streams continue differently", trial)
 		}
-	}
+	})
 }
 
 // TestSkip32MatchesUint32 checks that skipping n values leaves the
 // generator where n draws do, for short and long skips from every kind of
 // position, and that the stream continues the same.
 func TestSkip32MatchesUint32(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 6))
-	for trial := range 3000 {
-		a := positioned(rng)
-		b := *a
-		n := rng.IntN(100)
-		if trial%5 == 0 {
-			n = rng.IntN(10000)
-		}
+	eachPosition(5, 3000, 100, 10000, func(trial int, a, b *Generator, n int) {
 		a.Skip32(uint64(n))
 		for range n {
 			b.Uint32()
@@ -134,5 +136,5 @@ func TestSkip32MatchesUint32(t *testing.T) {
 				t.Fatalf("trial %d: value %d after the skip = %d, want %d", trial, i, x, y)
 			}
 		}
-	}
+	})
 }
