@@ -2,11 +2,14 @@ package loader
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/tinyrecursion/trm/internal/procstat"
+	"github.com/tinyrecursion/trm/pipeline"
 )
 
 // Benchmark sizes: big enough to leave the caches (about 35 MB of tokens
@@ -22,8 +25,46 @@ func BenchmarkLoader(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	benchLoaderVsBaseline(b, dirs, []string{"arc", "sudoku"})
+}
+
+// BenchmarkLoaderBuiltSets is BenchmarkLoader on the sets trm builds: the
+// generated Sudoku set (trm build sudoku --generate 1000 --aug 1000,
+// 1,001,000 rows) and ARC-AGI-1 with --aug 100 (398,601 rows, from
+// ../shared/data/arc; skipped when absent), built in a few seconds before
+// the first measurement.
+func BenchmarkLoaderBuiltSets(b *testing.B) {
 	ctx := context.Background()
-	for _, kind := range []string{"arc", "sudoku"} {
+	dir := b.TempDir()
+	dirs := map[string]string{"sudoku-1M": filepath.Join(dir, "sudoku"), "arc-agi-1": filepath.Join(dir, "arc")}
+	out := func(dir string) pipeline.Output { return pipeline.Output{Dir: dir, Quiet: true} }
+	if _, err := pipeline.BuildSudoku(ctx, pipeline.SudokuConfig{Generate: 1000, GenerateTest: 100, Aug: 1000}, out(dirs["sudoku-1M"])); err != nil {
+		b.Fatal(err)
+	}
+	kinds := []string{"sudoku-1M"}
+	arc, err := filepath.Abs("../../shared/data/arc")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(arc, "arc-agi_training_challenges.json")); err != nil {
+		b.Logf("ARC-AGI-1 skipped: its JSON files are not at %s (the repository's sibling shared/data/arc)", arc)
+	} else {
+		cfg := pipeline.ARCConfig{InputPrefix: filepath.Join(arc, "arc-agi"), Subsets: []string{"training", "evaluation", "concept"},
+			TestSets: []string{"evaluation"}, Aug: 100, Seed: 42, IdentifiersStart: 1}
+		if _, err := pipeline.BuildARC(ctx, cfg, out(dirs["arc-agi-1"])); err != nil {
+			b.Fatal(err)
+		}
+		kinds = append(kinds, "arc-agi-1")
+	}
+	benchLoaderVsBaseline(b, dirs, kinds)
+}
+
+// benchLoaderVsBaseline runs, for each kind's dataset in dirs, the loader
+// from decoded Parquet and from the IPC cache (built first), each followed
+// by the baseline.
+func benchLoaderVsBaseline(b *testing.B, dirs map[string]string, kinds []string) {
+	ctx := context.Background()
+	for _, kind := range kinds {
 		if _, err := BuildCache(ctx, dirs[kind], "", nil, 2); err != nil {
 			b.Fatal(err)
 		}
