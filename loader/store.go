@@ -110,7 +110,7 @@ const maxChunkIndex = 1 << 16
 // of 1<<shift rows, no larger than any chunk but the last, hold the start
 // of at most one chunk, so that record finds a row's chunk with one table
 // read and one comparison, instead of a binary search whose branches
-// mispredict on random rows (15 ns of every Sudoku row).
+// mispredict on random rows.
 func (s *store) finish() {
 	rows := s.rows()
 	if rows == 0 {
