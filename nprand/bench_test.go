@@ -92,10 +92,12 @@ func BenchmarkGeneratorIntegers(b *testing.B) {
 // code ("generic", the baseline) and by the version this CPU dispatches to
 // (AVX-512 on amd64 where present): compare ns/op within one run.
 func BenchmarkPhiloxBlocks(b *testing.B) {
-	for name, f := range map[string]func(out, ctr *[4 * philoxBatch]uint64, key *[2]uint64){
-		"generic": philoxBlocksGeneric, "dispatched": philoxBlocks,
-	} {
-		b.Run(name, func(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		f    func(out, ctr *[4 * philoxBatch]uint64, key *[2]uint64)
+	}{{"generic", philoxBlocksGeneric}, {"dispatched", philoxBlocks}} {
+		f := c.f
+		b.Run(c.name, func(b *testing.B) {
 			var ctr, out [4 * philoxBatch]uint64
 			key := [2]uint64{1, 2}
 			for b.Loop() {
