@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -56,16 +54,7 @@ func TestARCEvaluatorGolden(t *testing.T) {
 	if _, err := pipeline.BuildARC(ctx, cfg, pipeline.Output{Dir: dir, Workers: 2, Quiet: true}); err != nil {
 		t.Fatal(err)
 	}
-	src, err := loader.Open(ctx, []string{dir}, "test", loader.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	l, err := loader.New(src, loader.Config{Sampler: loader.Eval, GlobalBatch: 64})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	src, l := openTestSplit(t, dir, 64)
 	ev, err := NewARC(dir, int32(src.Meta.BlankIdentifierID))
 	if err != nil {
 		t.Fatal(err)
@@ -73,14 +62,7 @@ func TestARCEvaluatorGolden(t *testing.T) {
 	ev.BeginEval()
 	var inputs, preds []int32
 	batches := 0
-	for {
-		b, err := l.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachBatch(t, l, func(b *loader.Batch) {
 		batches++
 		inputs = b.WidenInputs(inputs)
 		preds = preds[:0]
@@ -104,8 +86,7 @@ func TestARCEvaluatorGolden(t *testing.T) {
 		if err := ev.Update(inputs, preds, b.PuzzleIdentifiers, q); err != nil {
 			t.Fatal(err)
 		}
-		b.Release()
-	}
+	})
 	// The votes survive a checkpoint round trip.
 	restored, err := NewARC(dir, int32(src.Meta.BlankIdentifierID))
 	if err != nil {

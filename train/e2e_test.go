@@ -16,28 +16,11 @@ import (
 // only the path.
 func copyBaseline(t testing.TB, data string) float64 {
 	t.Helper()
-	ctx := context.Background()
-	src, err := loader.Open(ctx, []string{data}, "test", loader.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	l, err := loader.New(src, loader.Config{Sampler: loader.Eval, GlobalBatch: 16})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	_, l := openTestSplit(t, data, 16)
 	var sum float64
 	var rows int
 	var labels []int32
-	for {
-		b, err := l.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachBatch(t, l, func(b *loader.Batch) {
 		labels = b.WidenLabels(labels)
 		for r := range b.Rows {
 			ok, n := 0, 0
@@ -53,9 +36,42 @@ func copyBaseline(t testing.TB, data string) float64 {
 			sum += float64(ok) / float64(max(n, 1))
 			rows++
 		}
+	})
+	return sum / float64(rows)
+}
+
+// openTestSplit opens the test split of the dataset in dir and an
+// evaluation loader over it at the global batch, both closed when t ends.
+func openTestSplit(t testing.TB, dir string, globalBatch int) (*loader.Source, *loader.Loader) {
+	t.Helper()
+	src, err := loader.Open(context.Background(), []string{dir}, "test", loader.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	l, err := loader.New(src, loader.Config{Sampler: loader.Eval, GlobalBatch: globalBatch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return src, l
+}
+
+// eachBatch calls f with every batch l yields until io.EOF, releasing each
+// after f returns.
+func eachBatch(t testing.TB, l *loader.Loader, f func(b *loader.Batch)) {
+	t.Helper()
+	for {
+		b, err := l.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		f(b)
 		b.Release()
 	}
-	return sum / float64(rows)
 }
 
 // mazeRun trains the tiny maze model and returns the first and the last
