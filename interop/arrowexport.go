@@ -73,7 +73,7 @@ func ExportArrow(ctx context.Context, ds *dataset.Dataset, out string, opts Arro
 		}
 		reports = append(reports, SplitReport{Name: split.Name, Rows: split.Rows, Dtype: DtypeUint8})
 	}
-	return reports, st.Commit()
+	return reports, st.Commit(ctx)
 }
 
 // ownedArrowExport accepts a directory that holds only .arrow files.

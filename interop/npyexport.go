@@ -92,7 +92,7 @@ func ExportNPY(ctx context.Context, ds *dataset.Dataset, out string, opts NPYExp
 			return nil, err
 		}
 	}
-	return reports, st.Commit()
+	return reports, st.Commit(ctx)
 }
 
 // ownedNPYExport accepts a directory that holds only what ExportNPY writes.

@@ -2,6 +2,7 @@ package interop
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -72,10 +73,16 @@ func (s *staging) Abort() {
 }
 
 // Commit syncs the staged directories and renames the output into place,
-// moving an old output aside first and deleting it afterwards.
-func (s *staging) Commit() error {
+// moving an old output aside first and deleting it afterwards. A context
+// cancelled before the rename wins even when every row was already written:
+// the user who pressed Ctrl-C during the last batch gets no output rather
+// than one that appears after being told to stop.
+func (s *staging) Commit(ctx context.Context) error {
 	if s.done {
 		return errors.New("output already committed or aborted")
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	err := filepath.WalkDir(s.tmp, func(path string, d os.DirEntry, err error) error {
 		if err != nil || !d.IsDir() {
