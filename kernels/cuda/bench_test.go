@@ -25,15 +25,9 @@ func benchGemmShape(b *testing.B, ab, cd DType, m, n, k int) {
 	defer h.free()
 	a := GemmArgs{TransB: true, M: m, N: n, K: k, Alpha: 1, AB: ab, CType: cd, Lda: k, Ldb: k, Ldc: n}
 	tile := h.randn(1<<22, ab, 1)
-	var err error
-	if a.A, err = fillTiled(h, tile, m*k, ab); err != nil {
-		b.Fatal(err)
-	}
-	if a.B, err = fillTiled(h, tile, k*n, ab); err != nil {
-		b.Fatal(err)
-	}
-	if a.C, err = h.alloc(m * n * cd.Size()); err != nil {
-		b.Fatal(err)
+	a.A, a.B, a.C = fillTiled(h, tile, m*k, ab), fillTiled(h, tile, k*n, ab), h.alloc(m*n*cd.Size())
+	if h.err != nil {
+		b.Fatal(h.err)
 	}
 	if err := c.Gemm(nil, a); err != nil { // warm-up: cuBLAS picks its kernel
 		b.Fatal(err)

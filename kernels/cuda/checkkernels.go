@@ -19,8 +19,6 @@ type namedComparison struct {
 	comparison
 }
 
-func one(what string, c comparison) []namedComparison { return []namedComparison{{what, c}} }
-
 // Shapes for the kernel checks: TRM's widths (h = 512, I = 1536, d = 64,
 // 8 heads, 12-token vocabulary) on a few hundred token rows.
 const (
@@ -52,185 +50,69 @@ func kernelChecks() []kernelCheck {
 		both("scale", func(h *harness, dt DType) ([]namedComparison, error) {
 			n := ckRows * ckH
 			x := h.randn(n, dt, 1)
-			px, err := h.upload(x, dt)
-			if err != nil {
-				return nil, err
-			}
-			out, err := h.alloc(n * dt.Size())
-			if err != nil {
-				return nil, err
-			}
-			if err := h.c.Scale(h.s, dt, out, px, 22.627417, n); err != nil {
-				return nil, err
-			}
-			return outputs(h, dt, out, refScale(x, 22.627417), relFP32)
+			px, out := h.upload(x, dt), h.alloc(n*dt.Size())
+			h.do(func() error { return h.c.Scale(h.s, dt, out, px, 22.627417, n) })
+			return h.results(output(h, "out", dt, out, refScale(x, 22.627417), relFP32))
 		}),
 		{name: "cast_f32_bf16", f32: true, run: func(h *harness, _ DType) ([]namedComparison, error) {
 			n := ckRows * ckH
 			x := h.randn(n, F32, 3)
-			px, err := h.upload(x, F32)
-			if err != nil {
-				return nil, err
-			}
-			out, err := h.alloc(n * 2)
-			if err != nil {
-				return nil, err
-			}
-			if err := h.c.CastF32ToBF16(h.s, out, px, n); err != nil {
-				return nil, err
-			}
-			got, err := h.download(out, n, BF16)
-			if err != nil {
-				return nil, err
-			}
+			px, out := h.upload(x, F32), h.alloc(n*2)
+			h.do(func() error { return h.c.CastF32ToBF16(h.s, out, px, n) })
 			want := make([]float32, n)
 			for i, v := range x {
 				want[i] = roundTo(v, BF16)
 			}
-			return one("out", compare(got, want, 0, 0)), nil // must be bit-exact
+			return h.results(exact(h, "out", BF16, out, want))
 		}},
 		{name: "cast_bf16_f32", f32: true, run: func(h *harness, _ DType) ([]namedComparison, error) {
 			n := ckRows * ckH
 			x := h.randn(n, BF16, 3)
-			px, err := h.upload(x, BF16)
-			if err != nil {
-				return nil, err
-			}
-			out, err := h.alloc(n * 4)
-			if err != nil {
-				return nil, err
-			}
-			if err := h.c.CastBF16ToF32(h.s, out, px, n); err != nil {
-				return nil, err
-			}
-			got, err := h.download(out, n, F32)
-			if err != nil {
-				return nil, err
-			}
-			return one("out", compare(got, x, 0, 0)), nil
+			px, out := h.upload(x, BF16), h.alloc(n*4)
+			h.do(func() error { return h.c.CastBF16ToF32(h.s, out, px, n) })
+			return h.results(exact(h, "out", F32, out, x))
 		}},
 		both("transpose", func(h *harness, dt DType) ([]namedComparison, error) {
 			const batch, R, C = 3, ckL, ckH
 			x := h.randn(batch*R*C, dt, 1)
-			px, err := h.upload(x, dt)
-			if err != nil {
-				return nil, err
-			}
-			out, err := h.alloc(len(x) * dt.Size())
-			if err != nil {
-				return nil, err
-			}
-			if err := h.c.Transpose(h.s, dt, out, px, batch, R, C); err != nil {
-				return nil, err
-			}
-			got, err := h.download(out, len(x), dt)
-			if err != nil {
-				return nil, err
-			}
-			return one("out", compare(got, refTranspose(x, batch, R, C), 0, 0)), nil
+			px, out := h.upload(x, dt), h.alloc(len(x)*dt.Size())
+			h.do(func() error { return h.c.Transpose(h.s, dt, out, px, batch, R, C) })
+			return h.results(exact(h, "out", dt, out, refTranspose(x, batch, R, C)))
 		}),
 		both("swiglu_fwd", func(h *harness, dt DType) ([]namedComparison, error) {
 			gu := h.randn(ckRows*2*ckI, dt, 2)
-			pgu, err := h.upload(gu, dt)
-			if err != nil {
-				return nil, err
-			}
-			out, err := h.alloc(ckRows * ckI * dt.Size())
-			if err != nil {
-				return nil, err
-			}
-			if err := h.c.SwiGLU(h.s, dt, out, pgu, ckRows, ckI); err != nil {
-				return nil, err
-			}
-			return outputs(h, dt, out, refSwiGLU(gu, ckRows, ckI), relFP32)
+			pgu, out := h.upload(gu, dt), h.alloc(ckRows*ckI*dt.Size())
+			h.do(func() error { return h.c.SwiGLU(h.s, dt, out, pgu, ckRows, ckI) })
+			return h.results(output(h, "out", dt, out, refSwiGLU(gu, ckRows, ckI), relFP32))
 		}),
 		both("swiglu_bwd", func(h *harness, dt DType) ([]namedComparison, error) {
 			gu, dout := h.randn(ckRows*2*ckI, dt, 2), h.randn(ckRows*ckI, dt, 1)
-			pgu, err := h.upload(gu, dt)
-			if err != nil {
-				return nil, err
-			}
-			pd, err := h.upload(dout, dt)
-			if err != nil {
-				return nil, err
-			}
-			out, err := h.alloc(len(gu) * dt.Size())
-			if err != nil {
-				return nil, err
-			}
-			if err := h.c.SwiGLUBackward(h.s, dt, out, pd, pgu, ckRows, ckI); err != nil {
-				return nil, err
-			}
-			return outputs(h, dt, out, refSwiGLUBackward(dout, gu, ckRows, ckI), relFP32)
+			pgu, pd, out := h.upload(gu, dt), h.upload(dout, dt), h.alloc(len(gu)*dt.Size())
+			h.do(func() error { return h.c.SwiGLUBackward(h.s, dt, out, pd, pgu, ckRows, ckI) })
+			return h.results(output(h, "out", dt, out, refSwiGLUBackward(dout, gu, ckRows, ckI), relFP32))
 		}),
 		both("rmsnorm_fwd", func(h *harness, dt DType) ([]namedComparison, error) {
 			x := h.randn(ckRows*ckH, dt, 3)
-			px, err := h.upload(x, dt)
-			if err != nil {
-				return nil, err
-			}
-			y, err := h.alloc(len(x) * dt.Size())
-			if err != nil {
-				return nil, err
-			}
-			rstd, err := h.alloc(ckRows * 4)
-			if err != nil {
-				return nil, err
-			}
-			if err := h.c.RMSNorm(h.s, dt, y, rstd, px, ckRows, ckH, 1e-5); err != nil {
-				return nil, err
-			}
+			px, y, rstd := h.upload(x, dt), h.alloc(len(x)*dt.Size()), h.alloc(ckRows*4)
+			h.do(func() error { return h.c.RMSNorm(h.s, dt, y, rstd, px, ckRows, ckH, 1e-5) })
 			wy, wr := refRMSNorm(x, ckRows, ckH, float64(float32(1e-5)))
-			ry, err := outputs(h, dt, y, wy, relFP32)
-			if err != nil {
-				return nil, err
-			}
-			gr, err := h.download(rstd, ckRows, F32)
-			if err != nil {
-				return nil, err
-			}
-			return append(ry, namedComparison{"rstd", compare(gr, wr, 0, relFP32)}), nil
+			return h.results(output(h, "out", dt, y, wy, relFP32),
+				namedComparison{"rstd", compare(h.download(rstd, ckRows, F32), wr, 0, relFP32)})
 		}),
 		both("rmsnorm_bwd", func(h *harness, dt DType) ([]namedComparison, error) {
 			x, dy := h.randn(ckRows*ckH, dt, 3), h.randn(ckRows*ckH, dt, 1)
 			_, rstd := refRMSNorm(x, ckRows, ckH, float64(float32(1e-5)))
-			px, err := h.upload(x, dt)
-			if err != nil {
-				return nil, err
-			}
-			pdy, err := h.upload(dy, dt)
-			if err != nil {
-				return nil, err
-			}
-			pr, err := h.upload(rstd, F32)
-			if err != nil {
-				return nil, err
-			}
-			dx, err := h.alloc(len(x) * dt.Size())
-			if err != nil {
-				return nil, err
-			}
-			if err := h.c.RMSNormBackward(h.s, dt, dx, pdy, px, pr, ckRows, ckH); err != nil {
-				return nil, err
-			}
-			return outputs(h, dt, dx, refRMSNormBackward(dy, x, ckRows, ckH, float64(float32(1e-5))), 1e-5)
+			px, pdy, pr, dx := h.upload(x, dt), h.upload(dy, dt), h.upload(rstd, F32), h.alloc(len(x)*dt.Size())
+			h.do(func() error { return h.c.RMSNormBackward(h.s, dt, dx, pdy, px, pr, ckRows, ckH) })
+			return h.results(output(h, "out", dt, dx, refRMSNormBackward(dy, x, ckRows, ckH, float64(float32(1e-5))), 1e-5))
 		}),
 		both("rope_fwd", func(h *harness, dt DType) ([]namedComparison, error) { return ropeCheck(h, dt, false) }),
 		both("rope_bwd", func(h *harness, dt DType) ([]namedComparison, error) { return ropeCheck(h, dt, true) }),
 		both("softmax_fwd", func(h *harness, dt DType) ([]namedComparison, error) {
 			x := h.randn(ckRows*ckSeq, dt, 8)
-			px, err := h.upload(x, dt)
-			if err != nil {
-				return nil, err
-			}
-			y, err := h.alloc(len(x) * dt.Size())
-			if err != nil {
-				return nil, err
-			}
-			if err := h.c.Softmax(h.s, dt, y, px, ckRows, ckSeq, 0.125); err != nil {
-				return nil, err
-			}
-			return outputs(h, dt, y, refSoftmax(x, ckRows, ckSeq, 0.125), 1e-5)
+			px, y := h.upload(x, dt), h.alloc(len(x)*dt.Size())
+			h.do(func() error { return h.c.Softmax(h.s, dt, y, px, ckRows, ckSeq, 0.125) })
+			return h.results(output(h, "out", dt, y, refSoftmax(x, ckRows, ckSeq, 0.125), 1e-5))
 		}),
 		both("softmax_bwd", func(h *harness, dt DType) ([]namedComparison, error) {
 			y := refSoftmax(h.randn(ckRows*ckSeq, F32, 8), ckRows, ckSeq, 0.125)
@@ -238,22 +120,9 @@ func kernelChecks() []kernelCheck {
 				y[i] = roundTo(y[i], dt)
 			}
 			dy := h.randn(len(y), dt, 1)
-			py, err := h.upload(y, dt)
-			if err != nil {
-				return nil, err
-			}
-			pdy, err := h.upload(dy, dt)
-			if err != nil {
-				return nil, err
-			}
-			dx, err := h.alloc(len(y) * dt.Size())
-			if err != nil {
-				return nil, err
-			}
-			if err := h.c.SoftmaxBackward(h.s, dt, dx, pdy, py, ckRows, ckSeq, 0.125); err != nil {
-				return nil, err
-			}
-			return outputs(h, dt, dx, refSoftmaxBackward(dy, y, ckRows, ckSeq, 0.125), 1e-5)
+			py, pdy, dx := h.upload(y, dt), h.upload(dy, dt), h.alloc(len(y)*dt.Size())
+			h.do(func() error { return h.c.SoftmaxBackward(h.s, dt, dx, pdy, py, ckRows, ckSeq, 0.125) })
+			return h.results(output(h, "out", dt, dx, refSoftmaxBackward(dy, y, ckRows, ckSeq, 0.125), 1e-5))
 		}),
 		both("stablemax_xent", func(h *harness, dt DType) ([]namedComparison, error) { return xentCheck(h, dt, Stablemax) }),
 		both("softmax_xent", func(h *harness, dt DType) ([]namedComparison, error) { return xentCheck(h, dt, SoftmaxCE) }),
@@ -263,27 +132,14 @@ func kernelChecks() []kernelCheck {
 			for r := 0; r < rows; r += 7 { // exact ties: the first index must win
 				x[r*ckV+3], x[r*ckV+9] = 50, 50
 			}
-			px, err := h.upload(x, dt)
-			if err != nil {
-				return nil, err
-			}
-			out, err := h.alloc(rows * 4)
-			if err != nil {
-				return nil, err
-			}
-			if err := h.c.Argmax(h.s, dt, out, px, rows, ckV); err != nil {
-				return nil, err
-			}
-			got, err := h.downloadInt32(out, rows)
-			if err != nil {
-				return nil, err
-			}
-			want := refArgmax(x, rows, ckV)
+			px, out := h.upload(x, dt), h.alloc(rows*4)
+			h.do(func() error { return h.c.Argmax(h.s, dt, out, px, rows, ckV) })
+			got, want := h.downloadInt32(out, rows), refArgmax(x, rows, ckV)
 			gf, wf := make([]float32, rows), make([]float32, rows)
 			for i := range got {
 				gf[i], wf[i] = float32(got[i]), float32(want[i])
 			}
-			return one("index", compare(gf, wf, 0, 0)), nil
+			return h.results(namedComparison{"index", compare(gf, wf, 0, 0)})
 		}),
 		both("embedding_fwd", func(h *harness, dt DType) ([]namedComparison, error) {
 			table := h.randn(ckV*ckH, F32, 1)
@@ -292,22 +148,9 @@ func kernelChecks() []kernelCheck {
 				ids[i] = int32(h.rng.IntN(ckV))
 			}
 			ids[5] = ckV // out of range: a row of NaN
-			pt, err := h.upload(table, F32)
-			if err != nil {
-				return nil, err
-			}
-			pi, err := h.uploadInt32(ids)
-			if err != nil {
-				return nil, err
-			}
-			out, err := h.alloc(ckRows * ckH * dt.Size())
-			if err != nil {
-				return nil, err
-			}
-			if err := h.c.Embedding(h.s, dt, out, pt, pi, ckRows, ckH, ckV, 22.627417); err != nil {
-				return nil, err
-			}
-			return outputs(h, dt, out, refEmbedding(table, ids, ckH, ckV, 22.627417), relFP32)
+			pt, pi, out := h.upload(table, F32), h.uploadInt32(ids), h.alloc(ckRows*ckH*dt.Size())
+			h.do(func() error { return h.c.Embedding(h.s, dt, out, pt, pi, ckRows, ckH, ckV, 22.627417) })
+			return h.results(output(h, "out", dt, out, refEmbedding(table, ids, ckH, ckV, 22.627417), relFP32))
 		}),
 		both("embedding_bwd", func(h *harness, dt DType) ([]namedComparison, error) {
 			dout := h.randn(ckRows*ckH, dt, 1)
@@ -319,34 +162,10 @@ func kernelChecks() []kernelCheck {
 			want := append([]float32(nil), dtable...)
 			refEmbeddingBackward(want, dout, ids, ckH, 0.5)
 			order, offsets, uids := GroupByID(ids)
-			pd, err := h.upload(dout, dt)
-			if err != nil {
-				return nil, err
-			}
-			pt, err := h.upload(dtable, F32)
-			if err != nil {
-				return nil, err
-			}
-			var g Groups
-			g.U = len(uids)
-			if g.Order, err = h.uploadInt32(order); err != nil {
-				return nil, err
-			}
-			if g.Offsets, err = h.uploadInt32(offsets); err != nil {
-				return nil, err
-			}
-			if g.UIDs, err = h.uploadInt32(uids); err != nil {
-				return nil, err
-			}
-			if err := h.c.EmbeddingBackward(h.s, dt, pt, pd, g, ckH, 0.5, true); err != nil {
-				return nil, err
-			}
-			got, err := h.download(pt, len(want), F32)
-			if err != nil {
-				return nil, err
-			}
-			atol, _ := tolFor(F32, want, 1e-5)
-			return one("dtable", compare(got, want, atol, 1e-5)), nil
+			pd, pt := h.upload(dout, dt), h.upload(dtable, F32)
+			g := Groups{U: len(uids), Order: h.uploadInt32(order), Offsets: h.uploadInt32(offsets), UIDs: h.uploadInt32(uids)}
+			h.do(func() error { return h.c.EmbeddingBackward(h.s, dt, pt, pd, g, ckH, 0.5, true) })
+			return h.results(output(h, "dtable", F32, pt, want, 1e-5))
 		}),
 		{name: "adam_atan2", f32: true, run: func(h *harness, _ DType) ([]namedComparison, error) {
 			n := ckRows * ckH
@@ -357,32 +176,12 @@ func kernelChecks() []kernelCheck {
 			}
 			g[0], m[0], v[0] = 0, 0, 0 // atan2(0, 0) = 0: only weight decay moves it
 			a := NewAdamScalars(1e-4, 0.9, 0.95, 0.1, 7)
-			ptrs := make([]DevPtr, 4)
-			for i, x := range [][]float32{p, g, m, v} {
-				var err error
-				if ptrs[i], err = h.upload(x, F32); err != nil {
-					return nil, err
-				}
-			}
-			if err := h.c.AdamATan2(h.s, ptrs[0], ptrs[1], ptrs[2], ptrs[3], n, a); err != nil {
-				return nil, err
-			}
+			pp, pg, pm, pv := h.upload(p, F32), h.upload(g, F32), h.upload(m, F32), h.upload(v, F32)
+			h.do(func() error { return h.c.AdamATan2(h.s, pp, pg, pm, pv, n, a) })
 			refAdamATan2(p, g, m, v, a)
-			var out []namedComparison
-			for i, w := range []struct {
-				name string
-				x    []float32
-			}{{"p", p}, {"m", m}, {"v", v}} {
-				got, err := h.download(ptrs[[]int{0, 2, 3}[i]], n, F32)
-				if err != nil {
-					return nil, err
-				}
-				// The moment updates cancel where g and the old moment
-				// nearly balance: the absolute part of the tolerance covers it.
-				atol, _ := tolFor(F32, w.x, relFP32)
-				out = append(out, namedComparison{w.name, compare(got, w.x, atol, relFP32)})
-			}
-			return out, nil
+			// The moment updates cancel where g and the old moment nearly
+			// balance: the absolute part of the tolerance covers it.
+			return h.results(output(h, "p", F32, pp, p, relFP32), output(h, "m", F32, pm, m, relFP32), output(h, "v", F32, pv, v, relFP32))
 		}},
 		{name: "sparse_signsgd", f32: true, run: func(h *harness, _ DType) ([]namedComparison, error) {
 			const V, U = 1000, 96
@@ -393,91 +192,33 @@ func kernelChecks() []kernelCheck {
 			for i := range uids {
 				uids[i] = int32(i*10 + 3)
 			}
-			pw, err := h.upload(w, F32)
-			if err != nil {
-				return nil, err
-			}
-			pg, err := h.upload(g, F32)
-			if err != nil {
-				return nil, err
-			}
-			pu, err := h.uploadInt32(uids)
-			if err != nil {
-				return nil, err
-			}
-			if err := h.c.SparseSignSGD(h.s, pw, pg, pu, U, ckH, 1e-2, 0.1); err != nil {
-				return nil, err
-			}
+			pw, pg, pu := h.upload(w, F32), h.upload(g, F32), h.uploadInt32(uids)
+			h.do(func() error { return h.c.SparseSignSGD(h.s, pw, pg, pu, U, ckH, 1e-2, 0.1) })
 			refSparseSignSGD(w, g, uids, ckH, 1e-2, 0.1)
-			got, err := h.download(pw, len(w), F32)
-			if err != nil {
-				return nil, err
-			}
-			atol, _ := tolFor(F32, w, relFP32)
-			return one("w", compare(got, w, atol, relFP32)), nil
+			return h.results(output(h, "w", F32, pw, w, relFP32))
 		}},
 		{name: "ema", f32: true, run: func(h *harness, _ DType) ([]namedComparison, error) {
 			n := ckRows * ckH
 			sh, p := h.randn(n, F32, 1), h.randn(n, F32, 1)
-			ps, err := h.upload(sh, F32)
-			if err != nil {
-				return nil, err
-			}
-			pp, err := h.upload(p, F32)
-			if err != nil {
-				return nil, err
-			}
-			if err := h.c.EMA(h.s, ps, pp, n, 0.999); err != nil {
-				return nil, err
-			}
+			ps, pp := h.upload(sh, F32), h.upload(p, F32)
+			h.do(func() error { return h.c.EMA(h.s, ps, pp, n, 0.999) })
 			refEMA(sh, p, 0.999)
-			got, err := h.download(ps, n, F32)
-			if err != nil {
-				return nil, err
-			}
-			atol, _ := tolFor(F32, sh, relFP32)
-			return one("shadow", compare(got, sh, atol, relFP32)), nil
+			return h.results(output(h, "shadow", F32, ps, sh, relFP32))
 		}},
 		both("sum", func(h *harness, dt DType) ([]namedComparison, error) {
 			n := 3_000_017
 			x := h.randn(n, dt, 1)
-			px, err := h.upload(x, dt)
-			if err != nil {
-				return nil, err
-			}
-			out, err := h.alloc(8)
-			if err != nil {
-				return nil, err
-			}
-			if err := h.c.Sum(h.s, dt, out, px, n); err != nil {
-				return nil, err
-			}
-			got, err := h.downloadF64(out, 1)
-			if err != nil {
-				return nil, err
-			}
+			px, out := h.upload(x, dt), h.alloc(8)
+			h.do(func() error { return h.c.Sum(h.s, dt, out, px, n) })
 			// fp64 sums of the same values in another order differ by
 			// rounding only: far below 1e-9 of the sum of magnitudes.
-			return one("sum", compare(got, []float64{refSum(x)}, 1e-9*float64(n), 0)), nil
+			return h.results(namedComparison{"sum", compare(h.downloadF64(out, 1), []float64{refSum(x)}, 1e-9*float64(n), 0)})
 		}),
 		both("sum_rows", func(h *harness, dt DType) ([]namedComparison, error) {
 			x := h.randn(ckRows*ckV, dt, 1)
-			px, err := h.upload(x, dt)
-			if err != nil {
-				return nil, err
-			}
-			out, err := h.alloc(ckV * 4)
-			if err != nil {
-				return nil, err
-			}
-			if err := h.c.SumRows(h.s, dt, out, px, ckRows, ckV); err != nil {
-				return nil, err
-			}
-			got, err := h.download(out, ckV, F32)
-			if err != nil {
-				return nil, err
-			}
-			return one("out", compare(got, refSumRows(x, ckRows, ckV), 1e-6, relFP32)), nil
+			px, out := h.upload(x, dt), h.alloc(ckV*4)
+			h.do(func() error { return h.c.SumRows(h.s, dt, out, px, ckRows, ckV) })
+			return h.results(namedComparison{"out", compare(h.download(out, ckV, F32), refSumRows(x, ckRows, ckV), 1e-6, relFP32)})
 		}),
 	}
 }
@@ -487,32 +228,22 @@ func binary(h *harness, dt DType, ref func(a, b []float32) []float32,
 	run func(s *Stream, dt DType, out, a, b DevPtr, n int) error) ([]namedComparison, error) {
 	n := ckRows * ckH
 	a, b := h.randn(n, dt, 1), h.randn(n, dt, 1)
-	pa, err := h.upload(a, dt)
-	if err != nil {
-		return nil, err
-	}
-	pb, err := h.upload(b, dt)
-	if err != nil {
-		return nil, err
-	}
-	out, err := h.alloc(n * dt.Size())
-	if err != nil {
-		return nil, err
-	}
-	if err := run(h.s, dt, out, pa, pb, n); err != nil {
-		return nil, err
-	}
-	return outputs(h, dt, out, ref(a, b), relFP32)
+	pa, pb, out := h.upload(a, dt), h.upload(b, dt), h.alloc(n*dt.Size())
+	h.do(func() error { return run(h.s, dt, out, pa, pb, n) })
+	return h.results(output(h, "out", dt, out, ref(a, b), relFP32))
 }
 
-// outputs downloads one output and compares it with the dtype's tolerance.
-func outputs(h *harness, dt DType, p DevPtr, want []float32, rel float64) ([]namedComparison, error) {
-	got, err := h.download(p, len(want), dt)
-	if err != nil {
-		return nil, err
-	}
+// output downloads one output of dtype dt and compares it with want at the
+// dtype's tolerance (tolFor).
+func output(h *harness, what string, dt DType, p DevPtr, want []float32, rel float64) namedComparison {
+	got := h.download(p, len(want), dt)
 	atol, rtol := tolFor(dt, want, rel)
-	return one("out", compare(got, want, atol, rtol)), nil
+	return namedComparison{what, compare(got, want, atol, rtol)}
+}
+
+// exact downloads one output that must equal want bit for bit.
+func exact(h *harness, what string, dt DType, p DevPtr, want []float32) namedComparison {
+	return namedComparison{what, compare(h.download(p, len(want), dt), want, 0, 0)}
 }
 
 // ropeCheck rotates q and k inside a fused qkv buffer [rows, 3*H*d] and
@@ -521,30 +252,14 @@ func ropeCheck(h *harness, dt DType, backward bool) ([]namedComparison, error) {
 	rows, stride := 4*ckL, 3*ckHeads*ckD
 	cos, sin := refRoPETables(ckL, ckD, 10000)
 	x := h.randn(rows*stride, dt, 1)
-	px, err := h.upload(x, dt)
-	if err != nil {
-		return nil, err
-	}
-	pc, err := h.upload(cos, F32)
-	if err != nil {
-		return nil, err
-	}
-	ps, err := h.upload(sin, F32)
-	if err != nil {
-		return nil, err
-	}
-	a := RoPEArgs{Rows: rows, L: ckL, Heads: 2 * ckHeads, RowStride: stride, HeadDim: ckD, Cos: pc, Sin: ps}
-	sign := 1.0
+	px := h.upload(x, dt)
+	a := RoPEArgs{Rows: rows, L: ckL, Heads: 2 * ckHeads, RowStride: stride, HeadDim: ckD, Cos: h.upload(cos, F32), Sin: h.upload(sin, F32)}
+	sign, rope := 1.0, h.c.RoPE
 	if backward {
-		sign = -1
-		err = h.c.RoPEBackward(h.s, dt, px, px, a)
-	} else {
-		err = h.c.RoPE(h.s, dt, px, px, a)
+		sign, rope = -1, h.c.RoPEBackward
 	}
-	if err != nil {
-		return nil, err
-	}
-	return outputs(h, dt, px, refRoPE(x, cos, sin, rows, ckL, 2*ckHeads, stride, ckD, sign), relFP32)
+	h.do(func() error { return rope(h.s, dt, px, px, a) })
+	return h.results(output(h, "out", dt, px, refRoPE(x, cos, sin, rows, ckL, 2*ckHeads, stride, ckD, sign), relFP32))
 }
 
 func xentCheck(h *harness, dt DType, kind LossKind) ([]namedComparison, error) {
@@ -557,48 +272,16 @@ func xentCheck(h *harness, dt DType, kind LossKind) ([]namedComparison, error) {
 		scale[i] = float32(1 / float64(1+h.rng.IntN(900)))
 	}
 	labels[1], labels[2] = -100, -100
-	pl, err := h.upload(logits, dt)
-	if err != nil {
-		return nil, err
-	}
-	plab, err := h.uploadInt32(labels)
-	if err != nil {
-		return nil, err
-	}
-	psc, err := h.upload(scale, F32)
-	if err != nil {
-		return nil, err
-	}
-	loss, err := h.alloc(rows * 8)
-	if err != nil {
-		return nil, err
-	}
-	dl, err := h.alloc(rows * ckV * 4)
-	if err != nil {
-		return nil, err
-	}
-	a := CrossEntropyArgs{Kind: kind, Loss: loss, DLogits: dl, Logits: pl, Labels: plab, RowScale: psc, Rows: rows, V: ckV, IgnoreIndex: -100}
-	if err := h.c.CrossEntropy(h.s, dt, a); err != nil {
-		return nil, err
-	}
+	a := CrossEntropyArgs{Kind: kind, Logits: h.upload(logits, dt), Labels: h.uploadInt32(labels), RowScale: h.upload(scale, F32),
+		Loss: h.alloc(rows * 8), DLogits: h.alloc(rows * ckV * 4), Rows: rows, V: ckV, IgnoreIndex: -100}
+	h.do(func() error { return h.c.CrossEntropy(h.s, dt, a) })
 	wl, wd := refCrossEntropy(kind, logits, labels, scale, rows, ckV, -100)
-	gl, err := h.downloadF64(loss, rows)
-	if err != nil {
-		return nil, err
-	}
-	gd, err := h.download(dl, rows*ckV, F32)
-	if err != nil {
-		return nil, err
-	}
 	lossTol := 1e-12 // stablemax runs in fp64 on both sides
 	if kind == SoftmaxCE {
 		lossTol = 1e-5
 	}
-	atol, _ := tolFor(F32, wd, 1e-5)
-	return []namedComparison{
-		{"loss", compare(gl, wl, lossTol, lossTol)},
-		{"dlogits", compare(gd, wd, atol, 1e-5)},
-	}, nil
+	return h.results(namedComparison{"loss", compare(h.downloadF64(a.Loss, rows), wl, lossTol, lossTol)},
+		output(h, "dlogits", F32, a.DLogits, wd, 1e-5))
 }
 
 // runKernelChecks runs every check in every dtype and prints one line per

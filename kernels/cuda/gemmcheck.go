@@ -73,22 +73,11 @@ func gemmCheck(h *harness, g gemmCase) (comparison, error) {
 	nb := a.Batch
 	A, B := h.randn(nb*g.m*g.k, g.ab, 1), h.randn(nb*g.k*g.n, g.ab, 1)
 	C := h.randn(nb*g.m*g.n, g.c, 1)
-	var err error
-	if a.A, err = h.upload(A, g.ab); err != nil {
-		return comparison{}, err
-	}
-	if a.B, err = h.upload(B, g.ab); err != nil {
-		return comparison{}, err
-	}
-	if a.C, err = h.upload(C, g.c); err != nil {
-		return comparison{}, err
-	}
-	if err := h.c.Gemm(h.s, a); err != nil {
-		return comparison{}, err
-	}
-	got, err := h.download(a.C, len(C), g.c)
-	if err != nil {
-		return comparison{}, err
+	a.A, a.B, a.C = h.upload(A, g.ab), h.upload(B, g.ab), h.upload(C, g.c)
+	h.do(func() error { return h.c.Gemm(h.s, a) })
+	got := h.download(a.C, len(C), g.c)
+	if h.err != nil {
+		return comparison{}, h.err
 	}
 	want := append([]float32(nil), C...)
 	for b := 0; b < nb; b++ {
@@ -160,14 +149,9 @@ func benchGemm(c *Context, s *Stream, sh benchShape) (tflops float64, spot strin
 		a.Ldb = sh.k
 	}
 	tile := h.randn(1<<24, sh.ab, 1)
-	if a.A, err = fillTiled(h, tile, sh.m*sh.k, sh.ab); err != nil {
-		return 0, "", err
-	}
-	if a.B, err = fillTiled(h, tile[1000:], sh.k*sh.n, sh.ab); err != nil {
-		return 0, "", err
-	}
-	if a.C, err = h.alloc(sh.m * sh.n * sh.c.Size()); err != nil {
-		return 0, "", err
+	a.A, a.B, a.C = fillTiled(h, tile, sh.m*sh.k, sh.ab), fillTiled(h, tile[1000:], sh.k*sh.n, sh.ab), h.alloc(sh.m*sh.n*sh.c.Size())
+	if h.err != nil {
+		return 0, "", h.err
 	}
 	t0, err := c.NewEvent()
 	if err != nil {
@@ -207,9 +191,9 @@ func benchGemm(c *Context, s *Stream, sh benchShape) (tflops float64, spot strin
 	if sh.m != 8192 || sh.n != 8192 {
 		return tflops, "", nil
 	}
-	got, err := h.download(a.C, sh.m*sh.n, sh.c)
-	if err != nil {
-		return 0, "", err
+	got := h.download(a.C, sh.m*sh.n, sh.c)
+	if h.err != nil {
+		return 0, "", h.err
 	}
 	B := tile[1000:]
 	var gv, wv []float32
@@ -231,21 +215,12 @@ func benchGemm(c *Context, s *Stream, sh benchShape) (tflops float64, spot strin
 }
 
 // fillTiled allocates n values and fills them with tile repeated.
-func fillTiled(h *harness, tile []float32, n int, dt DType) (DevPtr, error) {
+func fillTiled(h *harness, tile []float32, n int, dt DType) DevPtr {
 	first := tile[:min(len(tile), n)]
-	p, err := h.alloc(n * dt.Size())
-	if err != nil {
-		return 0, err
-	}
-	src, err := h.upload(first, dt)
-	if err != nil {
-		return 0, err
-	}
+	p, src := h.alloc(n*dt.Size()), h.upload(first, dt)
 	step := len(first) * dt.Size()
 	for off := 0; off < n*dt.Size(); off += step {
-		if err := h.c.CopyDtoD(h.s, p+DevPtr(off), src, min(step, n*dt.Size()-off)); err != nil {
-			return 0, err
-		}
+		h.do(func() error { return h.c.CopyDtoD(h.s, p+DevPtr(off), src, min(step, n*dt.Size()-off)) })
 	}
-	return p, nil
+	return p
 }

@@ -7,32 +7,56 @@ import (
 )
 
 // harness moves test data between host and device for the GPU check and
-// the GPU tests, and frees everything it allocated.
+// the GPU tests, and frees everything it allocated. Its device steps keep
+// the first error and turn every later step into a no-op, so that a check
+// reads as a straight line of uploads, a launch and downloads, and asks for
+// the error once, through results (or err).
 type harness struct {
 	c    *Context
 	s    *Stream
 	rng  *rand.Rand
 	bufs []DeviceBuffer
+	err  error // the first failed device step since the last free
 }
 
 func newHarness(c *Context, s *Stream, seed uint64) *harness {
 	return &harness{c: c, s: s, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}
 }
 
+// free releases every buffer and forgets the error: the next check starts
+// afresh.
 func (h *harness) free() {
 	for _, b := range h.bufs {
 		h.c.Free(b)
 	}
-	h.bufs = nil
+	h.bufs, h.err = nil, nil
 }
 
-func (h *harness) alloc(bytes int) (DevPtr, error) {
-	b, err := h.c.Alloc(bytes)
-	if err != nil {
-		return 0, err
+// do runs one device step unless an earlier one failed.
+func (h *harness) do(step func() error) {
+	if h.err == nil {
+		h.err = step()
 	}
-	h.bufs = append(h.bufs, b)
-	return b.Ptr, nil
+}
+
+// results returns the comparisons, or the first device error instead.
+func (h *harness) results(r ...namedComparison) ([]namedComparison, error) {
+	if h.err != nil {
+		return nil, h.err
+	}
+	return r, nil
+}
+
+func (h *harness) alloc(bytes int) DevPtr {
+	var p DevPtr
+	h.do(func() error {
+		b, err := h.c.Alloc(bytes)
+		if err == nil {
+			h.bufs, p = append(h.bufs, b), b.Ptr
+		}
+		return err
+	})
+	return p
 }
 
 // randn returns n normal values times scale, rounded to bf16 when dt is
@@ -53,67 +77,63 @@ func roundTo(f float32, dt DType) float32 {
 }
 
 // upload copies x to the device in dtype dt.
-func (h *harness) upload(x []float32, dt DType) (DevPtr, error) {
-	p, err := h.alloc(max(len(x)*dt.Size(), 1))
-	if err != nil {
-		return 0, err
-	}
-	var b []byte
-	if dt == BF16 {
+func (h *harness) upload(x []float32, dt DType) DevPtr {
+	p := h.alloc(max(len(x)*dt.Size(), 1))
+	h.do(func() error {
+		if dt != BF16 {
+			return h.c.CopyHtoD(h.s, p, Bytes(x))
+		}
 		u := make([]uint16, len(x))
 		for i, v := range x {
 			u[i] = F32ToBF16(v)
 		}
-		b = Bytes(u)
-	} else {
-		b = Bytes(x)
-	}
-	return p, h.c.CopyHtoD(h.s, p, b)
+		return h.c.CopyHtoD(h.s, p, Bytes(u))
+	})
+	return p
 }
 
-func (h *harness) uploadInt32(x []int32) (DevPtr, error) {
-	p, err := h.alloc(max(len(x)*4, 1))
-	if err != nil {
-		return 0, err
-	}
-	return p, h.c.CopyHtoD(h.s, p, Bytes(x))
+func (h *harness) uploadInt32(x []int32) DevPtr {
+	p := h.alloc(max(len(x)*4, 1))
+	h.do(func() error { return h.c.CopyHtoD(h.s, p, Bytes(x)) })
+	return p
 }
 
 // download copies n values of dtype dt back as fp32, after the stream's
 // work is done.
-func (h *harness) download(p DevPtr, n int, dt DType) ([]float32, error) {
+func (h *harness) download(p DevPtr, n int, dt DType) []float32 {
 	out := make([]float32, n)
-	if dt == BF16 {
-		u := make([]uint16, n)
-		if err := h.copyBack(Bytes(u), p); err != nil {
-			return nil, err
-		}
-		for i, v := range u {
-			out[i] = BF16ToF32(v)
-		}
-		return out, nil
+	if dt != BF16 {
+		h.copyBack(Bytes(out), p)
+		return out
 	}
-	return out, h.copyBack(Bytes(out), p)
+	u := make([]uint16, n)
+	h.copyBack(Bytes(u), p)
+	for i, v := range u {
+		out[i] = BF16ToF32(v)
+	}
+	return out
 }
 
-func (h *harness) downloadF64(p DevPtr, n int) ([]float64, error) {
+func (h *harness) downloadF64(p DevPtr, n int) []float64 {
 	out := make([]float64, n)
-	return out, h.copyBack(Bytes(out), p)
+	h.copyBack(Bytes(out), p)
+	return out
 }
 
-func (h *harness) downloadInt32(p DevPtr, n int) ([]int32, error) {
+func (h *harness) downloadInt32(p DevPtr, n int) []int32 {
 	out := make([]int32, n)
-	return out, h.copyBack(Bytes(out), p)
+	h.copyBack(Bytes(out), p)
+	return out
 }
 
-func (h *harness) copyBack(dst []byte, p DevPtr) error {
-	if err := h.c.CopyDtoH(h.s, dst, p); err != nil {
-		return err
-	}
-	if h.s == nil {
-		return h.c.Synchronize()
-	}
-	return h.s.Synchronize()
+func (h *harness) copyBack(dst []byte, p DevPtr) {
+	h.do(func() error { return h.c.CopyDtoH(h.s, dst, p) })
+	h.do(func() error {
+		if h.s == nil {
+			return h.c.Synchronize()
+		}
+		return h.s.Synchronize()
+	})
 }
 
 // comparison is the worst disagreement between a device result and its
