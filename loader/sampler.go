@@ -337,16 +337,23 @@ func (s *sampler) drawOrder(p *Part, iters int64, buf []int) ([]int, *nprand.Gen
 }
 
 // extendOrder appends one more epoch to the group order of a shard-local
-// pass: the next permutation of the extension stream, which restore redraws
-// the same way.
-func (s *sampler) extendOrder(p *Part) {
-	s.st.Epochs++
+// pass.
+func (s *sampler) extendOrder(p *Part) { s.drawExtraEpochs(p, s.st.Epochs+1) }
+
+// drawExtraEpochs appends the order's epochs from Epochs up to epochs:
+// epoch e >= EpochsPerIter is permutation e-EpochsPerIter of the extension
+// stream, redrawn from its start, so that restore and a running pass draw
+// each the same way.
+func (s *sampler) drawExtraEpochs(p *Part, epochs int) {
 	ext := s.extension()
 	perm := make([]int, p.Groups())
-	for e := s.cfg.EpochsPerIter; e < s.st.Epochs; e++ {
+	for e := s.cfg.EpochsPerIter; e < epochs; e++ {
 		ext.PermutationInto(perm)
+		if e >= s.st.Epochs {
+			s.order = append(s.order, perm...)
+		}
 	}
-	s.order = append(s.order, perm...)
+	s.st.Epochs = epochs
 }
 
 // extension is the stream of the extra epochs of shard-local training: a
@@ -615,14 +622,10 @@ func (s *sampler) restore(st State) error {
 		}
 	}
 	s.order, s.philox = s.drawOrder(p, st.Iters, s.order)
-	if extra := st.Epochs - s.cfg.EpochsPerIter; s.cfg.Sampler == Train && extra > 0 {
+	if s.cfg.Sampler == Train && st.Epochs > s.cfg.EpochsPerIter {
 		// The epochs a shard-local pass added (see extendOrder).
-		ext := s.extension()
-		for range extra {
-			perm := make([]int, p.Groups())
-			ext.PermutationInto(perm)
-			s.order = append(s.order, perm...)
-		}
+		s.st.Epochs = s.cfg.EpochsPerIter
+		s.drawExtraEpochs(p, st.Epochs)
 	}
 	if st.Start > int64(len(s.order)) {
 		return fmt.Errorf("loader: state start %d beyond the order's %d entries", st.Start, len(s.order))
