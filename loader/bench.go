@@ -89,7 +89,7 @@ type BenchConfig struct {
 // BenchResult is one measurement. GBps counts the token bytes (inputs and
 // labels) delivered per second.
 type BenchResult struct {
-	Name          string  // "parquet", "cache" or "baseline"
+	Name          string  // "parquet", "cache", gatherOnly, samplerOnly or baseline
 	OpenSeconds   float64 // opening the split (Parquet: hash + decode; cache: map)
 	OpenGBps      float64 // Parquet file bytes per second of opening
 	OpenTokenGBps float64 // token bytes made available per second of opening
@@ -187,14 +187,14 @@ func Bench(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult, err
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, BenchResult{Name: "gather only"}, BenchResult{Name: samplerOnly}, BenchResult{Name: "baseline"})
+	out = append(out, BenchResult{Name: gatherOnly}, BenchResult{Name: samplerOnly}, BenchResult{Name: baseline})
 	bytesPer := float64(cfg.GlobalBatch * 2 * seqLen)
 	for range cfg.Rounds {
 		for i := range out {
 			var sec float64
 			cpu0 := procstat.CPUTime()
 			switch out[i].Name {
-			case "gather only":
+			case gatherOnly:
 				if sec, err = timeGatherOnly(cached, plans, cfg.Batches, cfg.Workers); err != nil {
 					return nil, err
 				}
@@ -202,7 +202,7 @@ func Bench(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult, err
 				if sec, err = timeSampler(smp, cfg.Batches); err != nil {
 					return nil, err
 				}
-			case "baseline":
+			case baseline:
 				sec = BenchGather(flat, rows, seqLen, cfg.GlobalBatch, cfg.Batches, cfg.Workers)
 			default:
 				if sec, err = timeLoader(ctx, loaders[i], cfg.Batches); err != nil {
@@ -254,8 +254,14 @@ func timeLoader(ctx context.Context, l *Loader, n int) (float64, error) {
 	return time.Since(t0).Seconds(), nil
 }
 
-// samplerOnly names the measurement of the training sampler alone.
-const samplerOnly = "sampler only"
+// The names of the measurements that are not a loader: its gatherers
+// alone, its sampler alone, and the plain gather baseline (last, the one
+// the others are compared with).
+const (
+	gatherOnly  = "gather only"
+	samplerOnly = "sampler only"
+	baseline    = "baseline"
+)
 
 // drawPlans draws n training plans for l's source and configuration with a
 // sampler of its own.

@@ -253,7 +253,7 @@ func TestBench(t *testing.T) {
 			t.Errorf("%s: opening took %.3f s", r.Name, r.OpenSeconds)
 		}
 	}
-	if want := []string{"parquet", "cache", "gather only", samplerOnly, "baseline"}; !slices.Equal(names, want) {
+	if want := []string{"parquet", "cache", gatherOnly, samplerOnly, baseline}; !slices.Equal(names, want) {
 		t.Errorf("measurements %v, want %v", names, want)
 	}
 	if base := res[len(res)-1]; base.Ratio != 1 || base.CPURatio != 1 {
