@@ -49,8 +49,10 @@ type Trainer struct {
 	batch      model.Batch
 
 	// TrainTime and EvalTime are the wall-clock time spent in training
-	// steps and in evaluations by this process.
-	TrainTime, EvalTime time.Duration
+	// steps and in evaluations by this process; WaitTime is the time spent
+	// waiting for the loader's next batch (the loader gathers ahead, so it
+	// stays near zero unless data is the bottleneck).
+	TrainTime, EvalTime, WaitTime time.Duration
 }
 
 // ErrStopped is returned by Run when Options.StopAtStep ended the run or
@@ -227,7 +229,9 @@ func (t *Trainer) Run(ctx context.Context) error {
 			}
 			return ErrStopped
 		}
+		waitStart := time.Now()
 		b, err := t.trainL.Next(ctx)
+		t.WaitTime += time.Since(waitStart)
 		if errors.Is(err, io.EOF) {
 			break
 		}

@@ -9,10 +9,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 
 	"github.com/alecthomas/kong"
 	"github.com/tinyrecursion/trm/internal/version"
+	"github.com/tinyrecursion/trm/train"
 )
 
 // cli lists every command. Each command type lives in its own file and has a
@@ -31,7 +33,7 @@ type cli struct {
 	Train    trainCmd    `cmd:"" help:"Train a TRM on the CPU with the reference's config and overrides (key=value ...)."`
 	Eval     evalCmd     `cmd:"" help:"Evaluate a checkpoint on a dataset's test split."`
 	Plot     plotCmd     `cmd:"" help:"Draw a run's training and evaluation curves as PNG."`
-	Bench    benchCmd    `cmd:"" help:"Throughput benchmarks (pipeline, loader) against baselines measured in the same run."`
+	Bench    benchCmd    `cmd:"" help:"Throughput benchmarks (pipeline, loader, train) against baselines measured in the same run."`
 	Gpu      gpuCmd      `cmd:"" help:"CUDA GPU tools (check)."`
 
 	Version kong.VersionFlag `help:"Print the version and exit."`
@@ -52,7 +54,7 @@ func main() {
 		kong.Description("Tiny Recursion Models: build augmented puzzle datasets as sharded Parquet, load, train and evaluate."),
 		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-		kong.Vars{"version": version.String() + " " + runtime.Version()},
+		kong.Vars{"version": version.String() + " " + runtime.Version(), "defaults": strings.Join(train.BenchDefaults, " ")},
 	)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

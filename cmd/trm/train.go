@@ -44,8 +44,8 @@ func (c *trainCmd) Run(g *globals) error {
 	}
 	defer t.Close()
 	err = t.Run(g.ctx)
-	fmt.Fprintf(os.Stderr, "step %d of %d; train %.1fs, eval %.1fs; run directory %s\n",
-		t.Step(), t.TotalSteps(), t.TrainTime.Seconds(), t.EvalTime.Seconds(), t.Dir)
+	fmt.Fprintf(os.Stderr, "step %d of %d; train %.1fs (waiting for data %.1fs), eval %.1fs; run directory %s\n",
+		t.Step(), t.TotalSteps(), t.TrainTime.Seconds(), t.WaitTime.Seconds(), t.EvalTime.Seconds(), t.Dir)
 	if errors.Is(err, train.ErrStopped) {
 		fmt.Fprintf(os.Stderr, "stopped; continue with: trm train --resume %s\n", t.Dir)
 		return nil
