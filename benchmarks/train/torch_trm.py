@@ -485,13 +485,18 @@ def check(path, tol=1e-4):
 # ---------------------------------------------------------------- bench
 
 def blas_library():
-    """The BLAS/LAPACK libraries this process has mapped (Linux), e.g.
-    "openblas-pthread/libblas.so.3": which one serves torch's matmuls decides its speed."""
+    """The BLAS this process has mapped (Linux): the concrete library (OpenBLAS, MKL,
+    BLIS) when one is loaded, else the generic libblas.so.3's directory and name. Which
+    one serves torch's matmuls decides its speed."""
     try:
         with open("/proc/self/maps") as f:
             paths = {line.split()[-1] for line in f if re.search(r"blas|mkl", line.rsplit("/", 1)[-1])}
     except OSError:
         return "unknown"
+    names = sorted(os.path.basename(p) for p in paths)
+    concrete = [n for n in names if re.search(r"openblas|mkl|blis", n)]
+    if concrete:
+        return ", ".join(concrete)
     return ", ".join(sorted(os.path.join(os.path.basename(os.path.dirname(p)), os.path.basename(p))
                             for p in paths)) or "none found"
 
