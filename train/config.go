@@ -111,9 +111,15 @@ func (c *Config) ModelConfig(seqLen, vocab, numIDs int) model.Config {
 // Validate reports settings the trainer cannot run, before any work.
 func (c *Config) Validate() error {
 	var errs []error
-	if len(c.EvalSaveOutputs) > 0 {
-		// Accepting it and saving nothing would surprise: say so instead.
-		errs = append(errs, fmt.Errorf("eval_save_outputs = %v: saving evaluation outputs is not implemented yet (leave it empty)", c.EvalSaveOutputs))
+	for _, k := range c.EvalSaveOutputs {
+		// The reference silently skips names it has no tensor for; an empty
+		// file after a long evaluation would be a worse surprise.
+		if err := checkKey(k, EvalOutputKeys); err != nil {
+			errs = append(errs, fmt.Errorf("eval_save_outputs: %w; known: %s", err, strings.Join(EvalOutputKeys, ", ")))
+		}
+	}
+	if len(c.EvalSaveOutputs) != len(slices.Compact(slices.Sorted(slices.Values(c.EvalSaveOutputs)))) {
+		errs = append(errs, fmt.Errorf("eval_save_outputs = %v names a tensor twice", c.EvalSaveOutputs))
 	}
 	if len(c.DataPaths) == 0 {
 		errs = append(errs, errors.New("data_paths is empty"))

@@ -21,7 +21,15 @@
 // count; the ARC evaluator crops at EOS, undoes the augmentation named in
 // the puzzle identifier, votes by count then mean sigmoid(q_halt) (pooled
 // over the run's evaluations) and scores pass@K, writing the Kaggle
-// submission.json.
+// submission.json. eval_save_outputs (any of EvalOutputKeys) saves the
+// named batch and model tensors of every evaluation, padding rows included,
+// as <run>/step_<N>_all_preds.0.safetensors: the reference's torch.save
+// file, in a format any framework reads (trm eval: eval_all_preds.0.safetensors
+// in the checkpoint).
+//
+// Bench measures training throughput: the loop, the bare model step, the
+// PyTorch port of the reference (benchmarks/train/torch_trm.py), an
+// evaluation rollout and the backend's SGEMM.
 //
 // Checkpoints (<run>/step_<N>, written in a .partial directory and renamed):
 // model.safetensors holds the reference's state_dict names

@@ -25,7 +25,8 @@ type EvalResult struct {
 // checkpoint's own data_paths when empty), as the evaluation during
 // training does but with fresh ARC votes. overrides adjust the saved
 // configuration (e.g. global_batch_size=256). submission.json goes to
-// <checkpoint>/evaluator_ARC_eval.
+// <checkpoint>/evaluator_ARC_eval, the tensors eval_save_outputs names to
+// <checkpoint>/eval_all_preds.0.safetensors.
 func EvalCheckpoint(ctx context.Context, path string, data []string, overrides []string) (*EvalResult, error) {
 	ck, err := FindCheckpoint(path)
 	if err != nil {
@@ -78,7 +79,9 @@ func EvalCheckpoint(ctx context.Context, path string, data []string, overrides [
 		rows += p.Rows()
 	}
 	start := time.Now()
-	res, err := Evaluate(ctx, m, src, cfg.GlobalBatchSize, arcs, filepath.Join(ck, "evaluator_ARC_eval"))
+	res, err := Evaluate(ctx, m, src, EvalOptions{GlobalBatch: cfg.GlobalBatchSize, ARCs: arcs,
+		SubmissionDir: filepath.Join(ck, "evaluator_ARC_eval"),
+		SaveOutputs:   cfg.EvalSaveOutputs, OutputsPath: filepath.Join(ck, "eval_all_preds.0.safetensors")})
 	if err != nil {
 		return nil, err
 	}

@@ -22,20 +22,28 @@ type stHeaderEntry struct {
 	Offsets [2]int64 `json:"data_offsets"`
 }
 
-// encodeSafetensors writes the safetensors format (an 8-byte little-endian
-// header length, a JSON header of dtype, shape and byte offsets per tensor
-// plus string metadata, then the data), which PyTorch's safetensors.torch
-// load_file reads. Tensors are stored in the order given; the header is
-// padded with spaces to a multiple of 8 bytes so the data is aligned.
-func encodeSafetensors(tensors []stTensor, meta map[string]string) []byte {
+// stLayout is a tensor's entry in a safetensors header: its data's size,
+// not the data.
+type stLayout struct {
+	Name, DType string
+	Shape       []int
+	Bytes       int64
+}
+
+// safetensorsHeader returns the start of a safetensors file (an 8-byte
+// little-endian header length, then a JSON header of dtype, shape and byte
+// offsets per tensor plus string metadata) for tensors whose data follow
+// in the order given. The header is padded with spaces to a multiple of 8
+// bytes so that the data is aligned.
+func safetensorsHeader(layout []stLayout, meta map[string]string) []byte {
 	header := map[string]any{}
 	if len(meta) > 0 {
 		header["__metadata__"] = meta
 	}
 	var off int64
-	for _, t := range tensors {
-		header[t.Name] = stHeaderEntry{t.DType, t.Shape, [2]int64{off, off + int64(len(t.Data))}}
-		off += int64(len(t.Data))
+	for _, t := range layout {
+		header[t.Name] = stHeaderEntry{t.DType, t.Shape, [2]int64{off, off + t.Bytes}}
+		off += t.Bytes
 	}
 	h, err := json.Marshal(header)
 	if err != nil {
@@ -44,9 +52,20 @@ func encodeSafetensors(tensors []stTensor, meta map[string]string) []byte {
 	for len(h)%8 != 0 {
 		h = append(h, ' ')
 	}
-	out := make([]byte, 8, 8+len(h)+int(off))
-	binary.LittleEndian.PutUint64(out, uint64(len(h)))
-	out = append(out, h...)
+	return append(binary.LittleEndian.AppendUint64(nil, uint64(len(h))), h...)
+}
+
+// encodeSafetensors writes the safetensors format, which PyTorch's
+// safetensors.torch load_file reads: the header, then the tensors' data.
+func encodeSafetensors(tensors []stTensor, meta map[string]string) []byte {
+	layout := make([]stLayout, len(tensors))
+	size := 0
+	for i, t := range tensors {
+		layout[i] = stLayout{t.Name, t.DType, t.Shape, int64(len(t.Data))}
+		size += len(t.Data)
+	}
+	out := safetensorsHeader(layout, meta)
+	out = slices.Grow(out, size)
 	for _, t := range tensors {
 		out = append(out, t.Data...)
 	}

@@ -355,8 +355,9 @@ func (t *Trainer) EvaluateNow(ctx context.Context) (map[string]float64, error) {
 		defer t.ema.Swap()
 	}
 	started := time.Now()
-	res, err := Evaluate(ctx, t.m, t.evalSrc, t.Cfg.GlobalBatchSize, t.arcs,
-		filepath.Join(t.Dir, fmt.Sprintf("evaluator_ARC_step_%d", t.step)))
+	res, err := Evaluate(ctx, t.m, t.evalSrc, EvalOptions{GlobalBatch: t.Cfg.GlobalBatchSize, ARCs: t.arcs,
+		SubmissionDir: filepath.Join(t.Dir, fmt.Sprintf("evaluator_ARC_step_%d", t.step)),
+		SaveOutputs:   t.Cfg.EvalSaveOutputs, OutputsPath: filepath.Join(t.Dir, fmt.Sprintf("step_%d_all_preds.0.safetensors", t.step))})
 	if err != nil {
 		return nil, err
 	}
@@ -365,16 +366,36 @@ func (t *Trainer) EvaluateNow(ctx context.Context) (map[string]float64, error) {
 	return res, t.metrics.Write(t.step, res)
 }
 
+// EvalOptions are Evaluate's settings beside the model and the data.
+type EvalOptions struct {
+	GlobalBatch int
+	// ARCs are the ARC evaluators (their votes accumulate across calls);
+	// SubmissionDir receives their submission.json ("": not written).
+	ARCs          []*ARC
+	SubmissionDir string
+	// SaveOutputs names tensors of EvalOutputKeys (eval_save_outputs) to
+	// save from every batch into the safetensors file OutputsPath.
+	SaveOutputs []string
+	OutputsPath string
+}
+
 // Evaluate runs the reference's evaluation loop: every test batch from a
 // fresh carry for halt_max_steps ACT steps, metrics of the final step summed
-// per set and divided by the count, then the ARC evaluators (whose votes
-// accumulate across calls). saveDir receives submission.json ("" skips it).
-func Evaluate(ctx context.Context, m *model.Model[float32], src *loader.Source, globalBatch int, arcs []*ARC, saveDir string) (map[string]float64, error) {
-	l, err := loader.New(src, loader.Config{Sampler: loader.Eval, GlobalBatch: globalBatch})
+// per set and divided by the count, then the ARC evaluators.
+func Evaluate(ctx context.Context, m *model.Model[float32], src *loader.Source, opts EvalOptions) (map[string]float64, error) {
+	arcs := opts.ARCs
+	l, err := loader.New(src, loader.Config{Sampler: loader.Eval, GlobalBatch: opts.GlobalBatch})
 	if err != nil {
 		return nil, fmt.Errorf("evaluation loader: %w", err)
 	}
 	defer l.Close()
+	var saver *outputsWriter
+	if len(opts.SaveOutputs) > 0 {
+		if saver, err = newOutputsWriter(opts.OutputsPath, opts.SaveOutputs, src.Meta.SeqLen, src.Meta.VocabSize); err != nil {
+			return nil, fmt.Errorf("eval_save_outputs: %w", err)
+		}
+		defer saver.abort()
+	}
 	for _, a := range arcs {
 		a.BeginEval()
 	}
@@ -419,6 +440,12 @@ func Evaluate(ctx context.Context, m *model.Model[float32], src *loader.Source, 
 		s.Steps += mm.Steps
 		s.LMLoss += mm.LMLoss
 		s.QHaltLoss += mm.QHaltLoss
+		if saver != nil {
+			if err := saver.add(&batch, out); err != nil {
+				b.Release()
+				return nil, err
+			}
+		}
 		if len(arcs) > 0 {
 			q = q[:0]
 			for _, v := range out.QHalt {
@@ -445,8 +472,13 @@ func Evaluate(ctx context.Context, m *model.Model[float32], src *loader.Source, 
 		res[set+"/lm_loss"] = s.LMLoss / c
 		res[set+"/q_halt_loss"] = s.QHaltLoss / c
 	}
+	if saver != nil {
+		if err := saver.commit(); err != nil {
+			return nil, fmt.Errorf("eval_save_outputs: %w", err)
+		}
+	}
 	for _, a := range arcs {
-		r, err := a.Result(saveDir)
+		r, err := a.Result(opts.SubmissionDir)
 		if err != nil {
 			return nil, err
 		}
