@@ -1,10 +1,8 @@
 package train
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 
@@ -76,20 +74,6 @@ func (w *outputsWriter) add(b *model.Batch, out *model.StepOutput[float32]) erro
 	}
 	w.rows += len(b.PuzzleIdentifiers)
 	return nil
-}
-
-func appendI32(dst []byte, v []int32) []byte {
-	for _, x := range v {
-		dst = binary.LittleEndian.AppendUint32(dst, uint32(x))
-	}
-	return dst
-}
-
-func appendF32(dst []byte, v []float32) []byte {
-	for _, x := range v {
-		dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(x))
-	}
-	return dst
 }
 
 // shape and dtype of key's tensor over all rows.

@@ -121,20 +121,24 @@ func decodeSafetensors(name string, data []byte) (map[string]stTensor, map[strin
 
 var dtypeSize = map[string]int64{"F32": 4, "F64": 8, "I32": 4, "U8": 1}
 
-func f32Bytes[T float32 | float64](v []T) []byte {
-	b := make([]byte, 4*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(float32(x)))
+func f32Bytes[T float32 | float64](v []T) []byte { return appendF32(make([]byte, 0, 4*len(v)), v) }
+
+func i32Bytes(v []int32) []byte { return appendI32(make([]byte, 0, 4*len(v)), v) }
+
+// appendF32 appends v as little-endian float32s.
+func appendF32[T float32 | float64](dst []byte, v []T) []byte {
+	for _, x := range v {
+		dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(float32(x)))
 	}
-	return b
+	return dst
 }
 
-func i32Bytes(v []int32) []byte {
-	b := make([]byte, 4*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], uint32(x))
+// appendI32 appends v as little-endian int32s.
+func appendI32(dst []byte, v []int32) []byte {
+	for _, x := range v {
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(x))
 	}
-	return b
+	return dst
 }
 
 // readF32 copies tensor t (F32, shape want) into dst.
