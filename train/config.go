@@ -164,12 +164,33 @@ func (c *Config) EpochsPerIter() int {
 func (c *Config) TotalIters() int { return c.Epochs / c.EpochsPerIter() }
 
 // YAML is the resolved configuration as YAML, the form saved with a run.
+//
+// A float in exponent form is written with a decimal point ("1.0e-05",
+// not "1e-05"): YAML 1.1 readers, PyYAML among them, take the bare form
+// for a string.
 func (c *Config) YAML() []byte {
-	b, err := yaml.Marshal(c)
-	if err != nil {
+	var doc yaml.Node
+	if err := doc.Encode(c); err != nil {
 		panic(err) // plain struct of scalars and lists: cannot fail
 	}
+	pointExponents(&doc)
+	b, err := yaml.Marshal(&doc)
+	if err != nil {
+		panic(err)
+	}
 	return b
+}
+
+// pointExponents rewrites float scalars like 1e-05 as 1.0e-05.
+func pointExponents(n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!float" && !strings.Contains(n.Value, ".") {
+		if i := strings.IndexAny(n.Value, "eE"); i > 0 {
+			n.Value = n.Value[:i] + ".0" + n.Value[i:]
+		}
+	}
+	for _, c := range n.Content {
+		pointExponents(c)
+	}
 }
 
 // LoadConfig resolves the configuration: the reference defaults, then the

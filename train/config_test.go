@@ -1,6 +1,7 @@
 package train
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,4 +83,31 @@ func FuzzLoadConfigOverride(f *testing.F) {
 	f.Fuzz(func(t *testing.T, o string) {
 		LoadConfig("", []string{o}) // must not panic
 	})
+}
+
+// TestConfigYAMLExponents: floats in exponent form are saved with a decimal
+// point, so YAML 1.1 readers (PyYAML) read numbers, and the saved file
+// loads back to the same configuration.
+func TestConfigYAMLExponents(t *testing.T) {
+	c, err := LoadConfig("", []string{"data_paths=[x]", "lr=1e-7", "puzzle_emb_lr=2.5E-3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := c.YAML()
+	for _, want := range []string{"lr: 1.0e-07\n", "rms_norm_eps: 1.0e-05\n", "puzzle_emb_lr: 0.0025\n"} {
+		if !strings.Contains(string(saved), want) {
+			t.Errorf("saved configuration lacks %q:\n%s", want, saved)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, saved, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadConfig(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(back.YAML(), saved) || back.LR != 1e-7 || back.Arch.RMSNormEps != 1e-5 {
+		t.Fatalf("reloaded: lr %v, rms_norm_eps %v\n%s", back.LR, back.Arch.RMSNormEps, back.YAML())
+	}
 }

@@ -26,6 +26,16 @@ goes to stdout, progress to stderr.
 
     python3 benchmarks/train/torch_trm.py check [model-golden.json]
     python3 benchmarks/train/torch_trm.py bench --variant attention --steps 5 --threads 2
+    python3 benchmarks/train/torch_trm.py replay CHECKPOINT OUTPUTS.safetensors
+
+Replay (`replay`): loads a trm checkpoint (config.yaml's arch, model.safetensors
+under the reference's state_dict names) into this PyTorch model, runs the
+evaluation rollout on the batches that `trm eval` saved with eval_save_outputs
+(inputs, puzzle_identifiers, labels when saved) and compares the final logits,
+q_halt_logits and preds with trm's; it exits 1 beyond 1e-4 relative to the
+tensor's scale, or on a prediction that differs where the two best logits are
+not within that bound. The safetensors files are read with json and numpy
+only, independently of trm's Go reader.
 
 Needs only torch (>= 1.13) and numpy. Debian's python3-torch does its matmuls in
 whatever libblas.so.3 the system provides; with the default netlib reference BLAS
@@ -482,6 +492,88 @@ def check(path, tol=1e-4):
     return 1 if failed else 0
 
 
+# ---------------------------------------------------------------- replay
+
+ST_DTYPES = {"F32": np.float32, "F64": np.float64, "I32": np.int32, "I64": np.int64, "U8": np.uint8}
+
+
+def read_safetensors(path):
+    """{name: tensor} from a safetensors file: an 8-byte little-endian header length,
+    a JSON header of dtype, shape and data offsets, then the data."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    body = raw[8 + n:]
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = e["data_offsets"]
+        arr = np.frombuffer(body[begin:end], dtype=np.dtype(ST_DTYPES[e["dtype"]]).newbyteorder("<"))
+        out[name] = torch.from_numpy(arr.reshape(e["shape"]).copy())
+    return out
+
+
+ARCH_KEYS = ("hidden_size", "num_heads", "L_layers", "H_cycles", "L_cycles", "expansion", "pos_encodings",
+             "mlp_t", "puzzle_emb_ndim", "puzzle_emb_len", "halt_max_steps", "halt_exploration_prob",
+             "rms_norm_eps", "rope_theta", "no_ACT_continue")
+
+
+def replay(checkpoint, outputs_path, tol=1e-4):
+    import yaml  # Debian's python3-yaml; only this command needs it
+
+    with open(os.path.join(checkpoint, "config.yaml")) as f:
+        config = yaml.safe_load(f)
+    weights = read_safetensors(os.path.join(checkpoint, "model.safetensors"))
+    # trm saves the reference's names as torch.compile leaves them.
+    state = {k.removeprefix("_orig_mod."): v for k, v in weights.items()}
+    saved = read_safetensors(outputs_path)
+    inputs = saved["inputs"]
+    rows, seq_len = inputs.shape
+    vocab, _ = state["model.inner.lm_head.weight"].shape
+    ids = state.get("model.inner.puzzle_emb.weights")
+    batch = config["global_batch_size"]
+    cfg = make_config(batch_size=batch, seq_len=seq_len, vocab_size=vocab,
+                      num_puzzle_identifiers=0 if ids is None else ids.shape[0],
+                      **{k: config["arch"][k] for k in ARCH_KEYS if k in config["arch"]})
+    head = ACTLossHead(ACT(cfg)).eval()
+    head.load_state_dict(state, strict=True)
+    labels = saved.get("labels", torch.full_like(inputs, IGNORE))
+    logits, q_halt, preds = [], [], []
+    with torch.no_grad():
+        for start in range(0, rows, batch):
+            b = dict(inputs=inputs[start:start + batch], labels=labels[start:start + batch],
+                     puzzle_identifiers=saved["puzzle_identifiers"][start:start + batch])
+            carry = head.model.initial_carry(b)
+            while True:
+                carry, _, _, out = head(carry, b)
+                if carry.halted.all():
+                    break
+            logits.append(out["logits"])
+            q_halt.append(out["q_halt_logits"])
+            preds.append(out["preds"])
+    logits, q_halt, preds = torch.cat(logits), torch.cat(q_halt), torch.cat(preds)
+    failed = False
+    for name, got in (("logits", logits), ("q_halt_logits", q_halt)):
+        if name not in saved:
+            continue
+        want = saved[name].double()
+        err = ((got.double() - want).abs().max() / max(want.abs().max().item(), 1e-6)).item()
+        failed |= err > tol
+        print(f"{name:14s} max rel err {err:.2e}{'  FAIL' if err > tol else ''}")
+    if "preds" in saved:
+        differ = preds != saved["preds"].long()
+        # A different argmax is a disagreement only where trm's choice is clearly worse.
+        picked = logits.gather(-1, saved["preds"].long().unsqueeze(-1)).squeeze(-1)
+        gap = (logits.max(-1).values - picked) / max(logits.abs().max().item(), 1e-6)
+        bad = int((differ & (gap > tol)).sum())
+        failed |= bad > 0
+        print(f"preds          {int(differ.sum())} of {preds.numel()} differ, {bad} beyond ties{'  FAIL' if bad else ''}")
+    print("FAIL" if failed else f"OK: {rows} rows of {outputs_path} reproduced from {checkpoint}")
+    return 1 if failed else 0
+
+
 # ---------------------------------------------------------------- bench
 
 def blas_library():
@@ -551,6 +643,9 @@ def main():
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("check", help="reproduce model-golden.json")
     c.add_argument("golden", nargs="?", default=os.path.normpath(default_golden))
+    r = sub.add_parser("replay", help="rerun a trm checkpoint on outputs trm eval saved")
+    r.add_argument("checkpoint")
+    r.add_argument("outputs")
     b = sub.add_parser("bench", help="time training steps on random data")
     b.add_argument("--variant", choices=("attention", "mlp_t"), default="attention")
     for flag, default in (("--hidden", 128), ("--heads", 4), ("--layers", 2), ("--H-cycles", 3), ("--L-cycles", 6),
@@ -564,6 +659,8 @@ def main():
     a = p.parse_args()
     if a.cmd == "check":
         sys.exit(check(a.golden))
+    if a.cmd == "replay":
+        sys.exit(replay(a.checkpoint, a.outputs))
     bench(a)
 
 
