@@ -75,8 +75,10 @@ func TestGPUGemmMatchesReference(t *testing.T) {
 	}
 }
 
-func TestGPUAllocatorReuses(t *testing.T) {
-	c := openTestGPU(t)
+func TestGPUAllocatorReuses(t *testing.T) { allocatorReuses(t, openTestGPU(t)) }
+
+// allocatorReuses: freed buffers are reused, and EmptyCache returns them.
+func allocatorReuses(t *testing.T, c *Context) {
 	if err := checkAllocator(c, t.Logf); err != nil {
 		t.Error(err)
 	}
@@ -92,8 +94,10 @@ func TestGPUAllocatorReuses(t *testing.T) {
 	}
 }
 
-func TestGPUPinnedAllocator(t *testing.T) {
-	c := openTestGPU(t)
+func TestGPUPinnedAllocator(t *testing.T) { pinnedRoundTrip(t, openTestGPU(t)) }
+
+// pinnedRoundTrip copies pinned host memory to the device and back.
+func pinnedRoundTrip(t *testing.T, c *Context) {
 	var a Allocator = c.PinnedAllocator()
 	b, err := a.Alloc(1 << 20)
 	if err != nil {
@@ -128,9 +132,10 @@ func TestGPUPinnedAllocator(t *testing.T) {
 	}
 }
 
-// TestGPUErrorsCarryDriverNames provokes a driver error and checks its name.
-func TestGPUErrorsCarryDriverNames(t *testing.T) {
-	c := openTestGPU(t)
+func TestGPUErrorsCarryDriverNames(t *testing.T) { errorsCarryDriverNames(t, openTestGPU(t)) }
+
+// errorsCarryDriverNames provokes a driver error and checks its name.
+func errorsCarryDriverNames(t *testing.T, c *Context) {
 	_, err := c.Alloc(1 << 62)
 	var e *Error
 	if !errors.As(err, &e) || (e.Name != "CUDA_ERROR_OUT_OF_MEMORY" && e.Name != "CUDA_ERROR_INVALID_VALUE") || e.Func != "cuMemAlloc_v2" {
