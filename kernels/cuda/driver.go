@@ -22,7 +22,6 @@ type driverAPI struct {
 	cuEventCreate, cuEventDestroy, cuEventRecord, cuEventSynchronize         uintptr
 	cuEventElapsedTime                                                       uintptr
 	cuModuleLoadData, cuModuleUnload, cuModuleGetFunction, cuLaunchKernel    uintptr
-	cuFuncSetAttribute                                                       uintptr
 }
 
 func loadDriver(env searchEnv) (*driverAPI, error) {
