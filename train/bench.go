@@ -86,9 +86,9 @@ const (
 // model step alone on a fixed batch (the baseline every ratio is against),
 // the same step in the PyTorch re-implementation of the reference when
 // cfg.Torch is set, one evaluation rollout (halt_max_steps forward steps,
-// in the first round only), and the backend's SGEMM on the model's largest matmul shape. The
-// measurements alternate in rounds so that a machine's drift reaches all
-// of them alike.
+// in the first round only), and the backend's SGEMM on the model's largest
+// matmul shape. The measurements alternate in rounds so that a machine's
+// drift reaches all of them alike.
 func Bench(ctx context.Context, cfg BenchConfig, log func(format string, args ...any)) (*model.Config, []BenchResult, error) {
 	if cfg.Steps < 1 || cfg.Rounds < 1 {
 		return nil, nil, fmt.Errorf("steps (%d) and rounds (%d) must be at least 1", cfg.Steps, cfg.Rounds)
@@ -170,6 +170,8 @@ type variantBench struct {
 	sgd   *model.SignSGD[float32]
 	carry *model.Carry[float32]
 	batch model.Batch
+
+	gemmX, gemmW, gemmY []float32 // operands of the SGEMM measurement
 
 	best map[string]*BenchResult
 }
@@ -327,15 +329,17 @@ func (b *variantBench) measureEval(ctx context.Context) error {
 // [hidden, 2·intermediate]), for about a quarter of a second.
 func (b *variantBench) measureGemm() {
 	rows, k, n := b.mc.BatchSize*b.mc.TotalLen(), b.mc.HiddenSize, 2*b.mc.Intermediate()
-	x, w, y := b.be.Alloc(rows*k), b.be.Alloc(n*k), b.be.Alloc(rows*n)
-	rng := rand.New(rand.NewPCG(2, 2))
-	for i := range x {
-		x[i] = rng.Float32() - 0.5
+	if b.gemmX == nil { // backend buffers live as long as the backend: allocate once
+		b.gemmX, b.gemmW, b.gemmY = b.be.Alloc(rows*k), b.be.Alloc(n*k), b.be.Alloc(rows*n)
+		rng := rand.New(rand.NewPCG(2, 2))
+		for i := range b.gemmX {
+			b.gemmX[i] = rng.Float32() - 0.5
+		}
+		for i := range b.gemmW {
+			b.gemmW[i] = rng.Float32() - 0.5
+		}
 	}
-	for i := range w {
-		w[i] = rng.Float32() - 0.5
-	}
-	gemm := func() { b.be.Gemm(false, true, rows, n, k, 1, x, k, w, k, 0, y, n) }
+	gemm := func() { b.be.Gemm(false, true, rows, n, k, 1, b.gemmX, k, b.gemmW, k, 0, b.gemmY, n) }
 	gemm()
 	calls, start, cpu0 := 0, time.Now(), procstat.CPUTime()
 	for time.Since(start) < 250*time.Millisecond {
