@@ -72,6 +72,8 @@ func FuzzParseTestPuzzles(f *testing.F) {
 func FuzzDecodeSafetensors(f *testing.F) {
 	f.Add(encodeSafetensors([]stTensor{{"a", "F32", []int{2}, f32Bytes([]float32{1, 2})}}, map[string]string{"k": "v"}))
 	f.Add([]byte{8, 0, 0, 0, 0, 0, 0, 0, '{', '}', ' ', ' ', ' ', ' ', ' ', ' '})
+	f.Add([]byte("PK\x03\x04\x00\x00\x08\x00archive/data.pkl"))               // torch.save's zip
+	f.Add([]byte{0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20}) // a legacy torch.save pickle
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ts, _, err := decodeSafetensors("fuzz", data)
 		if err != nil {

@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,4 +79,81 @@ func TestTorchPortReplaysCheckpoint(t *testing.T) {
 		}
 		runPort(t, python, script, "replay", res.Checkpoint, filepath.Join(res.Checkpoint, "eval_all_preds.0.safetensors"))
 	}
+}
+
+// TestTorchPortConvertsReferenceCheckpoints: a checkpoint saved the way the
+// reference saves one (torch.save of the state_dict, with torch.compile's
+// _orig_mod. prefix and H_init/L_init in bf16) is converted by the port's
+// convert command into safetensors that load_checkpoint reads, with every
+// tensor's values intact.
+func TestTorchPortConvertsReferenceCheckpoints(t *testing.T) {
+	python, script := torchPort(t)
+	data := mazeDataset(t, 64, 8, 4)
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run")
+	tr, err := New(context.Background(), tinyConfig(t, data, run, "epochs=2", "eval_interval=2"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	trained := tr.Model()
+	tr.Close()
+	ck, err := FindCheckpoint(run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := filepath.Join(dir, "step_8")
+	save := `
+import sys, torch
+sys.path.insert(0, sys.argv[1])
+from torch_trm import read_safetensors
+state = read_safetensors(sys.argv[2])
+for k in state:
+    if k.endswith("_init"):
+        state[k] = state[k].to(torch.bfloat16)  # the reference keeps these in its forward dtype
+torch.save(state, sys.argv[3])
+`
+	if out, err := exec.Command(python, "-c", save, filepath.Dir(script), filepath.Join(ck, WeightsFile), ref).CombinedOutput(); err != nil {
+		t.Fatalf("torch.save: %v\n%s", err, out)
+	}
+	if _, _, err := decodeSafetensors(ref, mustRead(t, ref)); err == nil || !strings.Contains(err.Error(), "torch.save") {
+		t.Fatalf("reading the torch.save file as safetensors: %v, want the torch.save error", err)
+	}
+	runPort(t, python, script, "convert", ref, ref+".safetensors")
+	cfg := tinyConfig(t, data, filepath.Join(dir, "run2"), "load_checkpoint="+ref+".safetensors")
+	loaded, err := New(context.Background(), cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loaded.Close()
+	for i, want := range trained.Tensors() {
+		got := loaded.Model().Tensors()[i]
+		for j := range want.Data {
+			w := want.Data[j]
+			if strings.HasSuffix(want.Name, "_init") {
+				w = roundBF16(w)
+			}
+			if got.Data[j] != w {
+				t.Fatalf("%s[%d]: %v after the round trip, %v before", want.Name, j, got.Data[j], w)
+			}
+		}
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// roundBF16 rounds to the nearest bfloat16, ties to even, as torch does.
+func roundBF16(f float32) float32 {
+	b := math.Float32bits(f)
+	b += 0x7fff + (b>>16)&1
+	return math.Float32frombits(b &^ 0xffff)
 }

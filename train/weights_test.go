@@ -55,3 +55,29 @@ func TestLoadCheckpointResize(t *testing.T) {
 		}
 	}
 }
+
+// TestTorchSaveFilesAreNamed: a reference checkpoint (torch.save: a zip
+// archive, or a pickle in older torch) gets an error saying what it is and
+// how to convert it, while a safetensors file whose header length happens
+// to start with the same bytes still decodes.
+func TestTorchSaveFilesAreNamed(t *testing.T) {
+	for _, data := range [][]byte{[]byte("PK\x03\x04\x14\x00\x00\x00archive/data.pkl"), {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20}} {
+		_, _, err := decodeSafetensors("step_100", data)
+		if err == nil || !strings.Contains(err.Error(), "torch.save") || !strings.Contains(err.Error(), "torch_trm.py convert step_100 step_100.safetensors") {
+			t.Errorf("% x: error %v, want one naming torch.save and the conversion", data[:4], err)
+		}
+	}
+	// A header of 0x280 bytes: the file starts 0x80 0x02, as a pickle does.
+	for pad := 0; pad < 700; pad++ {
+		file := encodeSafetensors([]stTensor{{"a", "F32", []int{1}, f32Bytes([]float32{3})}}, map[string]string{"pad": strings.Repeat("x", pad)})
+		if file[0] != 0x80 || file[1] != 0x02 {
+			continue
+		}
+		ts, _, err := decodeSafetensors("x", file)
+		if err != nil || len(ts) != 1 {
+			t.Fatalf("safetensors with a header of 640 bytes: %v", err)
+		}
+		return
+	}
+	t.Fatal("no padding gave a 640-byte header")
+}

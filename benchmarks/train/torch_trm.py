@@ -27,6 +27,12 @@ goes to stdout, progress to stderr.
     python3 benchmarks/train/torch_trm.py check [model-golden.json]
     python3 benchmarks/train/torch_trm.py bench --variant attention --steps 5 --threads 2
     python3 benchmarks/train/torch_trm.py replay CHECKPOINT OUTPUTS.safetensors
+    python3 benchmarks/train/torch_trm.py convert REFERENCE_STEP OUT.safetensors
+
+Convert (`convert`): turns a checkpoint the reference wrote (torch.save of the
+model's state_dict, <checkpoint_path>/step_<N>) into safetensors with every
+floating tensor in fp32 (the reference keeps H_init and L_init in its
+forward dtype), which trm reads: `trm train load_checkpoint=OUT.safetensors`.
 
 Replay (`replay`): loads a trm checkpoint (config.yaml's arch, model.safetensors
 under the reference's state_dict names) into this PyTorch model, runs the
@@ -574,6 +580,38 @@ def replay(checkpoint, outputs_path, tol=1e-4):
     return 1 if failed else 0
 
 
+def write_safetensors(path, tensors):
+    """Write {name: tensor} as safetensors (the format read_safetensors reads)."""
+    names = {np.dtype(v): k for k, v in ST_DTYPES.items()}
+    header, offset, blobs = {}, 0, []
+    for name, t in tensors.items():
+        arr = np.ascontiguousarray(t.numpy()).astype(t.numpy().dtype.newbyteorder("<"), copy=False)
+        blob = arr.tobytes()
+        header[name] = dict(dtype=names[np.dtype(arr.dtype.newbyteorder("="))], shape=list(arr.shape),
+                            data_offsets=[offset, offset + len(blob)])
+        offset += len(blob)
+        blobs.append(blob)
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)  # aligned data, as trm writes it
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(len(raw).to_bytes(8, "little"))
+        f.write(raw)
+        for blob in blobs:
+            f.write(blob)
+    os.replace(tmp, path)
+
+
+def convert(src, dst):
+    state = torch.load(src, map_location="cpu")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise SystemExit(f"{src}: not a state_dict (a dict of tensors), as the reference's step_<N> files are")
+    out = {k: (v.float() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
+    write_safetensors(dst, out)
+    print(f"OK: {len(out)} tensors of {src} written to {dst} (floating tensors as fp32)")
+    return 0
+
+
 # ---------------------------------------------------------------- bench
 
 def blas_library():
@@ -646,6 +684,9 @@ def main():
     r = sub.add_parser("replay", help="rerun a trm checkpoint on outputs trm eval saved")
     r.add_argument("checkpoint")
     r.add_argument("outputs")
+    v = sub.add_parser("convert", help="a reference checkpoint (torch.save) to safetensors that trm loads")
+    v.add_argument("src")
+    v.add_argument("dst")
     b = sub.add_parser("bench", help="time training steps on random data")
     b.add_argument("--variant", choices=("attention", "mlp_t"), default="attention")
     for flag, default in (("--hidden", 128), ("--heads", 4), ("--layers", 2), ("--H-cycles", 3), ("--L-cycles", 6),
@@ -661,6 +702,8 @@ def main():
         sys.exit(check(a.golden))
     if a.cmd == "replay":
         sys.exit(replay(a.checkpoint, a.outputs))
+    if a.cmd == "convert":
+        sys.exit(convert(a.src, a.dst))
     bench(a)
 
 
