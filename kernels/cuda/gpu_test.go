@@ -62,8 +62,10 @@ func TestGPUKernelsMatchReference(t *testing.T) {
 	}
 }
 
-func TestGPUGemmMatchesReference(t *testing.T) {
-	c := openTestGPU(t)
+func TestGPUGemmMatchesReference(t *testing.T) { gemmMatchesReference(t, openTestGPU(t)) }
+
+// gemmMatchesReference runs every GEMM of the check against the CPU.
+func gemmMatchesReference(t *testing.T, c *Context) {
 	h := newHarness(c, nil, 2)
 	defer h.free()
 	failed, err := runGemmChecks(h, t.Logf)
