@@ -89,20 +89,11 @@ func TestFakeGPUDevice(t *testing.T) {
 	}
 }
 
-func TestFakeGPUAllocatorReuses(t *testing.T) {
-	c := openFakeGPU(t)
-	allocatorReuses(t, c)
-}
+func TestFakeGPUAllocatorReuses(t *testing.T) { allocatorReuses(t, openFakeGPU(t)) }
 
-func TestFakeGPUPinnedRoundTrip(t *testing.T) {
-	c := openFakeGPU(t)
-	pinnedRoundTrip(t, c)
-}
+func TestFakeGPUPinnedRoundTrip(t *testing.T) { pinnedRoundTrip(t, openFakeGPU(t)) }
 
-func TestFakeGPUErrorsCarryDriverNames(t *testing.T) {
-	c := openFakeGPU(t)
-	errorsCarryDriverNames(t, c)
-}
+func TestFakeGPUErrorsCarryDriverNames(t *testing.T) { errorsCarryDriverNames(t, openFakeGPU(t)) }
 
 // TestFakeGPUGemm runs every GEMM of `trm gpu check` through the fake
 // cuBLAS, which computes cuBLAS's column-major products as documented and
