@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tinyrecursion/trm/internal/torchsave"
 	"github.com/tinyrecursion/trm/loader"
 	"github.com/tinyrecursion/trm/model"
 )
@@ -372,8 +373,26 @@ func loadWeights(path string, m *model.Model[float32], resize bool) error {
 	return setWeights(path, data, m, resize)
 }
 
+// decodeWeights reads model weights from safetensors or, as load_checkpoint
+// accepts the reference's step_<N> files, from a torch.save state_dict
+// (every tensor widened to float32).
+func decodeWeights(name string, data []byte) (map[string]stTensor, map[string]string, error) {
+	if !isTorchSave(data) {
+		return decodeSafetensors(name, data)
+	}
+	tensors, err := torchsave.Decode(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	ts := make(map[string]stTensor, len(tensors))
+	for _, t := range tensors {
+		ts[t.Name] = stTensor{Name: t.Name, DType: "F32", Shape: t.Shape, Data: f32Bytes(t.Values)}
+	}
+	return ts, nil, nil
+}
+
 func setWeights(name string, data []byte, m *model.Model[float32], resize bool) error {
-	ts, meta, err := decodeSafetensors(name, data)
+	ts, meta, err := decodeWeights(name, data)
 	if err != nil {
 		return err
 	}

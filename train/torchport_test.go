@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -83,9 +84,9 @@ func TestTorchPortReplaysCheckpoint(t *testing.T) {
 
 // TestTorchPortConvertsReferenceCheckpoints: a checkpoint saved the way the
 // reference saves one (torch.save of the state_dict, with torch.compile's
-// _orig_mod. prefix and H_init/L_init in bf16) is converted by the port's
-// convert command into safetensors that load_checkpoint reads, with every
-// tensor's values intact.
+// _orig_mod. prefix and H_init/L_init in bf16) loads through
+// load_checkpoint directly, and after the port's convert command into
+// safetensors, with every tensor's values intact both ways.
 func TestTorchPortConvertsReferenceCheckpoints(t *testing.T) {
 	python, script := torchPort(t)
 	data := mazeDataset(t, 64, 8, 4)
@@ -122,23 +123,26 @@ torch.save(state, sys.argv[3])
 		t.Fatalf("reading the torch.save file as safetensors: %v, want the torch.save error", err)
 	}
 	runPort(t, python, script, "convert", ref, ref+".safetensors")
-	cfg := tinyConfig(t, data, filepath.Join(dir, "run2"), "load_checkpoint="+ref+".safetensors")
-	loaded, err := New(context.Background(), cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer loaded.Close()
-	for i, want := range trained.Tensors() {
-		got := loaded.Model().Tensors()[i]
-		for j := range want.Data {
-			w := want.Data[j]
-			if strings.HasSuffix(want.Name, "_init") {
-				w = roundBF16(w)
-			}
-			if got.Data[j] != w {
-				t.Fatalf("%s[%d]: %v after the round trip, %v before", want.Name, j, got.Data[j], w)
+	// load_checkpoint reads the reference's file itself, or its conversion.
+	for i, path := range []string{ref, ref + ".safetensors"} {
+		cfg := tinyConfig(t, data, filepath.Join(dir, fmt.Sprintf("run-%d", i)), "load_checkpoint="+path)
+		loaded, err := New(context.Background(), cfg, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, want := range trained.Tensors() {
+			got := loaded.Model().Tensors()[j]
+			for k := range want.Data {
+				w := want.Data[k]
+				if strings.HasSuffix(want.Name, "_init") {
+					w = roundBF16(w)
+				}
+				if got.Data[k] != w {
+					t.Fatalf("%s: %s[%d] = %v, %v before the round trip", path, want.Name, k, got.Data[k], w)
+				}
 			}
 		}
+		loaded.Close()
 	}
 }
 

@@ -1,9 +1,13 @@
 package train
 
 import (
+	"bytes"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/tinyrecursion/trm/internal/torchsave"
 	"github.com/tinyrecursion/trm/kernels/cpu"
 	"github.com/tinyrecursion/trm/model"
 )
@@ -56,16 +60,36 @@ func TestLoadCheckpointResize(t *testing.T) {
 	}
 }
 
-// TestTorchSaveFilesAreNamed: a reference checkpoint (torch.save: a zip
-// archive, or a pickle in older torch) gets an error saying what it is and
-// how to convert it, while a safetensors file whose header length happens
-// to start with the same bytes still decodes.
-func TestTorchSaveFilesAreNamed(t *testing.T) {
-	for _, data := range [][]byte{[]byte("PK\x03\x04\x14\x00\x00\x00archive/data.pkl"), {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20}} {
-		_, _, err := decodeSafetensors("step_100", data)
-		if err == nil || !strings.Contains(err.Error(), "torch.save") || !strings.Contains(err.Error(), "torch_trm.py convert step_100 step_100.safetensors") {
-			t.Errorf("% x: error %v, want one naming torch.save and the conversion", data[:4], err)
+// TestTorchSaveWeights: model weights are read from a torch.save
+// state_dict (the reference's step_<N> files) as from safetensors, every
+// tensor widened to float32; a broken one is an error naming the file; a
+// safetensors file whose header length happens to start with a pickle's
+// bytes still decodes as safetensors.
+func TestTorchSaveWeights(t *testing.T) {
+	const fixture = "../internal/torchsave/testdata/state_dict.pt"
+	data, err := os.ReadFile(fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, _, err := decodeWeights(fixture, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := torchsave.Read(fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range want {
+		got := ts[w.Name]
+		if got.DType != "F32" || !slices.Equal(got.Shape, w.Shape) || !bytes.Equal(got.Data, f32Bytes(w.Values)) {
+			t.Errorf("%s: %s %v, want F32 %v with the state_dict's values", w.Name, got.DType, got.Shape, w.Shape)
 		}
+	}
+	if _, _, err := decodeSafetensors(fixture, data); err == nil || !strings.Contains(err.Error(), "torch.save") {
+		t.Errorf("a torch.save file read as safetensors: %v, want an error naming torch.save", err)
+	}
+	if _, _, err := decodeWeights("step_100", data[:len(data)/2]); err == nil || !strings.Contains(err.Error(), "step_100: not a torch.save zip") {
+		t.Errorf("a truncated torch.save file: %v, want an error naming it", err)
 	}
 	// A header of 0x280 bytes: the file starts 0x80 0x02, as a pickle does.
 	for pad := 0; pad < 700; pad++ {
@@ -73,7 +97,7 @@ func TestTorchSaveFilesAreNamed(t *testing.T) {
 		if file[0] != 0x80 || file[1] != 0x02 {
 			continue
 		}
-		ts, _, err := decodeSafetensors("x", file)
+		ts, _, err := decodeWeights("x", file)
 		if err != nil || len(ts) != 1 {
 			t.Fatalf("safetensors with a header of 640 bytes: %v", err)
 		}
