@@ -32,7 +32,8 @@ goes to stdout, progress to stderr.
 Convert (`convert`): turns a checkpoint the reference wrote (torch.save of the
 model's state_dict, <checkpoint_path>/step_<N>) into safetensors with every
 floating tensor in fp32 (the reference keeps H_init and L_init in its
-forward dtype), which trm reads: `trm train load_checkpoint=OUT.safetensors`.
+forward dtype), for tools that want safetensors; trm's load_checkpoint reads
+either file.
 
 Replay (`replay`): loads a trm checkpoint (config.yaml's arch, model.safetensors
 under the reference's state_dict names) into this PyTorch model, runs the
