@@ -3,7 +3,10 @@ package train
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tinyrecursion/trm/kernels/cpu"
@@ -13,7 +16,8 @@ import (
 
 // EvalResult is what EvalCheckpoint measured.
 type EvalResult struct {
-	Checkpoint string
+	Checkpoint string // the step directory, or the weights file
+	OutputDir  string // where submission.json and saved outputs went
 	Step       int
 	Metrics    map[string]float64
 	Examples   int64 // test examples evaluated
@@ -27,18 +31,44 @@ type EvalResult struct {
 // configuration (e.g. global_batch_size=256). submission.json goes to
 // <checkpoint>/evaluator_ARC_eval, the tensors eval_save_outputs names to
 // <checkpoint>/eval_all_preds.0.safetensors.
+//
+// path may also be a weights file: a reference step_<N> checkpoint
+// (torch.save) or safetensors with the reference's names. Such a file
+// carries no configuration: the reference's defaults and overrides give
+// it (the arch.* settings it was trained with), data gives the test set,
+// and the outputs go to <file>_eval/.
 func EvalCheckpoint(ctx context.Context, path string, data []string, overrides []string) (*EvalResult, error) {
-	ck, err := FindCheckpoint(path)
-	if err != nil {
-		return nil, err
-	}
-	files, step, err := readCheckpoint(ck)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := LoadConfig(filepath.Join(ck, ConfigFile), overrides)
-	if err != nil {
-		return nil, err
+	var cfg *Config
+	var weights []byte
+	var weightsName, checkpoint, outDir string
+	var step int
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
+		if len(data) == 0 {
+			return nil, fmt.Errorf("%s is a weights file without a configuration: name the test data with --data", path)
+		}
+		if cfg, err = LoadConfig("", overrides); err != nil {
+			return nil, err
+		}
+		if weights, err = os.ReadFile(path); err != nil {
+			return nil, err
+		}
+		weightsName, checkpoint, outDir = path, path, path+"_eval"
+		if n, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(path), "step_")); err == nil {
+			step = n
+		}
+	} else {
+		ck, err := FindCheckpoint(path)
+		if err != nil {
+			return nil, err
+		}
+		files, n, err := readCheckpoint(ck)
+		if err != nil {
+			return nil, err
+		}
+		if cfg, err = LoadConfig(filepath.Join(ck, ConfigFile), overrides); err != nil {
+			return nil, err
+		}
+		weights, weightsName, checkpoint, outDir, step = files[WeightsFile], filepath.Join(ck, WeightsFile), ck, ck, n
 	}
 	test := cfg.DataPaths
 	if len(cfg.DataPathsTest) > 0 {
@@ -60,7 +90,7 @@ func EvalCheckpoint(ctx context.Context, path string, data []string, overrides [
 	if err != nil {
 		return nil, err
 	}
-	if err := setWeights(filepath.Join(ck, WeightsFile), files[WeightsFile], m, false); err != nil {
+	if err := setWeights(weightsName, weights, m, false); err != nil {
 		return nil, err
 	}
 	var arcs []*ARC
@@ -80,10 +110,10 @@ func EvalCheckpoint(ctx context.Context, path string, data []string, overrides [
 	}
 	start := time.Now()
 	res, err := Evaluate(ctx, m, src, EvalOptions{GlobalBatch: cfg.GlobalBatchSize, ARCs: arcs,
-		SubmissionDir: filepath.Join(ck, "evaluator_ARC_eval"),
-		SaveOutputs:   cfg.EvalSaveOutputs, OutputsPath: filepath.Join(ck, "eval_all_preds.0.safetensors")})
+		SubmissionDir: filepath.Join(outDir, "evaluator_ARC_eval"),
+		SaveOutputs:   cfg.EvalSaveOutputs, OutputsPath: filepath.Join(outDir, "eval_all_preds.0.safetensors")})
 	if err != nil {
 		return nil, err
 	}
-	return &EvalResult{Checkpoint: ck, Step: step, Metrics: res, Examples: rows, Seconds: time.Since(start).Seconds()}, nil
+	return &EvalResult{Checkpoint: checkpoint, OutputDir: outDir, Step: step, Metrics: res, Examples: rows, Seconds: time.Since(start).Seconds()}, nil
 }

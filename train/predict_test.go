@@ -2,10 +2,12 @@ package train
 
 import (
 	"context"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tinyrecursion/trm/dataset"
@@ -91,5 +93,40 @@ func TestFreezeWeights(t *testing.T) {
 		if paramsMoved == freeze || !embMoved {
 			t.Fatalf("freeze_weights=%v: weights changed %v, puzzle embeddings changed %v", freeze, paramsMoved, embMoved)
 		}
+	}
+}
+
+// TestEvalWeightsFile: trm eval of a bare weights file (configured by
+// overrides and --data, as a reference checkpoint is) reports the metrics
+// of the checkpoint directory it came from; without --data it says what is
+// missing.
+func TestEvalWeightsFile(t *testing.T) {
+	data := mazeDataset(t, 64, 12, 8)
+	run := filepath.Join(t.TempDir(), "run")
+	tr, err := New(context.Background(), tinyConfig(t, data, run, "epochs=2", "eval_interval=2"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	tr.Close()
+	fromDir, err := EvalCheckpoint(context.Background(), run, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	weights := filepath.Join(t.TempDir(), "step_8")
+	if err := os.WriteFile(weights, mustRead(t, filepath.Join(fromDir.Checkpoint, WeightsFile)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fromFile, err := EvalCheckpoint(context.Background(), weights, []string{data}, tinyOverrides(data, run))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(fromFile.Metrics, fromDir.Metrics) || fromFile.Step != 8 || fromFile.OutputDir != weights+"_eval" {
+		t.Fatalf("weights file: step %d, outputs in %s, %v; checkpoint directory: %v", fromFile.Step, fromFile.OutputDir, fromFile.Metrics, fromDir.Metrics)
+	}
+	if _, err := EvalCheckpoint(context.Background(), weights, nil, nil); err == nil || !strings.Contains(err.Error(), "--data") {
+		t.Errorf("weights file without --data: %v, want an error asking for it", err)
 	}
 }

@@ -26,6 +26,15 @@ func mazeDataset(t testing.TB, train, test int, seed int64) string {
 // tinyConfig is a small TRM for the maze tests.
 func tinyConfig(t testing.TB, data, run string, extra ...string) *Config {
 	t.Helper()
+	c, err := LoadConfig("", tinyOverrides(data, run, extra...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// tinyOverrides are tinyConfig's settings in the reference's syntax.
+func tinyOverrides(data, run string, extra ...string) []string {
 	o := []string{
 		"data_paths=[" + data + "]", "evaluators=[]", "checkpoint_path=" + run,
 		"arch.hidden_size=32", "arch.num_heads=2", "arch.L_layers=1", "arch.H_cycles=2", "arch.L_cycles=2",
@@ -33,11 +42,7 @@ func tinyConfig(t testing.TB, data, run string, extra ...string) *Config {
 		"global_batch_size=16", "lr=1e-3", "lr_warmup_steps=10", "puzzle_emb_lr=1e-2",
 		"weight_decay=0.1", "puzzle_emb_weight_decay=0.1", "workers=2",
 	}
-	c, err := LoadConfig("", append(o, extra...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return append(o, extra...)
 }
 
 func TestTrainSmoke(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 )
 
 type evalCmd struct {
-	Checkpoint string   `help:"Checkpoint directory (run/step_N) or run directory (its latest step)." required:"" type:"existingdir" placeholder:"DIR"`
+	Checkpoint string   `help:"Checkpoint directory (run/step_N), run directory (its latest step), or a weights file: the reference's step_N (torch.save) or safetensors, configured by the overrides (e.g. arch.L_cycles=4) and --data." required:"" type:"path" placeholder:"PATH"`
 	Data       []string `help:"Dataset directories whose test split is evaluated (default: the checkpoint's)." type:"existingdir" placeholder:"DIR"`
 	Overrides  []string `arg:"" optional:"" help:"Overrides of the saved configuration, e.g. global_batch_size=256."`
 }
