@@ -39,7 +39,7 @@ if [ -x ./cuda.test ]; then
   # The test binary embeds the kernels; -test.short skips the long TestGPUCheck
   # (the command above already ran the full check). The TestFakeGPU* tests
   # need no GPU, so they are left to CI rather than spend device time.
-  (cd kernels/cuda && timeout 200 ../../cuda.test -test.v -test.short -test.run '^Test(GPU|NVRTC|Cache)' -test.bench GPU -test.benchtime 10x 2>&1) | tee "$OUT/gpu-tests.txt"
+  (cd kernels/cuda && timeout 200 ../../cuda.test -test.v -test.short -test.run '^Test(GPU|NVRTC|KernelCache)' -test.bench GPU -test.benchtime 10x 2>&1) | tee "$OUT/gpu-tests.txt"
   trc=${PIPESTATUS[0]}
   [ "$rc" -eq 0 ] && rc=$trc
 fi
