@@ -25,14 +25,7 @@ func TestEvalSaveOutputs(t *testing.T) {
 	const testRows = 20 // global batch 16: the second batch has 12 padding rows
 	data := mazeDataset(t, 64, testRows, 5)
 	run := filepath.Join(t.TempDir(), "run")
-	tr, err := New(context.Background(), tinyConfig(t, data, run, "epochs=2", "eval_interval=2", "eval_save_outputs=[preds,inputs]"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	tr.Close()
+	trainTiny(t, data, run, "epochs=2", "eval_interval=2", "eval_save_outputs=[preds,inputs]")
 	during := readOutputs(t, filepath.Join(run, "step_8_all_preds.0.safetensors"))
 	if keys := slices.Sorted(maps.Keys(during)); !slices.Equal(keys, []string{"inputs", "preds"}) {
 		t.Fatalf("saved during training: %v, want inputs and preds", keys)

@@ -103,14 +103,7 @@ func TestFreezeWeights(t *testing.T) {
 func TestEvalWeightsFile(t *testing.T) {
 	data := mazeDataset(t, 64, 12, 8)
 	run := filepath.Join(t.TempDir(), "run")
-	tr, err := New(context.Background(), tinyConfig(t, data, run, "epochs=2", "eval_interval=2"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	tr.Close()
+	trainTiny(t, data, run, "epochs=2", "eval_interval=2")
 	fromDir, err := EvalCheckpoint(context.Background(), run, nil, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -65,14 +65,7 @@ func TestTorchPortReplaysCheckpoint(t *testing.T) {
 		{"arch.mlp_t=True", "arch.pos_encodings=none"},
 	} {
 		run := filepath.Join(t.TempDir(), "run")
-		tr, err := New(context.Background(), tinyConfig(t, data, run, append([]string{"epochs=2", "eval_interval=2", "ema=True"}, variant...)...), Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := tr.Run(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		tr.Close()
+		trainTiny(t, data, run, append([]string{"epochs=2", "eval_interval=2", "ema=True"}, variant...)...)
 		res, err := EvalCheckpoint(context.Background(), run, nil,
 			[]string{"eval_save_outputs=[inputs,labels,puzzle_identifiers,logits,preds,q_halt_logits]"})
 		if err != nil {
@@ -92,15 +85,7 @@ func TestTorchPortConvertsReferenceCheckpoints(t *testing.T) {
 	data := mazeDataset(t, 64, 8, 4)
 	dir := t.TempDir()
 	run := filepath.Join(dir, "run")
-	tr, err := New(context.Background(), tinyConfig(t, data, run, "epochs=2", "eval_interval=2"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	trained := tr.Model()
-	tr.Close()
+	trained := trainTiny(t, data, run, "epochs=2", "eval_interval=2").Model()
 	ck, err := FindCheckpoint(run)
 	if err != nil {
 		t.Fatal(err)

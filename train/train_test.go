@@ -33,6 +33,21 @@ func tinyConfig(t testing.TB, data, run string, extra ...string) *Config {
 	return c
 }
 
+// trainTiny trains tinyConfig(data, run, extra...) to the end and returns
+// the closed trainer (its model keeps the trained weights).
+func trainTiny(t testing.TB, data, run string, extra ...string) *Trainer {
+	t.Helper()
+	tr, err := New(context.Background(), tinyConfig(t, data, run, extra...), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if err := tr.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
 // tinyOverrides are tinyConfig's settings in the reference's syntax.
 func tinyOverrides(data, run string, extra ...string) []string {
 	o := []string{

@@ -279,17 +279,8 @@ func (m *machine) step(op byte) (done bool, err error) {
 	case opEmptyList:
 		m.push(&list{})
 	case opAppend, opAppends:
-		var items []any
-		if op == opAppend {
-			items, err = m.popN(1)
-		} else {
-			items, err = m.popMark()
-		}
+		items, top, err := m.operands(1, op == opAppends)
 		if err != nil {
-			return false, err
-		}
-		var top any
-		if top, err = m.pop(); err != nil {
 			return false, err
 		}
 		l, ok := top.(*list)
@@ -301,21 +292,12 @@ func (m *machine) step(op byte) (done bool, err error) {
 	case opEmptyDict:
 		m.push(&dict{})
 	case opSetItem, opSetItems:
-		var items []any
-		if op == opSetItem {
-			items, err = m.popN(2)
-		} else {
-			items, err = m.popMark()
-		}
+		items, top, err := m.operands(2, op == opSetItems)
 		if err != nil {
 			return false, err
 		}
 		if len(items)%2 != 0 {
 			return false, errors.New("SETITEMS with an odd number of values")
-		}
-		var top any
-		if top, err = m.pop(); err != nil {
-			return false, err
 		}
 		d, ok := top.(*dict)
 		if !ok {
@@ -328,22 +310,11 @@ func (m *machine) step(op byte) (done bool, err error) {
 		}
 		m.push(d)
 	case opBinPut, opLongBinPut, opMemoize:
-		var key int64
-		switch op {
-		case opBinPut:
-			var b []byte
-			if b, err = m.take(1); err != nil {
+		key := int64(len(m.memo))
+		if op != opMemoize {
+			if key, err = m.memoKey(op == opLongBinPut); err != nil {
 				return false, err
 			}
-			key = int64(b[0])
-		case opLongBinPut:
-			var b []byte
-			if b, err = m.take(4); err != nil {
-				return false, err
-			}
-			key = int64(le.Uint32(b))
-		default:
-			key = int64(len(m.memo))
 		}
 		if len(m.stack) == 0 {
 			return false, errors.New("memoizing an empty stack")
@@ -351,17 +322,8 @@ func (m *machine) step(op byte) (done bool, err error) {
 		m.memo[key] = m.stack[len(m.stack)-1]
 	case opBinGet, opLongBinGet:
 		var key int64
-		var b []byte
-		if op == opBinGet {
-			if b, err = m.take(1); err != nil {
-				return false, err
-			}
-			key = int64(b[0])
-		} else {
-			if b, err = m.take(4); err != nil {
-				return false, err
-			}
-			key = int64(le.Uint32(b))
+		if key, err = m.memoKey(op == opLongBinGet); err != nil {
+			return false, err
 		}
 		v, ok := m.memo[key]
 		if !ok {
@@ -404,6 +366,37 @@ func (m *machine) step(op byte) (done bool, err error) {
 		return false, fmt.Errorf("opcode not used by torch.save for a state_dict")
 	}
 	return false, err
+}
+
+// operands pops the values an APPEND(S) or SETITEM(S) adds (n of them, or
+// all above the mark) and the container beneath them.
+func (m *machine) operands(n int, toMark bool) (items []any, container any, err error) {
+	if toMark {
+		items, err = m.popMark()
+	} else {
+		items, err = m.popN(n)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	container, err = m.pop()
+	return items, container, err
+}
+
+// memoKey reads a memo index: one byte, or four when long.
+func (m *machine) memoKey(long bool) (int64, error) {
+	if !long {
+		b, err := m.take(1)
+		if err != nil {
+			return 0, err
+		}
+		return int64(b[0]), nil
+	}
+	b, err := m.take(4)
+	if err != nil {
+		return 0, err
+	}
+	return int64(binary.LittleEndian.Uint32(b)), nil
 }
 
 // long1 pushes a little-endian two's-complement integer of up to 8 bytes.
