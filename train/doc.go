@@ -39,4 +39,7 @@
 // carry, loader State and exploration RNG; arc_state.json the ARC votes;
 // config.yaml; checkpoint.json (sizes and sha256 of the others) last.
 // Resume verifies the checksums and continues bit-identically.
+// load_checkpoint and EvalCheckpoint also read bare weights: safetensors
+// under the reference's names, or the reference's own step_<N> files
+// (torch.save state_dicts, through internal/torchsave).
 package train
