@@ -1,6 +1,7 @@
 package train
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -9,12 +10,20 @@ import (
 // directory, synced and renamed over path, so readers never see a partial
 // file even if the process dies mid-write.
 func writeAtomic(path string, data []byte) error {
+	return writeAtomicWith(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// writeAtomicWith is writeAtomic for content that write streams out.
+func writeAtomicWith(path string, write func(io.Writer) error) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
-	if _, err := f.Write(data); err != nil {
+	if err := write(f); err != nil {
 		f.Close()
 		os.Remove(tmp)
 		return err

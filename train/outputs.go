@@ -5,15 +5,44 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/tinyrecursion/trm/model"
 )
 
-// EvalOutputKeys are the tensors eval_save_outputs may name: the batch's
-// inputs, labels (-100 where ignored) and puzzle identifiers, and the
-// model's final-step logits, predictions and halting logits, as the
-// reference's return_keys.
-var EvalOutputKeys = []string{"inputs", "labels", "puzzle_identifiers", "logits", "preds", "q_halt_logits", "q_continue_logits"}
+// evalOutput is a tensor eval_save_outputs may name: its dtype, the shape
+// of one row, and a batch's rows of it ([]int32 or []float32).
+type evalOutput struct {
+	name, dtype string
+	row         func(seqLen, vocab int) []int
+	values      func(b *model.Batch, out *model.StepOutput[float32]) any
+}
+
+// evalOutputs are the batch's inputs, labels (-100 where ignored) and
+// puzzle identifiers, and the model's final-step logits, predictions and
+// halting logits, as the reference's return_keys.
+var evalOutputs = []evalOutput{
+	{"inputs", "I32", tokenRow, func(b *model.Batch, _ *model.StepOutput[float32]) any { return b.Inputs }},
+	{"labels", "I32", tokenRow, func(b *model.Batch, _ *model.StepOutput[float32]) any { return b.Labels }},
+	{"puzzle_identifiers", "I32", scalarRow, func(b *model.Batch, _ *model.StepOutput[float32]) any { return b.PuzzleIdentifiers }},
+	{"logits", "F32", logitsRow, func(_ *model.Batch, o *model.StepOutput[float32]) any { return o.Logits }},
+	{"preds", "I32", tokenRow, func(_ *model.Batch, o *model.StepOutput[float32]) any { return o.Preds }},
+	{"q_halt_logits", "F32", scalarRow, func(_ *model.Batch, o *model.StepOutput[float32]) any { return o.QHalt }},
+	{"q_continue_logits", "F32", scalarRow, func(_ *model.Batch, o *model.StepOutput[float32]) any { return o.QContinue }},
+}
+
+func tokenRow(seqLen, _ int) []int      { return []int{seqLen} }
+func logitsRow(seqLen, vocab int) []int { return []int{seqLen, vocab} }
+func scalarRow(int, int) []int          { return nil }
+
+// EvalOutputKeys are the names eval_save_outputs accepts.
+var EvalOutputKeys = func() []string {
+	var names []string
+	for _, o := range evalOutputs {
+		names = append(names, o.name)
+	}
+	return names
+}()
 
 // outputsWriter saves the tensors eval_save_outputs names from every
 // evaluation batch into one safetensors file, concatenated along the rows
@@ -23,7 +52,7 @@ var EvalOutputKeys = []string{"inputs", "labels", "puzzle_identifiers", "logits"
 // memory; the file appears, complete, only on commit.
 type outputsWriter struct {
 	path          string
-	keys          []string
+	outputs       []evalOutput
 	parts         []*os.File
 	rows          int
 	seqLen, vocab int
@@ -33,7 +62,7 @@ type outputsWriter struct {
 // newOutputsWriter prepares path for the given keys (checked by
 // Config.Validate) of batches of seqLen tokens over vocab.
 func newOutputsWriter(path string, keys []string, seqLen, vocab int) (*outputsWriter, error) {
-	w := &outputsWriter{path: path, keys: keys, seqLen: seqLen, vocab: vocab}
+	w := &outputsWriter{path: path, seqLen: seqLen, vocab: vocab}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
@@ -44,100 +73,58 @@ func newOutputsWriter(path string, keys []string, seqLen, vocab int) (*outputsWr
 			return nil, err
 		}
 		w.parts = append(w.parts, f)
+		w.outputs = append(w.outputs, evalOutputs[slices.IndexFunc(evalOutputs, func(o evalOutput) bool { return o.name == k })])
 	}
 	return w, nil
 }
 
 // add appends one batch: its rows and the final ACT step's outputs.
 func (w *outputsWriter) add(b *model.Batch, out *model.StepOutput[float32]) error {
-	for i, k := range w.keys {
-		w.buf = w.buf[:0]
-		switch k {
-		case "inputs":
-			w.buf = appendI32(w.buf, b.Inputs)
-		case "labels":
-			w.buf = appendI32(w.buf, b.Labels)
-		case "puzzle_identifiers":
-			w.buf = appendI32(w.buf, b.PuzzleIdentifiers)
-		case "preds":
-			w.buf = appendI32(w.buf, out.Preds)
-		case "logits":
-			w.buf = appendF32(w.buf, out.Logits)
-		case "q_halt_logits":
-			w.buf = appendF32(w.buf, out.QHalt)
-		case "q_continue_logits":
-			w.buf = appendF32(w.buf, out.QContinue)
+	for i, o := range w.outputs {
+		switch v := o.values(b, out).(type) {
+		case []int32:
+			w.buf = appendI32(w.buf[:0], v)
+		case []float32:
+			w.buf = appendF32(w.buf[:0], v)
 		}
 		if _, err := w.parts[i].Write(w.buf); err != nil {
-			return fmt.Errorf("eval_save_outputs %s: %w", k, err)
+			return fmt.Errorf("eval_save_outputs %s: %w", o.name, err)
 		}
 	}
 	w.rows += len(b.PuzzleIdentifiers)
 	return nil
 }
 
-// shape and dtype of key's tensor over all rows.
-func (w *outputsWriter) shape(key string) (string, []int) {
-	switch key {
-	case "inputs", "labels", "preds":
-		return "I32", []int{w.rows, w.seqLen}
-	case "puzzle_identifiers":
-		return "I32", []int{w.rows}
-	case "logits":
-		return "F32", []int{w.rows, w.seqLen, w.vocab}
-	default: // q_halt_logits, q_continue_logits
-		return "F32", []int{w.rows}
-	}
-}
-
 // commit writes the safetensors file (header, then each tensor's bytes)
 // through a temporary file renamed into place, and removes the parts.
-func (w *outputsWriter) commit() (err error) {
+func (w *outputsWriter) commit() error {
 	defer w.abort()
 	var layout []stLayout
-	for i, k := range w.keys {
-		dtype, shape := w.shape(k)
+	for i, o := range w.outputs {
+		shape := append([]int{w.rows}, o.row(w.seqLen, w.vocab)...)
 		size, err := w.parts[i].Seek(0, io.SeekCurrent)
 		if err != nil {
 			return err
 		}
 		if want := int64(4 * product(shape)); size != want {
-			return fmt.Errorf("eval_save_outputs %s: %d bytes written, %d expected for %v", k, size, want, shape)
+			return fmt.Errorf("eval_save_outputs %s: %d bytes written, %d expected for %v", o.name, size, want, shape)
 		}
-		layout = append(layout, stLayout{k, dtype, shape, size})
+		layout = append(layout, stLayout{o.name, o.dtype, shape, size})
 	}
-	f, err := os.CreateTemp(filepath.Dir(w.path), "."+filepath.Base(w.path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(safetensorsHeader(layout, nil)); err != nil {
-		return err
-	}
-	for _, p := range w.parts {
-		if _, err = p.Seek(0, io.SeekStart); err != nil {
+	return writeAtomicWith(w.path, func(f io.Writer) error {
+		if _, err := f.Write(safetensorsHeader(layout, nil)); err != nil {
 			return err
 		}
-		if _, err = io.Copy(f, p); err != nil {
-			return err
+		for _, p := range w.parts {
+			if _, err := p.Seek(0, io.SeekStart); err != nil {
+				return err
+			}
+			if _, err := io.Copy(f, p); err != nil {
+				return err
+			}
 		}
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, w.path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(w.path))
+		return nil
+	})
 }
 
 func product(shape []int) int {
