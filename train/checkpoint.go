@@ -377,7 +377,7 @@ func loadWeights(path string, m *model.Model[float32], resize bool) error {
 // accepts the reference's step_<N> files, from a torch.save state_dict
 // (every tensor widened to float32).
 func decodeWeights(name string, data []byte) (map[string]stTensor, map[string]string, error) {
-	if !isTorchSave(data) {
+	if !torchsave.Detect(data) {
 		return decodeSafetensors(name, data)
 	}
 	tensors, err := torchsave.Decode(data)

@@ -1,12 +1,13 @@
 package train
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/tinyrecursion/trm/internal/torchsave"
 )
 
 // stTensor is one tensor of a safetensors file.
@@ -73,18 +74,9 @@ func encodeSafetensors(tensors []stTensor, meta map[string]string) []byte {
 	return out
 }
 
-// isTorchSave reports whether data starts as torch.save output does: a zip
-// archive (PyTorch 1.6 and later) or a pickle (older). Those first bytes
-// could also start a safetensors header length, whose JSON header then
-// follows at byte 8.
-func isTorchSave(data []byte) bool {
-	pickle := len(data) > 1 && data[0] == 0x80 && data[1] >= 2 && data[1] <= 5
-	return (bytes.HasPrefix(data, []byte("PK\x03\x04")) || pickle) && (len(data) < 9 || data[8] != '{')
-}
-
 // decodeSafetensors parses a safetensors file; name is used in errors.
 func decodeSafetensors(name string, data []byte) (map[string]stTensor, map[string]string, error) {
-	if isTorchSave(data) {
+	if torchsave.Detect(data) {
 		return nil, nil, fmt.Errorf("%s is a PyTorch torch.save file (as the reference writes its step_<N> checkpoints), not safetensors", name)
 	}
 	if len(data) < 8 {

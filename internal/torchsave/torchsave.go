@@ -54,9 +54,22 @@ func Read(path string) ([]Tensor, error) {
 	return ts, nil
 }
 
+// Detect reports whether data starts as torch.save output does: a zip
+// archive (PyTorch 1.6 and later) or a pickle (older). Those first bytes
+// could also start a safetensors header length, whose JSON header then
+// follows at byte 8, so that case is excluded.
+func Detect(data []byte) bool {
+	return (bytes.HasPrefix(data, []byte("PK\x03\x04")) || isPickle(data)) && (len(data) < 9 || data[8] != '{')
+}
+
+// isPickle reports whether data starts with a pickle protocol 2-5 header.
+func isPickle(data []byte) bool {
+	return len(data) > 1 && data[0] == 0x80 && data[1] >= 2 && data[1] <= 5
+}
+
 // Decode reads a torch.save zip archive held in data.
 func Decode(data []byte) ([]Tensor, error) {
-	if len(data) >= 2 && data[0] == 0x80 && data[1] >= 2 && data[1] <= 5 {
+	if isPickle(data) {
 		return nil, errors.New("a torch.save file in the legacy format of PyTorch before 1.6; load and save it again with a current PyTorch")
 	}
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))

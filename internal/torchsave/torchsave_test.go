@@ -193,3 +193,20 @@ func FuzzUnpickle(f *testing.F) {
 		unpickle(code)
 	})
 }
+
+func TestDetect(t *testing.T) {
+	for _, name := range []string{"testdata/state_dict.pt", "testdata/legacy.pt"} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !Detect(b) {
+			t.Errorf("%s not detected as torch.save output", name)
+		}
+	}
+	// A safetensors file whose 8-byte header length is 0x280 starts as a
+	// pickle does; its JSON header at byte 8 tells it apart.
+	if Detect([]byte{0x80, 0x02, 0, 0, 0, 0, 0, 0, '{', '}'}) {
+		t.Error("safetensors header taken for a pickle")
+	}
+}
