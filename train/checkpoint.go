@@ -119,6 +119,17 @@ func (t *Trainer) prune() error {
 	return nil
 }
 
+// stepNumber reads N from a name step_<N>, as the reference and trm name
+// checkpoints.
+func stepNumber(name string) (int, bool) {
+	s, ok := strings.CutPrefix(name, "step_")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil
+}
+
 // checkpointSteps lists the steps of the complete checkpoints in dir,
 // ascending.
 func checkpointSteps(dir string) ([]int, error) {
@@ -128,12 +139,8 @@ func checkpointSteps(dir string) ([]int, error) {
 	}
 	var steps []int
 	for _, e := range entries {
-		s, ok := strings.CutPrefix(e.Name(), "step_")
+		n, ok := stepNumber(e.Name())
 		if !ok || !e.IsDir() {
-			continue
-		}
-		n, err := strconv.Atoi(s)
-		if err != nil {
 			continue
 		}
 		if _, err := os.Stat(filepath.Join(dir, e.Name(), ManifestFile)); err == nil {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tinyrecursion/trm/kernels/cpu"
@@ -53,9 +51,7 @@ func EvalCheckpoint(ctx context.Context, path string, data []string, overrides [
 			return nil, err
 		}
 		weightsName, checkpoint, outDir = path, path, path+"_eval"
-		if n, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(path), "step_")); err == nil {
-			step = n
-		}
+		step, _ = stepNumber(filepath.Base(path))
 	} else {
 		ck, err := FindCheckpoint(path)
 		if err != nil {
