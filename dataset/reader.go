@@ -73,6 +73,25 @@ func (d *Dataset) ShardPath(sh Shard) string {
 	return filepath.Join(d.Dir, filepath.FromSlash(sh.File))
 }
 
+// NewArrowReader is pqarrow.NewFileReader for a shard, which may come from
+// anywhere: the contract's columns are plain Parquet types that map to
+// Arrow without the schema an Arrow writer embeds in the file metadata, and
+// pqarrow trusts that embedded IPC schema blindly (a corrupt one makes it
+// allocate tens of gigabytes; found by FuzzReadShard), so the reader drops
+// it from rdr's metadata first.
+func NewArrowReader(rdr *file.Reader, props pqarrow.ArrowReadProperties, mem memory.Allocator) (*pqarrow.FileReader, error) {
+	const arrowSchemaKey = "ARROW:schema"
+	md := rdr.MetaData().FileMetaData
+	keep := md.KeyValueMetadata[:0:0]
+	for _, e := range md.KeyValueMetadata {
+		if e.Key != arrowSchemaKey {
+			keep = append(keep, e)
+		}
+	}
+	md.KeyValueMetadata = keep
+	return pqarrow.NewFileReader(rdr, props, mem)
+}
+
 // ShardData is a shard decoded into Arrow memory.
 type ShardData struct {
 	Table    arrow.Table
@@ -102,7 +121,7 @@ func ReadShard(ctx context.Context, path string, seqLen int, mem memory.Allocato
 	for i := range rdr.NumRowGroups() {
 		batch = max(batch, rdr.MetaData().RowGroup(i).NumRows())
 	}
-	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{Parallel: true, BatchSize: batch}, mem)
+	fr, err := NewArrowReader(rdr, pqarrow.ArrowReadProperties{Parallel: true, BatchSize: batch}, mem)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -74,7 +74,7 @@ func readShardBatches(ctx context.Context, path string, wantRows int64, seqLen i
 	if rows := rdr.NumRows(); rows != wantRows {
 		return fmt.Errorf("%s: %d rows, the manifest says %d", path, rows, wantRows)
 	}
-	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{Parallel: true, BatchSize: batchRows}, memory.DefaultAllocator)
+	fr, err := dataset.NewArrowReader(rdr, pqarrow.ArrowReadProperties{Parallel: true, BatchSize: batchRows}, memory.DefaultAllocator)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -124,7 +124,7 @@ func shardHasAug(ctx context.Context, path string) (bool, error) {
 		return false, fmt.Errorf("%s: %w", path, err)
 	}
 	defer rdr.Close()
-	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: 1 << 16}, memory.DefaultAllocator)
+	fr, err := dataset.NewArrowReader(rdr, pqarrow.ArrowReadProperties{BatchSize: 1 << 16}, memory.DefaultAllocator)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", path, err)
 	}

@@ -458,7 +458,7 @@ func decodeShard(ctx context.Context, ds *dataset.Dataset, split string, sh data
 			return nil, nil, fmt.Errorf("loader: %s: file metadata says split %q, the manifest %q", path, *kv.Value, split)
 		}
 	}
-	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{Parallel: true, BatchSize: 1 << 16}, mem)
+	fr, err := dataset.NewArrowReader(rdr, pqarrow.ArrowReadProperties{Parallel: true, BatchSize: 1 << 16}, mem)
 	if err != nil {
 		return nil, nil, fmt.Errorf("loader: %s: %w", path, err)
 	}
