@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/tinyrecursion/trm/augment"
+	"github.com/tinyrecursion/trm/internal/atomicdir"
 )
 
 // DefaultPassKs are the reference ARC evaluator's pass@K cut-offs.
@@ -266,7 +267,7 @@ func (a *ARC) Result(dir string) (map[string]float64, error) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, err
 		}
-		if err := writeAtomic(filepath.Join(dir, "submission.json"), sub); err != nil {
+		if err := atomicdir.WriteFileAtomic(filepath.Join(dir, "submission.json"), sub); err != nil {
 			return nil, err
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tinyrecursion/trm/internal/atomicdir"
 	"github.com/tinyrecursion/trm/internal/torchsave"
 	"github.com/tinyrecursion/trm/loader"
 	"github.com/tinyrecursion/trm/model"
@@ -82,12 +83,12 @@ func (t *Trainer) Checkpoint() error {
 	for name, data := range files {
 		sum := sha256.Sum256(data)
 		man.Files[name] = manifestEntry{int64(len(data)), hex.EncodeToString(sum[:])}
-		if err := writeAtomic(filepath.Join(tmp, name), data); err != nil {
+		if err := atomicdir.WriteFileAtomic(filepath.Join(tmp, name), data); err != nil {
 			return err
 		}
 	}
 	mb, _ := json.MarshalIndent(man, "", "  ")
-	if err := writeAtomic(filepath.Join(tmp, ManifestFile), append(mb, '\n')); err != nil {
+	if err := atomicdir.WriteFileAtomic(filepath.Join(tmp, ManifestFile), append(mb, '\n')); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(final); err != nil {
@@ -96,7 +97,7 @@ func (t *Trainer) Checkpoint() error {
 	if err := os.Rename(tmp, final); err != nil {
 		return err
 	}
-	if err := syncDir(t.Dir); err != nil {
+	if err := atomicdir.SyncDir(t.Dir); err != nil {
 		return err
 	}
 	return t.prune()

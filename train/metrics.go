@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/tinyrecursion/trm/internal/atomicdir"
 )
 
 // metricsLog appends one JSON object per line to a run's metrics.jsonl:
@@ -44,7 +46,7 @@ func openMetrics(path string, keepUpTo int) (*metricsLog, error) {
 				kept = append(kept, line...)
 			}
 		}
-		if err := writeAtomic(path, kept); err != nil {
+		if err := atomicdir.WriteFileAtomic(path, kept); err != nil {
 			return nil, err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/tinyrecursion/trm/internal/atomicdir"
 	"github.com/tinyrecursion/trm/model"
 )
 
@@ -111,7 +112,7 @@ func (w *outputsWriter) commit() error {
 		}
 		layout = append(layout, stLayout{o.name, o.dtype, shape, size})
 	}
-	return writeAtomicWith(w.path, func(f io.Writer) error {
+	return atomicdir.ReplaceFile(w.path, func(f io.Writer) error {
 		if _, err := f.Write(safetensorsHeader(layout, nil)); err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/tinyrecursion/trm/internal/atomicdir"
 	"github.com/tinyrecursion/trm/kernels/cpu"
 	"github.com/tinyrecursion/trm/loader"
 	"github.com/tinyrecursion/trm/model"
@@ -90,7 +91,7 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Trainer, error) {
 		t.Close()
 		return nil, err
 	}
-	if err := writeAtomic(filepath.Join(t.Dir, "config.yaml"), cfg.YAML()); err != nil {
+	if err := atomicdir.WriteFileAtomic(filepath.Join(t.Dir, "config.yaml"), cfg.YAML()); err != nil {
 		t.Close()
 		return nil, err
 	}

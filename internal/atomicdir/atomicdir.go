@@ -1,11 +1,14 @@
-// Package atomicdir publishes output directories atomically: a command
-// assembles its output in a hidden sibling directory and only a rename makes
-// it appear, so an interrupted run never leaves something that looks
-// complete. Dataset builds, exports and imports all go through it.
+// Package atomicdir publishes outputs atomically: a command assembles an
+// output directory in a hidden sibling directory, or a file in a hidden
+// temporary file beside it, and only a rename makes it appear, so an
+// interrupted run never leaves something that looks complete. Dataset
+// builds, exports, imports, checkpoints, run files and caches all go
+// through it.
 package atomicdir
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -95,4 +98,41 @@ func WriteFile(path string, data []byte) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return f.Close()
+}
+
+// WriteFileAtomic writes data to path through a temporary file in the same
+// directory, synced and renamed over path, so that readers see the old
+// file or the whole new one, even if the process dies mid-write.
+func WriteFileAtomic(path string, data []byte) error {
+	return ReplaceFile(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// ReplaceFile is WriteFileAtomic for content that write streams out.
+func ReplaceFile(path string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	err = write(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	// Making the rename durable is not supported on every file system;
+	// it is done either way.
+	_ = SyncDir(filepath.Dir(path))
+	return nil
 }

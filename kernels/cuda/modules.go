@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"unsafe"
+
+	"github.com/tinyrecursion/trm/internal/atomicdir"
 )
 
 // DefaultCacheDir is where compiled kernels are kept:
@@ -65,30 +67,14 @@ func compileCached(nv *NVRTC, dir string, src Source, t Target, driverVersion in
 		return code, "NVRTC" + warn, nil
 	}
 	// A cache that cannot be written costs time, not correctness.
-	if err := writeAtomic(path, code); err != nil {
+	err = os.MkdirAll(dir, 0o755)
+	if err == nil {
+		err = atomicdir.WriteFileAtomic(path, code)
+	}
+	if err != nil {
 		return code, "NVRTC (cache not written: " + err.Error() + ")" + warn, nil
 	}
 	return code, "NVRTC -> " + path + warn, nil
-}
-
-func writeAtomic(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // target picks what to compile for this device: a CUBIN for its exact
