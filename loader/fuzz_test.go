@@ -1,9 +1,12 @@
 package loader
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -79,4 +82,65 @@ func FuzzRestore(f *testing.F) {
 			b.Release()
 		}
 	})
+}
+
+// FuzzCacheFile puts arbitrary bytes where a shard's IPC cache file and
+// its checksum file live and opens the split from the cache: a corrupt
+// cache must be rebuilt from the shard or rejected with an error, never
+// crash the process, and a source that opens must hold the split's rows.
+func FuzzCacheFile(f *testing.F) {
+	ctx := context.Background()
+	dir := writeDataset(f, tempDataset(f), 1<<20, splitSpec{name: "train", shape: [2]int{2, 3}, groups: uniformGroups(12, 2, 3)})
+	if _, err := BuildCache(ctx, dir, "", nil, 1); err != nil {
+		f.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(DefaultCacheDir(dir), "train", "*.arrow"))
+	if err != nil || len(files) != 1 {
+		f.Fatalf("want one cache file, have %v (%v)", files, err)
+	}
+	cacheFile, sumFile := files[0], files[0]+cacheSumSuffix
+	valid, err := os.ReadFile(cacheFile)
+	if err != nil {
+		f.Fatal(err)
+	}
+	sum, err := os.ReadFile(sumFile)
+	if err != nil {
+		f.Fatal(err)
+	}
+	want := sourceRows(openSource(f, []string{dir}, "train", OpenOptions{}))
+	f.Add(valid, sum)
+	f.Add(valid, []byte("0000000000000000\n"))
+	f.Add(valid, []byte{})
+	f.Add(valid[:len(valid)/2], sum)
+	f.Add(valid[:len(valid)-10], sum)
+	for _, at := range []int{len(valid) / 3, len(valid) / 2, 2 * len(valid) / 3} {
+		flipped := bytes.Clone(valid)
+		flipped[at] ^= 0x55
+		f.Add(flipped, sum)
+	}
+	f.Add([]byte("ARROW1\x00\x00ARROW1"), sum)
+	f.Fuzz(func(t *testing.T, data, sum []byte) {
+		if err := os.WriteFile(cacheFile, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(sumFile, sum, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		src, err := Open(ctx, []string{dir}, "train", OpenOptions{Storage: Cache, Workers: 1})
+		if err != nil {
+			return
+		}
+		defer src.Close()
+		if got := sourceRows(src); got != want {
+			t.Fatalf("opened %d rows from the cache, the split has %d", got, want)
+		}
+	})
+}
+
+func sourceRows(src *Source) int64 {
+	var n int64
+	for _, p := range src.Parts {
+		n += p.Rows()
+	}
+	return n
 }

@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -323,14 +324,44 @@ func TestCache(t *testing.T) {
 		t.Fatal("batches from the IPC cache differ from those from Parquet")
 	}
 
-	// Corrupt one cache file: it is rebuilt on open.
+	// Corrupt cache files are rebuilt on open: one that is not Arrow, one
+	// with a token flipped (still valid Arrow: only the checksum tells),
+	// and one whose checksum file is missing.
 	files, _ := filepath.Glob(filepath.Join(DefaultCacheDir(dir), "train", "*.arrow"))
+	if len(files) < 3 {
+		t.Fatalf("want at least 3 cache files, have %v", files)
+	}
 	if err := os.WriteFile(files[1], []byte("not arrow"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	flipped, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, lab := make([]byte, 16), make([]byte, 16)
+	rowTokens(1, in, lab)
+	at := bytes.Index(flipped, in)
+	if at < 0 {
+		t.Fatal("row 1's tokens not found in the first cache file")
+	}
+	flipped[at+8] ^= 1
+	if err := os.WriteFile(files[0], flipped, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(files[2] + cacheSumSuffix); err != nil {
+		t.Fatal(err)
+	}
+	if reps, err = BuildCache(ctx, dir, "", nil, 2); err != nil || reps[0].Built != 3 {
+		t.Fatalf("BuildCache after corrupting 3 files rebuilt %+v (%v)", reps, err)
+	}
+	for _, f := range files[:2] {
+		if err := os.Remove(f + cacheSumSuffix); err != nil {
+			t.Fatal(err)
+		}
+	}
 	src2 := openSource(t, []string{dir}, "train", OpenOptions{Storage: Cache})
 	if got := drain(t, newLoader(t, src2, cfg), -1); firstDiff(got, want) != len(want) {
-		t.Fatal("batches after rebuilding a corrupt cache file differ")
+		t.Fatal("batches after rebuilding corrupt cache files differ")
 	}
 
 	// Rewrite the dataset with other tokens: the cache is stale and rebuilt.
