@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+
+	"github.com/tinyrecursion/trm/augment"
 )
 
 // arcState is an ARC evaluator's accumulated votes in a stable order, so a
@@ -96,10 +98,18 @@ func unmarshalARCStates(data []byte, arcs []*ARC) error {
 			if err != nil {
 				return err
 			}
-			if len(g.Cells) != g.H*g.W {
-				return fmt.Errorf("grid %s: %d cells for %dx%d", g.Hash, len(g.Cells), g.H, g.W)
+			const side = augment.ARCCanvas
+			if g.H < 0 || g.H > side || g.W < 0 || g.W > side || len(g.Cells) != g.H*g.W {
+				return fmt.Errorf("grid %s: %d cells for %dx%d (at most %dx%d)", g.Hash, len(g.Cells), g.H, g.W, side, side)
 			}
-			a.hmap[h] = grid{g.H, g.W, g.Cells}
+			gr := grid{g.H, g.W, g.Cells}
+			if gr.hash() != h {
+				return fmt.Errorf("grid %s: its cells hash to %x", g.Hash, gr.hash())
+			}
+			if c := slices.IndexFunc(g.Cells, func(c byte) bool { return c > 9 }); c >= 0 {
+				return fmt.Errorf("grid %s: colour %d is not 0..9", g.Hash, g.Cells[c])
+			}
+			a.hmap[h] = gr
 		}
 		for _, v := range states[i].Votes {
 			ih, err := parse(v.Input)
@@ -118,6 +128,9 @@ func unmarshalARCStates(data []byte, arcs []*ARC) error {
 				h, err := parse(hs)
 				if err != nil {
 					return err
+				}
+				if _, ok := a.hmap[h]; !ok {
+					return fmt.Errorf("task %s: a vote for grid %s, which the state does not hold", v.Task, hs)
 				}
 				byInput[ih] = append(byInput[ih], vote{h, v.Q[j]})
 			}

@@ -231,8 +231,16 @@ func readCheckpoint(dir string) (map[string][]byte, int, error) {
 	if man.Format != checkpointKind || man.Version != 1 {
 		return nil, 0, fmt.Errorf("%s: format %q version %d, want %s 1", mp, man.Format, man.Version, checkpointKind)
 	}
+	for _, name := range []string{WeightsFile, StateFile, ConfigFile} {
+		if _, ok := man.Files[name]; !ok {
+			return nil, 0, fmt.Errorf("%s: lists no %s", mp, name)
+		}
+	}
 	out := map[string][]byte{}
 	for name, e := range man.Files {
+		if name != WeightsFile && name != StateFile && name != ConfigFile && name != ARCStateFile {
+			return nil, 0, fmt.Errorf("%s: lists %q, which is not a checkpoint file", mp, name)
+		}
 		p := filepath.Join(dir, name)
 		data, err := os.ReadFile(p)
 		if err != nil {

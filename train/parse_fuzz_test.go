@@ -1,7 +1,13 @@
 package train
 
 import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"strings"
 	"testing"
+
+	"github.com/tinyrecursion/trm/augment"
 )
 
 func TestCropARC(t *testing.T) {
@@ -87,6 +93,64 @@ func FuzzDecodeSafetensors(f *testing.F) {
 			if int64(len(tt.Data)) != n {
 				t.Fatalf("%s: %d bytes for %v %s", name, len(tt.Data), tt.Shape, tt.DType)
 			}
+		}
+	})
+}
+
+// FuzzARCState feeds arbitrary bytes to the ARC evaluator's checkpointed
+// votes: a corrupt or crafted state must be refused, and one that is
+// accepted must score and write a submission without crashing, and
+// re-checkpoint to the same bytes.
+func FuzzARCState(f *testing.F) {
+	newEval := func(t testing.TB) *ARC {
+		tasks, err := parseTestPuzzles([]byte(`{"a": {"test": [{"input": [[1, 2]], "output": [[3]]}]}, "b": {"test": [{"input": [[4]]}]}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := &ARC{SubmissionK: 2, PassKs: DefaultPassKs, Aggregated: true, identifiers: []string{"<blank>", "a", "b|||t1|||0213456789"}, tasks: tasks}
+		a.reset()
+		return a
+	}
+	ev := newEval(f)
+	rng := rand.New(rand.NewPCG(1, 2))
+	const n = augment.ARCSeqLen
+	for range 3 {
+		ids := []int32{1, 2, 0}
+		inputs, preds := make([]int32, 3*n), make([]int32, 3*n)
+		for i := range inputs {
+			inputs[i], preds[i] = int32(rng.IntN(12)), int32(2+rng.IntN(10))
+			if i%n > 200 && rng.IntN(40) == 0 {
+				preds[i] = 1 // an EOS ends the crop somewhere
+			}
+		}
+		if err := ev.Update(inputs, preds, ids, []float64{0.5, -1, 0}); err != nil {
+			f.Fatal(err)
+		}
+	}
+	valid := marshalARCStates([]*ARC{ev})
+	f.Add(valid)
+	// A grid whose sides overflow to zero cells, voted for on task a's
+	// test input (scoring it used to index past its cells).
+	in := grid{1, 2, []byte{1, 2}}.hash()
+	huge := strings.Repeat("ef", 32)
+	f.Add(fmt.Appendf(nil, `[{"grids": [{"hash": "%s", "h": 4294967296, "w": 4294967296, "cells": ""}], "votes": [{"task": "a", "input": "%x", "hashes": ["%s"], "q": [1]}]}]`, huge, in, huge))
+	f.Add([]byte(`[{"grids": [], "votes": [{"task": "a", "input": "` + strings.Repeat("ab", 32) + `", "hashes": ["` + strings.Repeat("cd", 32) + `"], "q": [1]}]}]`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a := newEval(t)
+		if err := unmarshalARCStates(data, []*ARC{a}); err != nil {
+			return
+		}
+		if _, err := a.Result(t.TempDir()); err != nil {
+			t.Fatalf("scoring an accepted state: %v", err)
+		}
+		again := marshalARCStates([]*ARC{a})
+		b := newEval(t)
+		if err := unmarshalARCStates(again, []*ARC{b}); err != nil {
+			t.Fatalf("re-reading the state written from an accepted one: %v", err)
+		}
+		if !bytes.Equal(marshalARCStates([]*ARC{b}), again) {
+			t.Fatal("an accepted state does not re-checkpoint to the same bytes")
 		}
 	})
 }

@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -181,6 +182,21 @@ func TestResumeErrors(t *testing.T) {
 	if r, err := EvalCheckpoint(ctx, run, nil, nil); err != nil || r.Metrics["all/count"] != 8 {
 		t.Errorf("evaluating the checkpoint: %v, %v", r, err)
 	}
+	// A manifest naming a file outside the checkpoint is refused.
+	manifest := filepath.Join(ck, ManifestFile)
+	mb, _ := os.ReadFile(manifest)
+	var man map[string]any
+	if err := json.Unmarshal(mb, &man); err != nil {
+		t.Fatal(err)
+	}
+	files := man["files"].(map[string]any)
+	files["../"+ConfigFile] = files[ConfigFile]
+	bad, _ := json.Marshal(man)
+	os.WriteFile(manifest, bad, 0o644)
+	if _, err := Resume(ctx, run, Options{}); err == nil || !bytes.Contains([]byte(err.Error()), []byte("not a checkpoint file")) {
+		t.Errorf("manifest naming ../%s: %v", ConfigFile, err)
+	}
+	os.WriteFile(manifest, mb, 0o644)
 	state := filepath.Join(ck, StateFile)
 	data2, _ := os.ReadFile(state)
 	os.WriteFile(state, data2[:len(data2)/2], 0o644)
