@@ -81,8 +81,58 @@ func FuzzLoadConfigOverride(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, o string) {
-		LoadConfig("", []string{o}) // must not panic
+		c, err := LoadConfig("", []string{o})
+		if err != nil {
+			return
+		}
+		checkConfigRoundTrip(t, c)
 	})
+}
+
+// FuzzLoadConfigFile feeds arbitrary bytes to LoadConfig as a YAML file (a
+// user's --config, or a checkpoint's config.yaml): it must not crash, and
+// an accepted configuration saves to a config.yaml that loads back to
+// itself.
+func FuzzLoadConfigFile(f *testing.F) {
+	c, err := LoadConfig("", []string{"data_paths=[data/x]", "lr=1e-7", "arch.L_cycles=3", "ema=True"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(c.YAML())
+	f.Add([]byte("arch:\n  L_cycles: ${.H_cycles}\n"))
+	f.Add([]byte("lr: [1\n"))
+	f.Add([]byte("arch: 3\n"))
+	f.Add([]byte("a: &a [*a]\n"))
+	f.Add([]byte("global_batch_size: 99999999999999999999\n"))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(dir, "config.yaml")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := LoadConfig(path, nil)
+		if err != nil {
+			return
+		}
+		checkConfigRoundTrip(t, c)
+	})
+}
+
+// checkConfigRoundTrip saves c as config.yaml and loads it back: the same
+// configuration must come out, as a resumed run relies on.
+func checkConfigRoundTrip(t *testing.T, c *Config) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, c.YAML(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadConfig(path, nil)
+	if err != nil {
+		t.Fatalf("a saved configuration does not load: %v\n%s", err, c.YAML())
+	}
+	if !bytes.Equal(back.YAML(), c.YAML()) {
+		t.Fatalf("a saved configuration loads as another:\n%s\nvs\n%s", back.YAML(), c.YAML())
+	}
 }
 
 // TestConfigYAMLExponents: floats in exponent form are saved with a decimal
