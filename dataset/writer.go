@@ -124,7 +124,7 @@ func (w *Writer) WriteFile(name string, data []byte) error {
 		return fmt.Errorf("dataset file name %q must be a plain file name", name)
 	}
 	if err := atomicdir.WriteFile(filepath.Join(w.tmp, name), data); err != nil {
-		return err
+		return w.ioError(err)
 	}
 	w.files = append(w.files, name)
 	return nil
@@ -231,14 +231,14 @@ func (s *SplitWriter) WriteGroup(g *Group) error {
 	}
 	if s.cur == nil {
 		if err := s.startShard(); err != nil {
-			return err
+			return s.w.ioError(err)
 		}
 	}
 	// Flush before the group would overflow the batch's preallocated
 	// buffers: growing them would copy the whole batch.
 	if len(s.batch.puzzles) > 0 && len(s.batch.puzzles)+rows > s.batchMax {
 		if err := s.flushBatch(); err != nil {
-			return err
+			return s.w.ioError(err)
 		}
 	}
 	b := &s.batch
@@ -261,7 +261,7 @@ func (s *SplitWriter) WriteGroup(g *Group) error {
 	s.cur.man.Puzzles += int64(len(g.PuzzleSizes))
 	s.cur.man.Groups++
 	if s.cur.man.Rows*int64(2*s.seqLen) >= s.w.opts.ShardBytes {
-		return s.endShard()
+		return s.w.ioError(s.endShard())
 	}
 	return nil
 }
@@ -596,7 +596,7 @@ func (s *SplitWriter) Close(meta Metadata) error {
 	}
 	if s.cur != nil {
 		if err := s.endShard(); err != nil {
-			return err
+			return s.w.ioError(err)
 		}
 	}
 	s.closed = true
@@ -619,9 +619,9 @@ func (s *SplitWriter) Close(meta Metadata) error {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return err
+		return s.w.ioError(err)
 	}
-	return atomicdir.WriteFile(filepath.Join(s.w.tmp, s.spec.Name, "dataset.json"), metaJSON)
+	return s.w.ioError(atomicdir.WriteFile(filepath.Join(s.w.tmp, s.spec.Name, "dataset.json"), metaJSON))
 }
 
 func (s *SplitWriter) manifest() SplitManifest {
@@ -674,7 +674,7 @@ func (w *Writer) Commit() error {
 		metas = append(metas, m)
 	}
 	if err := atomicdir.WriteFile(filepath.Join(w.tmp, "README.md"), DatasetCard(&man, metas)); err != nil {
-		return err
+		return w.ioError(err)
 	}
 	data, err := json.MarshalIndent(man, "", "  ")
 	if err != nil {
@@ -683,7 +683,7 @@ func (w *Writer) Commit() error {
 	// The manifest is written last: a directory without one is never taken
 	// for a dataset.
 	if err := atomicdir.WriteFile(filepath.Join(w.tmp, "manifest.json"), append(data, '\n')); err != nil {
-		return err
+		return w.ioError(err)
 	}
 	for _, s := range w.splits {
 		if err := atomicdir.SyncDir(filepath.Join(w.tmp, s.spec.Name)); err != nil {
@@ -702,6 +702,10 @@ func (w *Writer) Commit() error {
 	w.done = true
 	return nil
 }
+
+// ioError names a failed write by the file's place in the dataset (see
+// atomicdir.StagedError).
+func (w *Writer) ioError(err error) error { return atomicdir.StagedError(err, w.tmp, w.dir) }
 
 // Dir is where the dataset appears after Commit.
 func (w *Writer) Dir() string { return w.dir }

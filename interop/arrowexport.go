@@ -59,12 +59,13 @@ func ArrowSchema(shape [2]int, meta map[string]string) (*arrow.Schema, error) {
 //	x = r.get_batch(0).column("inputs").to_numpy_ndarray()  # [rows, H, W] uint8, no copy
 //	t = r.read_all()  # the whole split; combine_chunks() copies once
 //	x = t.column("inputs").combine_chunks().to_numpy_ndarray()
-func ExportArrow(ctx context.Context, ds *dataset.Dataset, out string, opts ArrowExportOptions) ([]SplitReport, error) {
+func ExportArrow(ctx context.Context, ds *dataset.Dataset, out string, opts ArrowExportOptions) (_ []SplitReport, err error) {
 	st, err := stage(out, opts.Force, ownedArrowExport)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Abort()
+	defer func() { err = st.explain(err) }()
 	var reports []SplitReport
 	for i := range ds.Manifest.Splits {
 		split := &ds.Manifest.Splits[i]

@@ -64,7 +64,7 @@ type SplitReport struct {
 // identifiers.json and test_puzzles.json when the dataset has them. Shards
 // are streamed in record batches of a few thousand rows: memory does not
 // grow with the split.
-func ExportNPY(ctx context.Context, ds *dataset.Dataset, out string, opts NPYExportOptions) ([]SplitReport, error) {
+func ExportNPY(ctx context.Context, ds *dataset.Dataset, out string, opts NPYExportOptions) (_ []SplitReport, err error) {
 	switch opts.Dtype {
 	case "", DtypeAuto, DtypeUint8, DtypeInt64:
 	default:
@@ -75,6 +75,7 @@ func ExportNPY(ctx context.Context, ds *dataset.Dataset, out string, opts NPYExp
 		return nil, err
 	}
 	defer st.Abort()
+	defer func() { err = st.explain(err) }()
 	var reports []SplitReport
 	for i := range ds.Manifest.Splits {
 		split := &ds.Manifest.Splits[i]

@@ -58,6 +58,10 @@ func (s *staging) checkDestination() error {
 	return nil
 }
 
+// explain names a failed write by the file's place in the output (see
+// atomicdir.StagedError).
+func (s *staging) explain(err error) error { return atomicdir.StagedError(err, s.tmp, s.dir) }
+
 // path is where a file of the output is written before Commit.
 func (s *staging) path(elem ...string) string {
 	return filepath.Join(append([]string{s.tmp}, elem...)...)

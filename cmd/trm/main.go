@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -52,7 +53,7 @@ func main() {
 	kctx := kong.Parse(&c,
 		kong.Name("trm"),
 		kong.Description("Tiny Recursion Models: build augmented puzzle datasets as sharded Parquet, load, train and evaluate."),
-		kong.UsageOnError(),
+		kong.ShortUsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		kong.Vars{"version": version.String() + " " + runtime.Version(), "defaults": strings.Join(train.BenchDefaults, " ")},
 	)
@@ -60,8 +61,17 @@ func main() {
 	defer stop()
 	c.globals.ctx = ctx
 	if err := kctx.Run(&c.globals); err != nil {
-		fmt.Fprintln(os.Stderr, "trm:", err)
 		stop()
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			// Commands remove what they had not finished writing.
+			fmt.Fprintln(os.Stderr, "trm: interrupted")
+			os.Exit(exitInterrupted)
+		}
+		fmt.Fprintln(os.Stderr, "trm:", err)
 		os.Exit(1)
 	}
 }
+
+// exitInterrupted is the shell's status for a command stopped by Ctrl-C
+// (128 + SIGINT), so that scripts tell an interruption from a failure.
+const exitInterrupted = 130

@@ -48,7 +48,9 @@ func (c *trainCmd) Run(g *globals) error {
 		t.Step(), t.TotalSteps(), t.TrainTime.Seconds(), t.WaitTime.Seconds(), t.EvalTime.Seconds(), t.Dir)
 	if errors.Is(err, train.ErrStopped) {
 		fmt.Fprintf(os.Stderr, "stopped; continue with: trm train --resume %s\n", t.Dir)
-		return nil
+		// Interrupted runs exit non-zero, so that `trm train && trm eval`
+		// does not go on with an unfinished model.
+		return g.ctx.Err()
 	}
 	return err
 }

@@ -7,8 +7,10 @@
 package atomicdir
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -32,6 +34,24 @@ func Stage(dir string) (string, error) {
 		return "", err
 	}
 	return tmp, nil
+}
+
+// StagedError reports a failed file operation inside the staging
+// directory tmp (disk full, file size limit, I/O error) under the name the
+// file was to have in dir, with the system's reason: the staging directory
+// is removed on abort, so its path would point nowhere, and libraries wrap
+// the reason in their own words (arrow-go's column writers: "unknown error
+// type"). Other errors pass unchanged.
+func StagedError(err error, tmp, dir string) error {
+	var pe *fs.PathError
+	if err == nil || tmp == "" || !errors.As(err, &pe) {
+		return err
+	}
+	rel, rerr := filepath.Rel(tmp, pe.Path)
+	if rerr != nil || !filepath.IsLocal(rel) {
+		return err
+	}
+	return fmt.Errorf("%s %s: %w", pe.Op, filepath.Join(dir, rel), pe.Err)
 }
 
 // Swap renames tmp to dir. An existing dir is first moved aside and deleted

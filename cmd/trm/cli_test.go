@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The tests run the trm binary itself, as a user does: exit statuses,
+// messages, signals and leftovers on disk are what they check.
+
+var trmBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "trm-cli-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	trmBin = filepath.Join(dir, "trm")
+	build := exec.Command("go", "build", "-o", trmBin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building trm: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// trm runs the binary with args in dir and returns its exit status and
+// output.
+func trm(t *testing.T, dir string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(trmBin, args...)
+	cmd.Dir = dir
+	return runCmd(t, cmd)
+}
+
+func runCmd(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("running %v: %v", cmd.Args, err)
+	}
+	return result{cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()}
+}
+
+// want fails unless r exited with code and its stderr holds every part.
+func (r result) want(t *testing.T, code int, parts ...string) {
+	t.Helper()
+	if r.code != code {
+		t.Errorf("exit status %d, want %d\nstdout: %s\nstderr: %s", r.code, code, r.stdout, r.stderr)
+	}
+	for _, p := range parts {
+		if !strings.Contains(r.stderr, p) {
+			t.Errorf("stderr lacks %q:\n%s", p, r.stderr)
+		}
+	}
+}
+
+// wantOnly fails unless dir holds exactly the names given: no output that
+// looks complete, no hidden staging directory left behind.
+func wantOnly(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var have []string
+	for _, e := range entries {
+		have = append(have, e.Name())
+	}
+	if strings.Join(have, " ") != strings.Join(names, " ") {
+		t.Errorf("%s holds %v, want %v", dir, have, names)
+	}
+}
+
+func buildSudoku(t *testing.T, dir, out string, generate, aug int) {
+	t.Helper()
+	trm(t, dir, "build", "sudoku", "-q", "--generate", fmt.Sprint(generate), "--aug", fmt.Sprint(aug), "--out", out).want(t, 0)
+}
+
+func TestCLIBuildVerifyInspect(t *testing.T) {
+	dir := t.TempDir()
+	buildSudoku(t, dir, "ds", 20, 3)
+	if r := trm(t, dir, "verify", "ds"); r.code != 0 || !strings.Contains(r.stdout, "100 rows verified") {
+		t.Errorf("verify: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := trm(t, dir, "inspect", "ds"); r.code != 0 || !strings.Contains(r.stdout, "train") || !strings.Contains(r.stdout, "80") {
+		t.Errorf("inspect: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestCLIBadInput(t *testing.T) {
+	dir := t.TempDir()
+	buildSudoku(t, dir, "ds", 20, 0)
+	bad := filepath.Join(dir, "bad")
+	os.Mkdir(bad, 0o755)
+	csv := "source,question,answer,rating\nx," + strings.Repeat(".", 81) + "," + strings.Repeat("1", 80) + ",0\n"
+	for _, f := range []string{"train.csv", "test.csv"} {
+		os.WriteFile(filepath.Join(bad, f), []byte(csv), 0o644)
+	}
+	// A shard with one byte changed.
+	shard := filepath.Join(dir, "corrupt", "train", "part-00000.parquet")
+	os.CopyFS(filepath.Join(dir, "corrupt"), os.DirFS(filepath.Join(dir, "ds")))
+	data, _ := os.ReadFile(shard)
+	data[len(data)/2] ^= 1
+	os.WriteFile(shard, data, 0o644)
+
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+		msg  []string
+	}{
+		{"missing input", []string{"build", "sudoku", "nowhere", "--out", "o"}, 80, []string{"nowhere", "no such file"}},
+		{"unknown flag", []string{"build", "sudoku", "--bogus", "--out", "o"}, 80, []string{"unknown flag --bogus"}},
+		{"malformed CSV", []string{"build", "sudoku", "bad", "--out", "o"}, 1, []string{filepath.Join(bad, "train.csv") + ":2: answer: 80 characters, want 81"}},
+		{"corrupt shard", []string{"verify", "corrupt"}, 1, []string{"part-00000.parquet", "sha256"}},
+		{"row out of range", []string{"show", "ds", "--split", "train", "--row", "20"}, 1, []string{"rows 0..19, not 20"}},
+		{"not a dataset", []string{"export", "npy", "bad", "o"}, 1, []string{"not a trm dataset", "manifest.json"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := trm(t, dir, c.args...)
+			r.want(t, c.code, c.msg...)
+			// A command line kong refuses gets the short usage, not pages of flags.
+			if help := `Run "trm build sudoku --help"`; c.code == 80 && (!strings.Contains(r.stdout, help) || len(r.stdout) > 200) {
+				t.Errorf("usage error: stdout is not the short usage:\n%s", r.stdout)
+			}
+		})
+	}
+	wantOnly(t, dir, "bad", "corrupt", "ds")
+}
+
+// TestCLIFileSizeLimit fills the "disk" with a file-size limit (a full disk
+// fails the same writes with ENOSPC instead of EFBIG): every command fails
+// naming the file it could not write, and leaves nothing behind.
+func TestCLIFileSizeLimit(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh to set a file-size limit with ulimit")
+	}
+	dir := t.TempDir()
+	buildSudoku(t, dir, "ds", 100, 100)
+	for _, c := range []struct {
+		args []string
+		file string
+	}{
+		{[]string{"build", "sudoku", "--generate", "100", "--aug", "100", "--out", "out"}, "out/train/part-00000.parquet"},
+		{[]string{"export", "npy", "ds", "out"}, "out/train/all__inputs.npy"},
+		{[]string{"export", "arrow", "ds", "out"}, "out/train.arrow"},
+	} {
+		t.Run(c.args[0]+" "+c.args[1], func(t *testing.T) {
+			// 100 blocks (at least 51 KB): the metadata fits, the tokens do not.
+			cmd := exec.Command(sh, append([]string{"-c", `ulimit -f 100 && exec "$0" "$@"`, trmBin, "-q"}, c.args...)...)
+			cmd.Dir = dir
+			runCmd(t, cmd).want(t, 1, "write "+filepath.Join(dir, c.file)+": file too large")
+			wantOnly(t, dir, "ds")
+		})
+	}
+}
+
+// interrupt starts trm with args in dir, sends SIGINT once ready reports
+// true (polled), and returns how it ended.
+func interrupt(t *testing.T, dir string, ready func() bool, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(trmBin, args...)
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for !ready() {
+		select {
+		case err := <-done:
+			t.Fatalf("%v ended (%v) before it could be interrupted\n%s", args, err, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("%v: never ready to interrupt\n%s", args, stderr.String())
+		}
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("%v still running a minute after Ctrl-C", args)
+	}
+	return result{cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()}
+}
+
+func TestCLIInterruptBuild(t *testing.T) {
+	dir := t.TempDir()
+	staging := func() bool {
+		m, _ := filepath.Glob(filepath.Join(dir, ".out.partial-*", "train", "part-*.parquet"))
+		return len(m) > 0
+	}
+	// Big enough to take tens of seconds: interrupted while writing shards.
+	interrupt(t, dir, staging, "build", "sudoku", "-q", "--generate", "1000", "--aug", "10000", "--out", "out").
+		want(t, exitInterrupted, "trm: interrupted")
+	wantOnly(t, dir)
+}
+
+func TestCLIInterruptTrain(t *testing.T) {
+	dir := t.TempDir()
+	trm(t, dir, "build", "maze", "-q", "--generate", "64", "--generate-test", "16", "--size", "7", "--aug", "--out", "maze").want(t, 0)
+	run := filepath.Join(dir, "run")
+	started := func() bool {
+		_, err := os.Stat(filepath.Join(run, "config.yaml"))
+		return err == nil
+	}
+	r := interrupt(t, dir, started, "train", "-q", "data_paths=[maze]", "evaluators=[]", "checkpoint_path="+run,
+		"arch.hidden_size=32", "arch.num_heads=2", "arch.L_layers=1", "arch.H_cycles=2", "arch.L_cycles=2",
+		"arch.halt_max_steps=4", "arch.puzzle_emb_ndim=32", "global_batch_size=16", "epochs=100000", "eval_interval=100000")
+	r.want(t, exitInterrupted, "continue with: trm train --resume "+run, "trm: interrupted")
+	// The checkpoint it saved on the way out resumes.
+	steps, _ := filepath.Glob(filepath.Join(run, "step_*", "checkpoint.json"))
+	if len(steps) != 1 {
+		t.Fatalf("checkpoints after Ctrl-C: %v", steps)
+	}
+	var step int
+	if _, err := fmt.Sscanf(filepath.Base(filepath.Dir(steps[0])), "step_%d", &step); err != nil {
+		t.Fatal(err)
+	}
+	trm(t, dir, "train", "-q", "--resume", run, "--stop-at", fmt.Sprint(step+1)).want(t, 0, fmt.Sprintf("resumed %s at step %d", filepath.Dir(steps[0]), step))
+}
