@@ -2,9 +2,11 @@ package atomicdir
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -38,5 +40,25 @@ func TestReplaceFile(t *testing.T) {
 	}
 	if err := WriteFileAtomic(filepath.Join(dir, "missing", "f"), nil); err == nil {
 		t.Fatal("writing into a missing directory succeeded")
+	}
+}
+
+func TestStagedError(t *testing.T) {
+	tmp, dir := filepath.Join("out", ".ds.partial-1"), filepath.Join("out", "ds")
+	inside := &os.PathError{Op: "write", Path: filepath.Join(tmp, "train", "part-00000.parquet"), Err: syscall.ENOSPC}
+	wrapped := fmt.Errorf("unknown error type: %w", inside)
+	err := StagedError(wrapped, tmp, dir)
+	if want := "write " + filepath.Join(dir, "train", "part-00000.parquet") + ": no space left on device"; err.Error() != want {
+		t.Errorf("got %q, want %q", err, want)
+	}
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Error("the system's reason is lost")
+	}
+	outside := fmt.Errorf("x: %w", &os.PathError{Op: "open", Path: "elsewhere", Err: syscall.ENOENT})
+	if got := StagedError(outside, tmp, dir); got != outside {
+		t.Errorf("an error outside the staging directory became %v", got)
+	}
+	if StagedError(nil, tmp, dir) != nil {
+		t.Error("nil became an error")
 	}
 }
