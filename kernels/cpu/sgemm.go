@@ -358,16 +358,29 @@ func packB(dst []float32, nr int, b []float32, ldb int, trans bool, p0, kc, j0, 
 			}
 			continue
 		}
-		// op(B)[p][j] = b[j*ldb+p]: walk each column of op(B) contiguously.
-		for c := range cols {
-			src := b[(j0+jr+c)*ldb+p0 : (j0+jr+c)*ldb+p0+kc]
+		// op(B)[p][j] = b[j*ldb+p]: a transpose. Eight columns of op(B) (rows
+		// of b) at a time, so that each k step writes eight consecutive
+		// values: 2.2x the column-at-a-time scatter on attention's K·Qᵀ
+		// (97 keys × 32), where packing cost as much as the product.
+		c := 0
+		for ; c+8 <= cols; c += 8 {
+			at := (j0+jr+c)*ldb + p0
+			r0, r1, r2, r3 := b[at:][:kc], b[at+ldb:][:kc], b[at+2*ldb:][:kc], b[at+3*ldb:][:kc]
+			r4, r5, r6, r7 := b[at+4*ldb:][:kc], b[at+5*ldb:][:kc], b[at+6*ldb:][:kc], b[at+7*ldb:][:kc]
+			for p := range kc {
+				d := (*[8]float32)(panel[p*nr+c:])
+				d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p], r6[p], r7[p]
+			}
+		}
+		for ; c < cols; c++ {
+			src := b[(j0+jr+c)*ldb+p0:][:kc]
 			for p, v := range src {
 				panel[p*nr+c] = v
 			}
 		}
-		for c := cols; c < nr; c++ {
+		if cols < nr {
 			for p := range kc {
-				panel[p*nr+c] = 0
+				clear(panel[p*nr+cols : (p+1)*nr])
 			}
 		}
 	}

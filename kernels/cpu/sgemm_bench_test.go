@@ -62,7 +62,7 @@ func BenchmarkFMAPeak(b *testing.B) {
 // trmTokens is a training batch of 64 sequences of 81+16 positions.
 const trmTokens = 64 * 97
 
-// BenchmarkSgemm times the TRM's MLP shapes with every kernel, reporting
+// BenchmarkSgemm times the TRM's MLP and attention shapes with every kernel, reporting
 // GFLOP/s and the percentage of the measured FMA peak. Weights are stored
 // out×in as in the reference, so the forward products (up: tokens×512 times
 // 512×1536, down: tokens×1536 times 1536×512) read B transposed; the backward
@@ -78,6 +78,10 @@ func BenchmarkSgemm(b *testing.B) {
 		{"down_6208x512x1536", false, true, trmTokens, 512, 1536, true},
 		{"dX_6208x512x1536", false, false, trmTokens, 512, 1536, false},
 		{"dW_1536x512x6208", true, false, 1536, 512, trmTokens, false},
+		// One attention head of one sequence (head_dim 32): scores Q·Kᵀ
+		// read K transposed, so packing it weighs as much as the product.
+		{"attnQK_97x97x32", false, true, 97, 97, 32, false},
+		{"attnPV_97x32x97", false, false, 97, 32, 97, false},
 	}
 	for _, sh := range shapes {
 		for _, kern := range sgemmKernels() {
