@@ -182,7 +182,7 @@ func buildCacheFile(ctx context.Context, ds *dataset.Dataset, split string, sh d
 		err = atomicdir.WriteFileAtomic(path+cacheSumSuffix, []byte(cacheSum(sum.Sum64())))
 	}
 	if err != nil {
-		return fmt.Errorf("loader: cache %s: %w", path, err)
+		return fmt.Errorf("loader: cache: %w", err)
 	}
 	return nil
 }

@@ -166,6 +166,7 @@ func TestCLIFileSizeLimit(t *testing.T) {
 		{[]string{"build", "sudoku", "--generate", "100", "--aug", "100", "--out", "out"}, "out/train/part-00000.parquet"},
 		{[]string{"export", "npy", "ds", "out"}, "out/train/all__inputs.npy"},
 		{[]string{"export", "arrow", "ds", "out"}, "out/train.arrow"},
+		{[]string{"generate", "sudoku", "--count", "3000", "--out", "out.csv"}, "out.csv"},
 	} {
 		t.Run(c.args[0]+" "+c.args[1], func(t *testing.T) {
 			// 100 blocks (at least 51 KB): the metadata fits, the tokens do not.

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
+	"github.com/tinyrecursion/trm/internal/atomicdir"
 	"github.com/tinyrecursion/trm/pipeline"
 )
 
@@ -27,19 +27,7 @@ func (f generateFlags) write(records [][]string) error {
 	if f.Out == "" {
 		return writeCSV(os.Stdout, records)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(f.Out), ".trm-generate-*.csv")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := writeCSV(tmp, records); err != nil {
-		tmp.Close()
-		return fmt.Errorf("%s: %w", f.Out, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), f.Out)
+	return atomicdir.ReplaceFile(f.Out, func(w io.Writer) error { return writeCSV(w, records) })
 }
 
 func writeCSV(w io.Writer, records [][]string) error {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
 	"github.com/tinyrecursion/trm/dataset"
+	"github.com/tinyrecursion/trm/internal/atomicdir"
 	"github.com/tinyrecursion/trm/internal/progress"
 	"github.com/tinyrecursion/trm/internal/render"
 	"github.com/tinyrecursion/trm/train"
@@ -129,16 +131,8 @@ func (c *showCmd) Run(g *globals) error {
 		grids = append(grids, pred)
 	}
 	if c.PNG != "" {
-		f, err := os.Create(c.PNG)
+		err := atomicdir.ReplaceFile(c.PNG, func(f io.Writer) error { return render.PNG(f, grids, h, w, 16, kind) })
 		if err != nil {
-			return err
-		}
-		if err := render.PNG(f, grids, h, w, 16, kind); err != nil {
-			f.Close()
-			os.Remove(c.PNG)
-			return err
-		}
-		if err := f.Close(); err != nil {
 			return err
 		}
 		fmt.Printf("wrote %s\n", c.PNG)

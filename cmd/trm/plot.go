@@ -2,9 +2,9 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 
+	"github.com/tinyrecursion/trm/internal/atomicdir"
 	"github.com/tinyrecursion/trm/train"
 )
 
@@ -26,7 +26,7 @@ func (c *plotCmd) Run(g *globals) error {
 	if out == "" {
 		out = filepath.Join(c.Dir, "curves.png")
 	}
-	if err := os.WriteFile(out, img, 0o644); err != nil {
+	if err := atomicdir.WriteFileAtomic(out, img); err != nil {
 		return err
 	}
 	fmt.Println(out)

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Stage creates the hidden sibling directory ".<base>.partial-*" in which
@@ -122,7 +123,8 @@ func WriteFile(path string, data []byte) error {
 
 // WriteFileAtomic writes data to path through a temporary file in the same
 // directory, synced and renamed over path, so that readers see the old
-// file or the whole new one, even if the process dies mid-write.
+// file or the whole new one, even if the process dies mid-write. Its error
+// names path.
 func WriteFileAtomic(path string, data []byte) error {
 	return ReplaceFile(path, func(w io.Writer) error {
 		_, err := w.Write(data)
@@ -132,9 +134,9 @@ func WriteFileAtomic(path string, data []byte) error {
 
 // ReplaceFile is WriteFileAtomic for content that write streams out.
 func ReplaceFile(path string, write func(io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	f, err := os.CreateTemp(filepath.Dir(path), tempPrefix(path)+"*")
 	if err != nil {
-		return err
+		return replaceError(err, path)
 	}
 	tmp := f.Name()
 	err = write(f)
@@ -149,10 +151,24 @@ func ReplaceFile(path string, write func(io.Writer) error) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return err
+		return replaceError(err, path)
 	}
 	// Making the rename durable is not supported on every file system;
 	// it is done either way.
 	_ = SyncDir(filepath.Dir(path))
 	return nil
+}
+
+// tempPrefix is the name of path's temporary files, hidden beside it.
+func tempPrefix(path string) string { return "." + filepath.Base(path) + ".tmp" }
+
+// replaceError names path once, as the file the caller asked for: a
+// failure on its temporary file (a full disk, most often) is reported as
+// a failure on path itself.
+func replaceError(err error, path string) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && filepath.Dir(pe.Path) == filepath.Dir(path) && strings.HasPrefix(filepath.Base(pe.Path), tempPrefix(path)) {
+		return fmt.Errorf("%s %s: %w", pe.Op, path, pe.Err)
+	}
+	return fmt.Errorf("%s: %w", path, err)
 }

@@ -41,6 +41,13 @@ func TestReplaceFile(t *testing.T) {
 	if err := WriteFileAtomic(filepath.Join(dir, "missing", "f"), nil); err == nil {
 		t.Fatal("writing into a missing directory succeeded")
 	}
+	// A full disk under the temporary file is reported as path's.
+	err = ReplaceFile(path, func(w io.Writer) error {
+		return &os.PathError{Op: "write", Path: w.(*os.File).Name(), Err: syscall.ENOSPC}
+	})
+	if want := "write " + path + ": no space left on device"; err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %s", err, want)
+	}
 }
 
 func TestStagedError(t *testing.T) {
