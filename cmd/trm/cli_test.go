@@ -159,6 +159,7 @@ func TestCLIFileSizeLimit(t *testing.T) {
 	}
 	dir := t.TempDir()
 	buildSudoku(t, dir, "ds", 100, 100)
+	trm(t, dir, "export", "npy", "-q", "ds", "npy").want(t, 0)
 	for _, c := range []struct {
 		args []string
 		file string
@@ -166,14 +167,15 @@ func TestCLIFileSizeLimit(t *testing.T) {
 		{[]string{"build", "sudoku", "--generate", "100", "--aug", "100", "--out", "out"}, "out/train/part-00000.parquet"},
 		{[]string{"export", "npy", "ds", "out"}, "out/train/all__inputs.npy"},
 		{[]string{"export", "arrow", "ds", "out"}, "out/train.arrow"},
-		{[]string{"generate", "sudoku", "--count", "3000", "--out", "out.csv"}, "out.csv"},
+		{[]string{"generate", "sudoku", "--count", "1000", "--out", "out.csv"}, "out.csv"},
+		{[]string{"import", "npy", "npy", "out"}, "out/train/part-00000.parquet"},
 	} {
 		t.Run(c.args[0]+" "+c.args[1], func(t *testing.T) {
 			// 100 blocks (at least 51 KB): the metadata fits, the tokens do not.
 			cmd := exec.Command(sh, append([]string{"-c", `ulimit -f 100 && exec "$0" "$@"`, trmBin, "-q"}, c.args...)...)
 			cmd.Dir = dir
 			runCmd(t, cmd).want(t, 1, "write "+filepath.Join(dir, c.file)+": file too large")
-			wantOnly(t, dir, "ds")
+			wantOnly(t, dir, "ds", "npy")
 		})
 	}
 }
