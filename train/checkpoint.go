@@ -54,7 +54,7 @@ func weightsTensors(m *model.Model[float32]) []stTensor {
 // Checkpoint writes <run>/step_<step> atomically (built in a .partial
 // directory, renamed when complete) and prunes old ones beyond
 // keep_checkpoints.
-func (t *Trainer) Checkpoint() error {
+func (t *Trainer) Checkpoint() (err error) {
 	final := filepath.Join(t.Dir, "step_"+strconv.Itoa(t.step))
 	tmp := final + ".partial"
 	if err := os.RemoveAll(tmp); err != nil {
@@ -63,6 +63,13 @@ func (t *Trainer) Checkpoint() error {
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			// Nothing half-written stays behind, least of all on a full disk.
+			os.RemoveAll(tmp)
+			err = atomicdir.StagedError(err, tmp, final)
+		}
+	}()
 	if t.ema != nil {
 		t.ema.Swap()
 	}

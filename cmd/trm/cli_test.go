@@ -180,6 +180,30 @@ func TestCLIFileSizeLimit(t *testing.T) {
 	}
 }
 
+// TestCLICheckpointFileSizeLimit: a checkpoint that cannot be written
+// fails the run naming the file, and leaves no partial checkpoint.
+func TestCLICheckpointFileSizeLimit(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh to set a file-size limit with ulimit")
+	}
+	dir := t.TempDir()
+	buildSudoku(t, dir, "ds", 50, 0)
+	run := filepath.Join(dir, "run")
+	cmd := exec.Command(sh, append([]string{"-c", `ulimit -f 100 && exec "$0" "$@"`, trmBin, "train", "-q", "--stop-at", "1"},
+		tinyTrain("ds", run)...)...)
+	cmd.Dir = dir
+	runCmd(t, cmd).want(t, 1, "write "+filepath.Join(run, "step_1")+"/", ": file too large")
+	wantOnly(t, run, "config.yaml", "metrics.jsonl")
+}
+
+// tinyTrain are the overrides of a model small enough to train in seconds.
+func tinyTrain(data, run string) []string {
+	return []string{"data_paths=[" + data + "]", "evaluators=[]", "checkpoint_path=" + run,
+		"arch.hidden_size=32", "arch.num_heads=2", "arch.L_layers=1", "arch.H_cycles=2", "arch.L_cycles=2",
+		"arch.halt_max_steps=4", "arch.puzzle_emb_ndim=32", "global_batch_size=16", "epochs=100000", "eval_interval=100000"}
+}
+
 // interrupt starts trm with args in dir, sends SIGINT once ready reports
 // true (polled), and returns how it ended.
 func interrupt(t *testing.T, dir string, ready func() bool, args ...string) result {
@@ -235,9 +259,7 @@ func TestCLIInterruptTrain(t *testing.T) {
 		_, err := os.Stat(filepath.Join(run, "config.yaml"))
 		return err == nil
 	}
-	r := interrupt(t, dir, started, "train", "-q", "data_paths=[maze]", "evaluators=[]", "checkpoint_path="+run,
-		"arch.hidden_size=32", "arch.num_heads=2", "arch.L_layers=1", "arch.H_cycles=2", "arch.L_cycles=2",
-		"arch.halt_max_steps=4", "arch.puzzle_emb_ndim=32", "global_batch_size=16", "epochs=100000", "eval_interval=100000")
+	r := interrupt(t, dir, started, append([]string{"train", "-q"}, tinyTrain("maze", run)...)...)
 	r.want(t, exitInterrupted, "continue with: trm train --resume "+run, "trm: interrupted")
 	// The checkpoint it saved on the way out resumes.
 	steps, _ := filepath.Glob(filepath.Join(run, "step_*", "checkpoint.json"))

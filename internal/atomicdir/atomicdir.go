@@ -168,7 +168,7 @@ func tempPrefix(path string) string { return "." + filepath.Base(path) + ".tmp" 
 func replaceError(err error, path string) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) && filepath.Dir(pe.Path) == filepath.Dir(path) && strings.HasPrefix(filepath.Base(pe.Path), tempPrefix(path)) {
-		return fmt.Errorf("%s %s: %w", pe.Op, path, pe.Err)
+		return &fs.PathError{Op: pe.Op, Path: path, Err: pe.Err}
 	}
 	return fmt.Errorf("%s: %w", path, err)
 }
