@@ -2,8 +2,10 @@ package train
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"testing"
 
@@ -151,6 +153,28 @@ func FuzzARCState(f *testing.F) {
 		}
 		if !bytes.Equal(marshalARCStates([]*ARC{b}), again) {
 			t.Fatal("an accepted state does not re-checkpoint to the same bytes")
+		}
+	})
+}
+
+// FuzzSetWeights feeds arbitrary bytes to the model-weights loader
+// (safetensors or a torch.save state_dict, as load_checkpoint and trm eval
+// --checkpoint take them): a corrupt file must be refused with an error
+// naming it, never crash or leave the model half-loaded without saying so.
+func FuzzSetWeights(f *testing.F) {
+	src := tinyModel(f, 3)
+	mc, _ := json.Marshal(src.Cfg)
+	f.Add(encodeSafetensors(weightsTensors(src), nil), false)
+	f.Add(encodeSafetensors(weightsTensors(src), map[string]string{"trm_model_config": string(mc)}), true)
+	f.Add(encodeSafetensors(weightsTensors(tinyModel(f, 5)), nil), true) // another puzzle-embedding size
+	if pt, err := os.ReadFile("../internal/torchsave/testdata/state_dict.pt"); err == nil {
+		f.Add(pt, false)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, resize bool) {
+		m := tinyModel(t, 3)
+		err := setWeights("fuzz.safetensors", data, m, resize)
+		if err != nil && !strings.HasPrefix(err.Error(), "fuzz.safetensors") {
+			t.Fatalf("error does not name the file: %v", err)
 		}
 	})
 }

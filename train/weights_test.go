@@ -12,7 +12,7 @@ import (
 	"github.com/tinyrecursion/trm/model"
 )
 
-func tinyModel(t *testing.T, ids int) *model.Model[float32] {
+func tinyModel(t testing.TB, ids int) *model.Model[float32] {
 	t.Helper()
 	c := model.DefaultConfig()
 	c.BatchSize, c.SeqLen, c.VocabSize, c.NumPuzzleIdentifiers = 2, 4, 5, ids
