@@ -63,6 +63,13 @@ type Backend[T Float] interface {
 	SwiGLU(out, gateUp []T, rows, inter int)
 	// SwiGLUBackward writes dgateUp from dout and the saved gateUp.
 	SwiGLUBackward(dgateUp, dout, gateUp []T, rows, inter int)
+	// MLP writes out = SwiGLU(x·wGateUpᵀ)·wDownᵀ for x [rows, dim], wGateUp
+	// [2·inter, dim], wDown [dim, inter], out [rows, dim]: exactly Gemm,
+	// SwiGLU, Gemm. When gateUp [rows, 2·inter] and act [rows, inter] are
+	// given they receive the intermediates (saved for the backward pass);
+	// when nil the backend may keep them in scratch it reuses, row block by
+	// row block, so that they never travel to main memory.
+	MLP(out, x, wGateUp, wDown, gateUp, act []T, rows, dim, inter int)
 
 	// StablemaxCrossEntropy computes, in float64, the per-row loss of
 	// stablemax logits against labels (-100 = ignored, loss 0) into loss and,

@@ -23,6 +23,63 @@ func sudokuConfig(mlpT bool) Config {
 	return c
 }
 
+// benchModel is the benchmark's model and a fixed random batch.
+func benchModel(b *testing.B, mlpT bool) (*Model[float32], *Batch) {
+	cfg := sudokuConfig(mlpT)
+	be := cpu.New32(0)
+	b.Cleanup(be.Close)
+	m, err := New(cfg, be, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	batch := &Batch{Inputs: make([]int32, cfg.BatchSize*cfg.SeqLen), Labels: make([]int32, cfg.BatchSize*cfg.SeqLen),
+		PuzzleIdentifiers: make([]int32, cfg.BatchSize)}
+	for i := range batch.Inputs {
+		batch.Inputs[i] = int32(1 + rng.IntN(cfg.VocabSize-1))
+		batch.Labels[i] = int32(1 + rng.IntN(cfg.VocabSize-1))
+	}
+	return m, batch
+}
+
+// reportStep reports the per-step rates of a loop of b.N steps that began
+// with cpu0 seconds of process CPU time.
+func reportStep(b *testing.B, flops, cpu0 float64) {
+	sec := b.Elapsed().Seconds() / float64(b.N)
+	b.ReportMetric(sec*1e3, "ms/step")
+	b.ReportMetric(flops/sec/1e9, "GFLOP/s")
+	// CPU seconds per step stay meaningful on a shared machine:
+	// divided by the core count they bound the idle-machine time.
+	b.ReportMetric((procstat.CPUTime().Seconds()-cpu0)/float64(b.N), "cpu-s/step")
+}
+
+// BenchmarkEvalStep times one evaluation ACT step (the forward pass alone,
+// every cycle without gradient), the unit of an evaluation rollout.
+func BenchmarkEvalStep(b *testing.B) {
+	for _, v := range []struct {
+		name string
+		mlpT bool
+	}{{"attention", false}, {"mlp_t", true}} {
+		b.Run(v.name, func(b *testing.B) {
+			m, batch := benchModel(b, v.mlpT)
+			carry := m.NewCarry()
+			step := func() {
+				if _, err := m.Forward(carry, batch, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+			step()
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := procstat.CPUTime().Seconds()
+			for range b.N {
+				step()
+			}
+			reportStep(b, m.Cfg.StepFLOPs(false), cpu0)
+		})
+	}
+}
+
 // BenchmarkTrainStep times one training step: ACT forward, backward of the
 // last cycle, AdamATan2 over all parameters and SignSGD on the puzzle rows.
 // Run with -benchtime=3x: a step is hundreds of GFLOP.
@@ -32,20 +89,8 @@ func BenchmarkTrainStep(b *testing.B) {
 		mlpT bool
 	}{{"attention", false}, {"mlp_t", true}} {
 		b.Run(v.name, func(b *testing.B) {
-			cfg := sudokuConfig(v.mlpT)
-			be := cpu.New32(0)
-			defer be.Close()
-			m, err := New(cfg, be, 1)
-			if err != nil {
-				b.Fatal(err)
-			}
-			rng := rand.New(rand.NewPCG(1, 1))
-			batch := &Batch{Inputs: make([]int32, cfg.BatchSize*cfg.SeqLen), Labels: make([]int32, cfg.BatchSize*cfg.SeqLen),
-				PuzzleIdentifiers: make([]int32, cfg.BatchSize)}
-			for i := range batch.Inputs {
-				batch.Inputs[i] = int32(1 + rng.IntN(cfg.VocabSize-1))
-				batch.Labels[i] = int32(1 + rng.IntN(cfg.VocabSize-1))
-			}
+			m, batch := benchModel(b, v.mlpT)
+			cfg := m.Cfg
 			carry := m.NewCarry()
 			adam, sgd := NewAdamATan2(m, 0.9, 0.95, 1), NewSignSGD[float32](1)
 			step := func() {
@@ -67,12 +112,7 @@ func BenchmarkTrainStep(b *testing.B) {
 			for range b.N {
 				step()
 			}
-			sec := b.Elapsed().Seconds() / float64(b.N)
-			b.ReportMetric(sec*1e3, "ms/step")
-			b.ReportMetric(cfg.StepFLOPs(true)/sec/1e9, "GFLOP/s")
-			// CPU seconds per step stay meaningful on a shared machine:
-			// divided by the core count they bound the idle-machine time.
-			b.ReportMetric((procstat.CPUTime().Seconds()-cpu0)/float64(b.N), "cpu-s/step")
+			reportStep(b, cfg.StepFLOPs(true), cpu0)
 		})
 	}
 }

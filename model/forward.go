@@ -152,7 +152,7 @@ func (m *Model[T]) Forward(c *Carry[T], batch *Batch, train bool) (*StepOutput[T
 		copy(c.Labels[b*d.S:(b+1)*d.S], batch.Labels[b*d.S:(b+1)*d.S])
 		c.PuzzleIdentifiers[b] = batch.PuzzleIdentifiers[b]
 	}
-	m.inner(c)
+	m.inner(c, train)
 	copy(m.acts.inputs, c.Inputs)
 	for b := 0; b < d.B; b++ {
 		lf := m.acts.labelsFull[b*d.L : (b+1)*d.L]
@@ -187,23 +187,26 @@ func (m *Model[T]) Forward(c *Carry[T], batch *Batch, train bool) (*StepOutput[T
 }
 
 // inner is one inner forward: embeddings, H_cycles·(L_cycles+1) network
-// calls, heads. The carry's latents are read and replaced.
-func (m *Model[T]) inner(c *Carry[T]) {
+// calls, heads. The carry's latents are read and replaced. With train, the
+// last cycle keeps its MLP intermediates for Backward; the others (and
+// evaluation) let the backend keep them in cache-sized scratch.
+func (m *Model[T]) inner(c *Carry[T], train bool) {
 	d, a, be := m.dims, &m.acts, m.be
 	m.inputEmbeddings(c)
 	zH, zL := c.ZH, c.ZL
 	lc := m.Cfg.LCycles
 	for i := 0; i < m.Cfg.HCycles; i++ {
+		save := train && i == m.Cfg.HCycles-1
 		be.Add(a.inj, zH, a.x)
 		for j := 0; j < lc; j++ {
 			s := &a.slots[j]
 			be.Add(s.u, zL, a.inj)
-			m.net(s)
+			m.net(s, save)
 			zL = s.out()
 		}
 		s := &a.slots[lc]
 		be.Add(s.u, zH, zL)
-		m.net(s)
+		m.net(s, save)
 		zH = s.out()
 	}
 	copy(c.ZH, zH)
@@ -262,10 +265,11 @@ func (m *Model[T]) inputEmbeddings(c *Carry[T]) {
 	}
 }
 
-// net applies the L_layers blocks to s.u.
-func (m *Model[T]) net(s *slot[T]) {
+// net applies the L_layers blocks to s.u; save keeps the MLP
+// intermediates for Backward.
+func (m *Model[T]) net(s *slot[T], save bool) {
 	for i := range s.blocks {
-		m.block(&m.layers[i], &s.blocks[i])
+		m.block(&m.layers[i], &s.blocks[i], save)
 	}
 }
 
@@ -273,14 +277,16 @@ func (m *Model[T]) net(s *slot[T]) {
 // y1 = norm(in + mix(in)); y2 = norm(y1 + SwiGLU(y1)), where mix is
 // attention over positions, or (mlp_t) a SwiGLU over positions normalised
 // over positions too (quirk Q-M7).
-func (m *Model[T]) block(l *layerParams[T], a *blockActs[T]) {
+func (m *Model[T]) block(l *layerParams[T], a *blockActs[T], save bool) {
 	d, be, tmp, eps := m.dims, m.be, m.acts.tmp, m.Cfg.RMSNormEps
+	tgu, tact, gu, act := a.tgu, a.tact, a.gu, a.act
+	if !save {
+		tgu, tact, gu, act = nil, nil, nil, nil
+	}
 	if m.Cfg.MLPT {
 		bh := d.B * d.h
 		be.Transpose(a.tin, a.in, d.B, d.L, d.h)
-		be.Gemm(false, true, bh, 2*d.It, d.L, 1, a.tin, d.L, l.tgu, d.L, 0, a.tgu, 2*d.It)
-		be.SwiGLU(a.tact, a.tgu, bh, d.It)
-		be.Gemm(false, true, bh, d.L, d.It, 1, a.tact, d.It, l.td, d.It, 0, tmp, d.L)
+		be.MLP(tmp, a.tin, l.tgu, l.td, tgu, tact, bh, d.L, d.It)
 		be.Add(tmp, a.tin, tmp)
 		be.RMSNorm(a.tout, a.trstd, tmp, bh, d.L, eps)
 		be.Transpose(a.y1, a.tout, d.B, d.h, d.L)
@@ -294,9 +300,7 @@ func (m *Model[T]) block(l *layerParams[T], a *blockActs[T]) {
 		be.Add(tmp, a.in, tmp)
 		be.RMSNorm(a.y1, a.rstd1, tmp, d.N, d.h, eps)
 	}
-	be.Gemm(false, true, d.N, 2*d.I, d.h, 1, a.y1, d.h, l.gu, d.h, 0, a.gu, 2*d.I)
-	be.SwiGLU(a.act, a.gu, d.N, d.I)
-	be.Gemm(false, true, d.N, d.h, d.I, 1, a.act, d.I, l.down, d.I, 0, tmp, d.h)
+	be.MLP(tmp, a.y1, l.gu, l.down, gu, act, d.N, d.h, d.I)
 	be.Add(tmp, a.y1, tmp)
 	be.RMSNorm(a.y2, a.rstd2, tmp, d.N, d.h, eps)
 }

@@ -130,6 +130,17 @@ func ensureSgemmWorkers(n int) {
 // sgemmWith is Sgemm with a given micro-kernel, so tests and benchmarks can
 // run each kernel this CPU supports.
 func sgemmWith(kern *sgemmKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemmParts(kern, runtime.GOMAXPROCS(0), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// sgemmSerial is Sgemm on the calling goroutine alone, for loops that are
+// already parallel: the same result, without handing work to the workers.
+func sgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemmParts(sgemmBest, 1, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// sgemmParts runs the product on up to maxParts goroutines.
+func sgemmParts(kern *sgemmKernel, maxParts int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m <= 0 || n <= 0 {
 		return
 	}
@@ -152,7 +163,7 @@ func sgemmWith(kern *sgemmKernel, transA, transB bool, m, n, k int, alpha float3
 	tilesM, tilesN := ceilDiv(m, kern.mr), ceilDiv(n, kern.nr)
 	splitM := tilesM >= tilesN
 	tiles := max(tilesM, tilesN)
-	parts := min(runtime.GOMAXPROCS(0), tiles, max(1, m*n*k/sgemmParallelMACs))
+	parts := min(maxParts, tiles, max(1, m*n*k/sgemmParallelMACs))
 	if parts <= 1 {
 		job.run(s)
 		return
