@@ -33,8 +33,9 @@ type Backend[T kernels.Float] struct {
 	tasks taskSet[T]
 	pool  *pool[T]
 	arena arena[T]
-	// mlpScratch holds the workers' MLP row-block buffers between calls.
-	mlpScratch chan []T
+	// scratch holds the workers' MLP row-block buffers between
+	// operations; see getScratch.
+	scratch chan []T
 }
 
 // opArgs holds the arguments of the operation in flight.
@@ -109,7 +110,7 @@ func newBackend[T kernels.Float](name string, workers int, gemm, serial kernels.
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	b := &Backend[T]{name: name, workers: workers, gemm: gemm, serial: serial, tasks: newTaskSet[T](), mlpScratch: make(chan []T, workers)}
+	b := &Backend[T]{name: name, workers: workers, gemm: gemm, serial: serial, tasks: newTaskSet[T](), scratch: make(chan []T, workers)}
 	b.pool = newPool(b, workers)
 	return b
 }
@@ -341,21 +342,9 @@ func mlpTask[T kernels.Float](b *Backend[T], lo, hi int) {
 	out, x, wgu, wd, gu, act := a.s0, a.s1, a.s2, a.s3, a.s4, a.s5
 	rows, dim, inter, blockRows := a.i0, a.i1, a.i2, a.i3
 	if gu == nil {
-		var buf []T
-		select {
-		case buf = <-b.mlpScratch:
-		default:
-		}
-		if len(buf) < 3*inter*blockRows {
-			buf = make([]T, 3*inter*blockRows)
-		}
-		defer func() {
-			select {
-			case b.mlpScratch <- buf:
-			default: // more buffers than workers cannot happen; if so, drop one
-			}
-		}()
-		gu, act = buf[:2*inter*blockRows], buf[2*inter*blockRows:3*inter*blockRows]
+		buf := b.getScratch(3 * inter * blockRows)
+		defer b.putScratch(buf)
+		gu, act = buf[:2*inter*blockRows], buf[2*inter*blockRows:]
 	}
 	for blk := lo; blk < hi; blk++ {
 		r0 := blk * blockRows
@@ -367,6 +356,29 @@ func mlpTask[T kernels.Float](b *Backend[T], lo, hi int) {
 		b.serial(false, true, n, 2*inter, dim, 1, x[r0*dim:], dim, wgu, dim, 0, g, 2*inter)
 		b.swiglu(s, g, inter, 0, n)
 		b.serial(false, true, n, dim, inter, 1, s, inter, wd, inter, 0, out[r0*dim:], dim)
+	}
+}
+
+// getScratch returns a buffer of n elements for one task, reusing those of
+// earlier tasks: at most one per worker exists, grown to the largest need,
+// so steady-state operations do not allocate.
+func (b *Backend[T]) getScratch(n int) []T {
+	var buf []T
+	select {
+	case buf = <-b.scratch:
+	default:
+	}
+	if cap(buf) < n {
+		buf = make([]T, n)
+	}
+	return buf[:n]
+}
+
+// putScratch hands a buffer from getScratch back.
+func (b *Backend[T]) putScratch(buf []T) {
+	select {
+	case b.scratch <- buf[:cap(buf)]:
+	default: // more buffers than workers cannot happen; if so, drop one
 	}
 }
 
