@@ -1,7 +1,8 @@
 // Package kernels defines the compute interface of TRM: the small set of
 // operations a forward and backward pass needs (matrix multiply, embedding
-// gather and scatter-add, RMSNorm, RoPE, attention, SwiGLU, stablemax and
-// softmax cross-entropy, AdamATan2, EMA), as the Backend interface, together
+// gather and scatter-add, RMSNorm, RoPE, attention, SwiGLU and the MLP built
+// on it, stablemax and softmax cross-entropy, AdamATan2, EMA), as the Backend
+// interface, together
 // with their plain serial definitions as generic functions over float32 and
 // float64.
 //
