@@ -42,32 +42,17 @@ func benchModel(b *testing.B, mlpT bool) (*Model[float32], *Batch) {
 	return m, batch
 }
 
-// reportStep reports the per-step rates of a loop of b.N steps that began
-// with cpu0 seconds of process CPU time.
-func reportStep(b *testing.B, flops, cpu0 float64) {
-	sec := b.Elapsed().Seconds() / float64(b.N)
-	b.ReportMetric(sec*1e3, "ms/step")
-	b.ReportMetric(flops/sec/1e9, "GFLOP/s")
-	// CPU seconds per step stay meaningful on a shared machine:
-	// divided by the core count they bound the idle-machine time.
-	b.ReportMetric((procstat.CPUTime().Seconds()-cpu0)/float64(b.N), "cpu-s/step")
-}
-
-// BenchmarkEvalStep times one evaluation ACT step (the forward pass alone,
-// every cycle without gradient), the unit of an evaluation rollout.
-func BenchmarkEvalStep(b *testing.B) {
+// benchSteps runs, for both variants, b.N calls of the step that makeStep
+// returns (after one call that warms the scratch pools) and reports the
+// rates of a step of train's FLOPs.
+func benchSteps(b *testing.B, train bool, makeStep func(b *testing.B, m *Model[float32], batch *Batch) func()) {
 	for _, v := range []struct {
 		name string
 		mlpT bool
 	}{{"attention", false}, {"mlp_t", true}} {
 		b.Run(v.name, func(b *testing.B) {
 			m, batch := benchModel(b, v.mlpT)
-			carry := m.NewCarry()
-			step := func() {
-				if _, err := m.Forward(carry, batch, false); err != nil {
-					b.Fatal(err)
-				}
-			}
+			step := makeStep(b, m, batch)
 			step()
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -75,44 +60,47 @@ func BenchmarkEvalStep(b *testing.B) {
 			for range b.N {
 				step()
 			}
-			reportStep(b, m.Cfg.StepFLOPs(false), cpu0)
+			sec := b.Elapsed().Seconds() / float64(b.N)
+			b.ReportMetric(sec*1e3, "ms/step")
+			b.ReportMetric(m.Cfg.StepFLOPs(train)/sec/1e9, "GFLOP/s")
+			// CPU seconds per step stay meaningful on a shared machine:
+			// divided by the core count they bound the idle-machine time.
+			b.ReportMetric((procstat.CPUTime().Seconds()-cpu0)/float64(b.N), "cpu-s/step")
 		})
 	}
+}
+
+// BenchmarkEvalStep times one evaluation ACT step (the forward pass alone,
+// every cycle without gradient), the unit of an evaluation rollout.
+func BenchmarkEvalStep(b *testing.B) {
+	benchSteps(b, false, func(b *testing.B, m *Model[float32], batch *Batch) func() {
+		carry := m.NewCarry()
+		return func() {
+			if _, err := m.Forward(carry, batch, false); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 // BenchmarkTrainStep times one training step: ACT forward, backward of the
 // last cycle, AdamATan2 over all parameters and SignSGD on the puzzle rows.
 // Run with -benchtime=3x: a step is hundreds of GFLOP.
 func BenchmarkTrainStep(b *testing.B) {
-	for _, v := range []struct {
-		name string
-		mlpT bool
-	}{{"attention", false}, {"mlp_t", true}} {
-		b.Run(v.name, func(b *testing.B) {
-			m, batch := benchModel(b, v.mlpT)
-			cfg := m.Cfg
-			carry := m.NewCarry()
-			adam, sgd := NewAdamATan2(m, 0.9, 0.95, 1), NewSignSGD[float32](1)
-			step := func() {
-				if _, err := m.Forward(carry, batch, true); err != nil {
-					b.Fatal(err)
-				}
-				if err := m.Backward(1 / float64(cfg.BatchSize)); err != nil {
-					b.Fatal(err)
-				}
-				if err := sgd.Step(m, 1e-4); err != nil {
-					b.Fatal(err)
-				}
-				adam.Step(1e-4)
+	benchSteps(b, true, func(b *testing.B, m *Model[float32], batch *Batch) func() {
+		carry := m.NewCarry()
+		adam, sgd := NewAdamATan2(m, 0.9, 0.95, 1), NewSignSGD[float32](1)
+		return func() {
+			if _, err := m.Forward(carry, batch, true); err != nil {
+				b.Fatal(err)
 			}
-			step() // warm the scratch pools
-			b.ReportAllocs()
-			b.ResetTimer()
-			cpu0 := procstat.CPUTime().Seconds()
-			for range b.N {
-				step()
+			if err := m.Backward(1 / float64(m.Cfg.BatchSize)); err != nil {
+				b.Fatal(err)
 			}
-			reportStep(b, cfg.StepFLOPs(true), cpu0)
-		})
-	}
+			if err := sgd.Step(m, 1e-4); err != nil {
+				b.Fatal(err)
+			}
+			adam.Step(1e-4)
+		}
+	})
 }
