@@ -108,6 +108,16 @@ func TestCLIBuildVerifyInspect(t *testing.T) {
 	}
 }
 
+func TestCLIHelp(t *testing.T) {
+	// A bare trm lists the commands; --help on a command lists its flags.
+	if r := trm(t, t.TempDir()); r.code != 0 || !strings.Contains(r.stdout, "build") || !strings.Contains(r.stdout, "verify") {
+		t.Errorf("bare trm: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := trm(t, t.TempDir(), "build", "sudoku", "--help"); r.code != 0 || !strings.Contains(r.stdout, "--aug") {
+		t.Errorf("trm build sudoku --help: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
 func TestCLIBadInput(t *testing.T) {
 	dir := t.TempDir()
 	buildSudoku(t, dir, "ds", 20, 0)

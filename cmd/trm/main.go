@@ -49,6 +49,10 @@ type globals struct {
 }
 
 func main() {
+	if len(os.Args) == 1 {
+		// A bare `trm` shows every command rather than a usage error.
+		os.Args = append(os.Args, "--help")
+	}
 	var c cli
 	kctx := kong.Parse(&c,
 		kong.Name("trm"),
