@@ -122,17 +122,18 @@ func TestCLIBadInput(t *testing.T) {
 	dir := t.TempDir()
 	buildSudoku(t, dir, "ds", 20, 0)
 	bad := filepath.Join(dir, "bad")
-	os.Mkdir(bad, 0o755)
 	csv := "source,question,answer,rating\nx," + strings.Repeat(".", 81) + "," + strings.Repeat("1", 80) + ",0\n"
+	must(t, os.Mkdir(bad, 0o755))
 	for _, f := range []string{"train.csv", "test.csv"} {
-		os.WriteFile(filepath.Join(bad, f), []byte(csv), 0o644)
+		must(t, os.WriteFile(filepath.Join(bad, f), []byte(csv), 0o644))
 	}
 	// A shard with one byte changed.
 	shard := filepath.Join(dir, "corrupt", "train", "part-00000.parquet")
-	os.CopyFS(filepath.Join(dir, "corrupt"), os.DirFS(filepath.Join(dir, "ds")))
-	data, _ := os.ReadFile(shard)
+	must(t, os.CopyFS(filepath.Join(dir, "corrupt"), os.DirFS(filepath.Join(dir, "ds"))))
+	data, err := os.ReadFile(shard)
+	must(t, err)
 	data[len(data)/2] ^= 1
-	os.WriteFile(shard, data, 0o644)
+	must(t, os.WriteFile(shard, data, 0o644))
 
 	for _, c := range []struct {
 		name string
@@ -159,14 +160,31 @@ func TestCLIBadInput(t *testing.T) {
 	wantOnly(t, dir, "bad", "corrupt", "ds")
 }
 
-// TestCLIFileSizeLimit fills the "disk" with a file-size limit (a full disk
-// fails the same writes with ENOSPC instead of EFBIG): every command fails
-// naming the file it could not write, and leaves nothing behind.
-func TestCLIFileSizeLimit(t *testing.T) {
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// trmLimited runs trm with args in dir under a file-size limit of 100
+// blocks (at least 51 KB: metadata fits, tokens do not). A full disk fails
+// the same writes, with ENOSPC instead of EFBIG; the limit needs no
+// privileges.
+func trmLimited(t *testing.T, dir string, args ...string) result {
+	t.Helper()
 	sh, err := exec.LookPath("sh")
 	if err != nil {
 		t.Skip("no sh to set a file-size limit with ulimit")
 	}
+	cmd := exec.Command(sh, append([]string{"-c", `ulimit -f 100 && exec "$0" "$@"`, trmBin}, args...)...)
+	cmd.Dir = dir
+	return runCmd(t, cmd)
+}
+
+// TestCLIFileSizeLimit: every command that writes fails naming the file it
+// could not write, and leaves nothing behind.
+func TestCLIFileSizeLimit(t *testing.T) {
 	dir := t.TempDir()
 	buildSudoku(t, dir, "ds", 100, 100)
 	trm(t, dir, "export", "npy", "-q", "ds", "npy").want(t, 0)
@@ -181,10 +199,7 @@ func TestCLIFileSizeLimit(t *testing.T) {
 		{[]string{"import", "npy", "npy", "out"}, "out/train/part-00000.parquet"},
 	} {
 		t.Run(c.args[0]+" "+c.args[1], func(t *testing.T) {
-			// 100 blocks (at least 51 KB): the metadata fits, the tokens do not.
-			cmd := exec.Command(sh, append([]string{"-c", `ulimit -f 100 && exec "$0" "$@"`, trmBin, "-q"}, c.args...)...)
-			cmd.Dir = dir
-			runCmd(t, cmd).want(t, 1, "write "+filepath.Join(dir, c.file)+": file too large")
+			trmLimited(t, dir, append([]string{"-q"}, c.args...)...).want(t, 1, "write "+filepath.Join(dir, c.file)+": file too large")
 			wantOnly(t, dir, "ds", "npy")
 		})
 	}
@@ -193,17 +208,11 @@ func TestCLIFileSizeLimit(t *testing.T) {
 // TestCLICheckpointFileSizeLimit: a checkpoint that cannot be written
 // fails the run naming the file, and leaves no partial checkpoint.
 func TestCLICheckpointFileSizeLimit(t *testing.T) {
-	sh, err := exec.LookPath("sh")
-	if err != nil {
-		t.Skip("no sh to set a file-size limit with ulimit")
-	}
 	dir := t.TempDir()
 	buildSudoku(t, dir, "ds", 50, 0)
 	run := filepath.Join(dir, "run")
-	cmd := exec.Command(sh, append([]string{"-c", `ulimit -f 100 && exec "$0" "$@"`, trmBin, "train", "-q", "--stop-at", "1"},
-		tinyTrain("ds", run)...)...)
-	cmd.Dir = dir
-	runCmd(t, cmd).want(t, 1, "write "+filepath.Join(run, "step_1")+"/", ": file too large")
+	trmLimited(t, dir, append([]string{"train", "-q", "--stop-at", "1"}, tinyTrain("ds", run)...)...).
+		want(t, 1, "write "+filepath.Join(run, "step_1")+"/", ": file too large")
 	wantOnly(t, run, "config.yaml", "metrics.jsonl")
 }
 
