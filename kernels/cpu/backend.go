@@ -33,9 +33,10 @@ type Backend[T kernels.Float] struct {
 	tasks taskSet[T]
 	pool  *pool[T]
 	arena arena[T]
-	// scratch holds the workers' MLP row-block buffers between
-	// operations; see getScratch.
-	scratch chan []T
+	// mlpWorkers holds the workers' MLP state between operations (see
+	// getMLPWorker); newSharedB makes a worker's weight products.
+	mlpWorkers chan *mlpWorker[T]
+	newSharedB func() sharedB[T]
 }
 
 // opArgs holds the arguments of the operation in flight.
@@ -89,6 +90,7 @@ func newTaskSet[T kernels.Float]() taskSet[T] {
 func New32(workers int) *Backend[float32] {
 	b := newBackend[float32]("cpu-float32", workers, Sgemm, sgemmSerial)
 	b.softmax, b.swiglu, b.swigluBack = softmax32, swigluRows32, swigluBackwardRows32
+	b.newSharedB = func() sharedB[float32] { return &sgemmSharedB{} }
 	return b
 }
 
@@ -97,6 +99,7 @@ func New32(workers int) *Backend[float32] {
 func New64(workers int) *Backend[float64] {
 	b := newBackend[float64]("cpu-float64", workers, nil, kernels.GemmRef[float64])
 	b.gemm, b.softmax = b.parallelGemm, kernels.SoftmaxRow[float64]
+	b.newSharedB = func() sharedB[float64] { return &refSharedB[float64]{} }
 	b.swiglu = func(out, gateUp []float64, inter, lo, hi int) {
 		kernels.SwiGLURows(out, gateUp, inter, kernels.ExpSlice[float64], lo, hi)
 	}
@@ -110,7 +113,7 @@ func newBackend[T kernels.Float](name string, workers int, gemm, serial kernels.
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	b := &Backend[T]{name: name, workers: workers, gemm: gemm, serial: serial, tasks: newTaskSet[T](), scratch: make(chan []T, workers)}
+	b := &Backend[T]{name: name, workers: workers, gemm: gemm, serial: serial, tasks: newTaskSet[T](), mlpWorkers: make(chan *mlpWorker[T], workers)}
 	b.pool = newPool(b, workers)
 	return b
 }
@@ -312,14 +315,15 @@ func swigluBackTask[T kernels.Float](b *Backend[T], lo, hi int) {
 // three steps: over a whole batch, SwiGLU alone moves 12 bytes per element
 // through main memory, the bottleneck of this 2-core machine. `go test
 // ./kernels/cpu -bench MLP`: the small Sudoku model's MLP (6208×128,
-// inter 512) 1.2-1.3x the unblocked one, mlp_t's token mixing 1.1-1.15x;
-// blocks of 256 to 2048 rows were tried, 512 (3 MiB) was best.
+// inter 512) 1.34-1.39x the unblocked one, mlp_t's token mixing
+// 1.15-1.26x; blocks of 256 to 2048 rows were tried, 512 (3 MiB) was best.
 const mlpBlockBytes = 3 << 20
 
 // MLP implements kernels.Backend. Workers take whole row blocks, each
-// computed by serial products: the result is the same as Gemm, SwiGLU,
-// Gemm over all rows, since every element of a product is computed the
-// same way wherever its rows are.
+// multiplied on the worker's goroutine by weights it prepared (packed)
+// once for all its blocks: the result is the same as Gemm, SwiGLU, Gemm
+// over all rows, since every element of a product is computed the same way
+// wherever its rows are.
 func (b *Backend[T]) MLP(out, x, wGateUp, wDown, gateUp, act []T, rows, dim, inter int) {
 	if rows <= 0 {
 		return
@@ -339,12 +343,18 @@ func (b *Backend[T]) MLP(out, x, wGateUp, wDown, gateUp, act []T, rows, dim, int
 
 func mlpTask[T kernels.Float](b *Backend[T], lo, hi int) {
 	a := &b.a
-	out, x, wgu, wd, gu, act := a.s0, a.s1, a.s2, a.s3, a.s4, a.s5
+	out, x, gu, act := a.s0, a.s1, a.s4, a.s5
 	rows, dim, inter, blockRows := a.i0, a.i1, a.i2, a.i3
+	w := b.getMLPWorker()
+	defer b.putMLPWorker(w)
+	// The weights are stored out×in, as the reference's: op(B) = Wᵀ.
+	w.up.prepare(dim, 2*inter, a.s2)
+	w.down.prepare(inter, dim, a.s3)
 	if gu == nil {
-		buf := b.getScratch(3 * inter * blockRows)
-		defer b.putScratch(buf)
-		gu, act = buf[:2*inter*blockRows], buf[2*inter*blockRows:]
+		if need := 3 * inter * blockRows; cap(w.buf) < need {
+			w.buf = make([]T, need)
+		}
+		gu, act = w.buf[:2*inter*blockRows], w.buf[2*inter*blockRows:3*inter*blockRows]
 	}
 	for blk := lo; blk < hi; blk++ {
 		r0 := blk * blockRows
@@ -353,32 +363,64 @@ func mlpTask[T kernels.Float](b *Backend[T], lo, hi int) {
 		if a.s4 != nil {
 			g, s = gu[r0*2*inter:], act[r0*inter:]
 		}
-		b.serial(false, true, n, 2*inter, dim, 1, x[r0*dim:], dim, wgu, dim, 0, g, 2*inter)
+		w.up.mul(n, x[r0*dim:], dim, g, 2*inter)
 		b.swiglu(s, g, inter, 0, n)
-		b.serial(false, true, n, dim, inter, 1, s, inter, wd, inter, 0, out[r0*dim:], dim)
+		w.down.mul(n, s, inter, out[r0*dim:], dim)
 	}
 }
 
-// getScratch returns a buffer of n elements for one task, reusing those of
-// earlier tasks: at most one per worker exists, grown to the largest need,
-// so steady-state operations do not allocate.
-func (b *Backend[T]) getScratch(n int) []T {
-	var buf []T
+// mlpWorker is one worker's MLP state: its row-block buffer and the two
+// weight matrices, prepared once per call for all of its blocks.
+type mlpWorker[T kernels.Float] struct {
+	buf      []T
+	up, down sharedB[T]
+}
+
+// sharedB multiplies row blocks of A by one op(B) = Wᵀ (W stored n×k),
+// prepared once: C = A·Wᵀ for m rows.
+type sharedB[T kernels.Float] interface {
+	prepare(k, n int, w []T)
+	mul(m int, a []T, lda int, c []T, ldc int)
+}
+
+// sgemmSharedB packs the weights once, where each Sgemm call would pack
+// them again (a tenth of an evaluation step's time when the MLP ran in
+// row blocks with plain calls).
+type sgemmSharedB struct{ p sgemmPackedB }
+
+func (s *sgemmSharedB) prepare(k, n int, w []float32) { s.p.pack(true, k, n, w, k) }
+func (s *sgemmSharedB) mul(m int, a []float32, lda int, c []float32, ldc int) {
+	sgemmRowsPacked(m, a, lda, &s.p, c, ldc)
+}
+
+// refSharedB multiplies with the reference triple loop (float64 backend).
+type refSharedB[T kernels.Float] struct {
+	k, n int
+	w    []T
+}
+
+func (r *refSharedB[T]) prepare(k, n int, w []T) { r.k, r.n, r.w = k, n, w }
+func (r *refSharedB[T]) mul(m int, a []T, lda int, c []T, ldc int) {
+	kernels.GemmRef(false, true, m, r.n, r.k, 1, a, lda, r.w, r.k, 0, c, ldc)
+}
+
+// getMLPWorker returns a worker state for one task, reusing those of
+// earlier tasks (at most one per worker exists, its buffers grown to the
+// largest need), so that steady-state operations do not allocate.
+func (b *Backend[T]) getMLPWorker() *mlpWorker[T] {
 	select {
-	case buf = <-b.scratch:
+	case w := <-b.mlpWorkers:
+		return w
 	default:
+		return &mlpWorker[T]{up: b.newSharedB(), down: b.newSharedB()}
 	}
-	if cap(buf) < n {
-		buf = make([]T, n)
-	}
-	return buf[:n]
 }
 
-// putScratch hands a buffer from getScratch back.
-func (b *Backend[T]) putScratch(buf []T) {
+// putMLPWorker hands a state from getMLPWorker back.
+func (b *Backend[T]) putMLPWorker(w *mlpWorker[T]) {
 	select {
-	case b.scratch <- buf[:cap(buf)]:
-	default: // more buffers than workers cannot happen; if so, drop one
+	case b.mlpWorkers <- w:
+	default: // more states than workers cannot happen; if so, drop one
 	}
 }
 

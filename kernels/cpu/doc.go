@@ -11,8 +11,9 @@
 //     functions are made once), so a backend runs one operation at a time.
 //     Buffers come from a bump-allocating arena: a model allocates once and
 //     reuses. The MLP runs its three steps in row blocks whose intermediates
-//     stay in cache (each block's products serial, the blocks over the
-//     pool), with the same results as the three operations over all rows.
+//     stay in cache (the blocks over the pool, each worker packing the
+//     weights once), with the same results as the three operations over all
+//     rows.
 //   - sgemm*.go: Sgemm, the blocked, packed, parallel float32 matrix
 //     multiply with AVX-512 / AVX2 micro-kernels chosen at run time and a
 //     pure-Go fallback; New32 multiplies with it. New64 uses the reference

@@ -98,6 +98,7 @@ type sgemmJob struct {
 	a, b, c        []float32
 	lda, ldb, ldc  int
 	done           *sync.WaitGroup
+	packed         *sgemmPackedB // op(B) packed beforehand (then b is unused)
 }
 
 // sgemmWorkers are long-lived goroutines, each with its own scratch, so that
@@ -190,6 +191,59 @@ func sgemmParts(kern *sgemmKernel, maxParts int, transA, transB bool, m, n, k in
 	s.wg.Wait()
 }
 
+// sgemmPackedB is op(B) of a product packed once, block by block as run
+// packs it, so that row blocks of the product multiplied one after the
+// other (the MLP's) share one packing instead of each packing the weights.
+type sgemmPackedB struct {
+	k, n   int
+	buf    []float32
+	blocks [][]float32 // in run's (column block, k block) order
+}
+
+// pack packs op(B), k×n (B stored n×k when transB), for sgemmBest.
+func (p *sgemmPackedB) pack(transB bool, k, n int, b []float32, ldb int) {
+	nr := sgemmBest.nr
+	rows, cols := k, n
+	if transB {
+		rows, cols = n, k
+	}
+	if ldb < cols || len(b) < (rows-1)*ldb+cols {
+		panic(fmt.Sprintf("cpu: packing B: %d×%d with stride %d from %d values", rows, cols, ldb, len(b)))
+	}
+	// Column blocks are whole panels (sgemmNC is a multiple of nr), so the
+	// blocks take ceil(n/nr) panels of k steps in all.
+	if need := ceilDiv(n, nr) * nr * k; cap(p.buf) < need {
+		p.buf = make([]float32, need)
+	}
+	p.k, p.n, p.blocks = k, n, p.blocks[:0]
+	kcBlock := ceilDiv(k, ceilDiv(k, sgemmKC))
+	off := 0
+	for jc := 0; jc < n; jc += sgemmNC {
+		nc := min(sgemmNC, n-jc)
+		for pc := 0; pc < k; pc += kcBlock {
+			kc := min(kcBlock, k-pc)
+			size := ceilDiv(nc, nr) * nr * kc
+			blk := p.buf[off : off+size]
+			packB(blk, nr, b, ldb, transB, pc, kc, jc, nc)
+			p.blocks = append(p.blocks, blk)
+			off += size
+		}
+	}
+}
+
+// sgemmRowsPacked computes C = A·op(B) for m rows of a row-major A on the
+// calling goroutine, op(B) from p: exactly what Sgemm computes for them.
+func sgemmRowsPacked(m int, a []float32, lda int, p *sgemmPackedB, c []float32, ldc int) {
+	if m <= 0 || p.n <= 0 || p.k <= 0 {
+		return
+	}
+	checkSgemmArgs(false, false, m, p.n, p.k, a, lda, p.buf, p.n, c, ldc)
+	job := sgemmJob{kern: sgemmBest, m1: m, n1: p.n, k: p.k, alpha: 1, a: a, c: c, lda: lda, ldc: ldc, packed: p}
+	s := getSgemmScratch()
+	job.run(s)
+	putSgemmScratch(s)
+}
+
 // checkSgemmArgs panics with a clear message when a stride or slice is too
 // small for the shapes, before any assembly touches memory.
 func checkSgemmArgs(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
@@ -231,11 +285,18 @@ func (j *sgemmJob) run(s *sgemmScratch) {
 	packAll := !j.transA && !rowsInPlace
 	kcBlock := ceilDiv(j.k, ceilDiv(j.k, sgemmKC))
 	s.reserve(ceilDiv(min(sgemmMC, j.m1-j.m0), mr)*mr, kcBlock, ceilDiv(min(sgemmNC, j.n1-j.n0), nr)*nr)
+	block := 0
 	for jc := j.n0; jc < j.n1; jc += sgemmNC {
 		nc := min(sgemmNC, j.n1-jc)
 		for pc := 0; pc < j.k; pc += kcBlock {
 			kc := min(kcBlock, j.k-pc)
-			packB(s.b, nr, j.b, j.ldb, j.transB, pc, kc, jc, nc)
+			bpack := s.b
+			if j.packed != nil {
+				bpack = j.packed.blocks[block]
+				block++
+			} else {
+				packB(s.b, nr, j.b, j.ldb, j.transB, pc, kc, jc, nc)
+			}
 			beta := j.beta
 			if pc > 0 {
 				beta = 1 // later k blocks accumulate onto the first
@@ -248,7 +309,7 @@ func (j *sgemmJob) run(s *sgemmScratch) {
 					j.packPartialPanel(s.a, ic+last, mc-last, pc, kc)
 				}
 				for jr := 0; jr < nc; jr += nr {
-					bp := s.b[jr*kc : (jr+nr)*kc]
+					bp := bpack[jr*kc : (jr+nr)*kc]
 					for ir := 0; ir < mc; ir += mr {
 						rows, cols := min(mr, mc-ir), min(nr, nc-jr)
 						ci := (ic+ir)*j.ldc + jc + jr
