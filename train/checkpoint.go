@@ -90,12 +90,13 @@ func (t *Trainer) Checkpoint() (err error) {
 	for name, data := range files {
 		sum := sha256.Sum256(data)
 		man.Files[name] = manifestEntry{int64(len(data)), hex.EncodeToString(sum[:])}
-		if err := atomicdir.WriteFileAtomic(filepath.Join(tmp, name), data); err != nil {
+		// Plain synced writes: the directory itself appears by rename.
+		if err := atomicdir.WriteFile(filepath.Join(tmp, name), data); err != nil {
 			return err
 		}
 	}
 	mb, _ := json.MarshalIndent(man, "", "  ")
-	if err := atomicdir.WriteFileAtomic(filepath.Join(tmp, ManifestFile), append(mb, '\n')); err != nil {
+	if err := atomicdir.WriteFile(filepath.Join(tmp, ManifestFile), append(mb, '\n')); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(final); err != nil {
@@ -223,55 +224,59 @@ func FindCheckpoint(path string) (string, error) {
 	return filepath.Join(path, "step_"+strconv.Itoa(steps[len(steps)-1])), nil
 }
 
-// readCheckpoint verifies the manifest's sizes and checksums and returns
-// the files' contents.
-func readCheckpoint(dir string) (map[string][]byte, int, error) {
+// requiredCheckpointFiles are in every checkpoint; ARCStateFile only in
+// runs with an ARC evaluator.
+var requiredCheckpointFiles = []string{WeightsFile, StateFile, ConfigFile}
+
+// readCheckpoint resolves path with FindCheckpoint, verifies the
+// manifest's sizes and checksums and returns the checkpoint directory, the
+// files' contents and the step.
+func readCheckpoint(path string) (dir string, files map[string][]byte, step int, err error) {
+	if dir, err = FindCheckpoint(path); err != nil {
+		return "", nil, 0, err
+	}
 	mp := filepath.Join(dir, ManifestFile)
 	mb, err := os.ReadFile(mp)
 	if err != nil {
-		return nil, 0, err
+		return "", nil, 0, err
 	}
 	var man checkpointManifest
 	if err := json.Unmarshal(mb, &man); err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", mp, err)
+		return "", nil, 0, fmt.Errorf("%s: %w", mp, err)
 	}
 	if man.Format != checkpointKind || man.Version != 1 {
-		return nil, 0, fmt.Errorf("%s: format %q version %d, want %s 1", mp, man.Format, man.Version, checkpointKind)
+		return "", nil, 0, fmt.Errorf("%s: format %q version %d, want %s 1", mp, man.Format, man.Version, checkpointKind)
 	}
-	for _, name := range []string{WeightsFile, StateFile, ConfigFile} {
+	for _, name := range requiredCheckpointFiles {
 		if _, ok := man.Files[name]; !ok {
-			return nil, 0, fmt.Errorf("%s: lists no %s", mp, name)
+			return "", nil, 0, fmt.Errorf("%s: lists no %s", mp, name)
 		}
 	}
-	out := map[string][]byte{}
+	files = map[string][]byte{}
 	for name, e := range man.Files {
-		if name != WeightsFile && name != StateFile && name != ConfigFile && name != ARCStateFile {
-			return nil, 0, fmt.Errorf("%s: lists %q, which is not a checkpoint file", mp, name)
+		if !slices.Contains(requiredCheckpointFiles, name) && name != ARCStateFile {
+			return "", nil, 0, fmt.Errorf("%s: lists %q, which is not a checkpoint file", mp, name)
 		}
 		p := filepath.Join(dir, name)
 		data, err := os.ReadFile(p)
 		if err != nil {
-			return nil, 0, fmt.Errorf("checkpoint %s: %w", dir, err)
+			return "", nil, 0, fmt.Errorf("checkpoint %s: %w", dir, err)
 		}
 		sum := sha256.Sum256(data)
 		if int64(len(data)) != e.Size || hex.EncodeToString(sum[:]) != e.SHA256 {
-			return nil, 0, fmt.Errorf("checkpoint file %s is corrupt or truncated: %d bytes, sha256 %x; the manifest says %d bytes, %s",
+			return "", nil, 0, fmt.Errorf("checkpoint file %s is corrupt or truncated: %d bytes, sha256 %x; the manifest says %d bytes, %s",
 				p, len(data), sum, e.Size, e.SHA256)
 		}
-		out[name] = data
+		files[name] = data
 	}
-	return out, man.Step, nil
+	return dir, files, man.Step, nil
 }
 
 // Resume reopens the run in dir (a run directory or one of its step
 // directories) from its latest checkpoint, so that Run continues exactly as
 // the uninterrupted run would have.
 func Resume(ctx context.Context, dir string, opts Options) (*Trainer, error) {
-	ck, err := FindCheckpoint(dir)
-	if err != nil {
-		return nil, err
-	}
-	files, step, err := readCheckpoint(ck)
+	ck, files, step, err := readCheckpoint(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -379,11 +384,7 @@ func (t *Trainer) restore(ck string, files map[string][]byte, step int) error {
 // broadcast to m's shape, as the reference's load_checkpoint does.
 func loadWeights(path string, m *model.Model[float32], resize bool) error {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		ck, err := FindCheckpoint(path)
-		if err != nil {
-			return err
-		}
-		files, _, err := readCheckpoint(ck)
+		ck, files, _, err := readCheckpoint(path)
 		if err != nil {
 			return err
 		}

@@ -53,11 +53,7 @@ func EvalCheckpoint(ctx context.Context, path string, data []string, overrides [
 		weightsName, checkpoint, outDir = path, path, path+"_eval"
 		step, _ = stepNumber(filepath.Base(path))
 	} else {
-		ck, err := FindCheckpoint(path)
-		if err != nil {
-			return nil, err
-		}
-		files, n, err := readCheckpoint(ck)
+		ck, files, n, err := readCheckpoint(path)
 		if err != nil {
 			return nil, err
 		}

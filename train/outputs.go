@@ -107,7 +107,11 @@ func (w *outputsWriter) commit() error {
 		if err != nil {
 			return err
 		}
-		if want := int64(4 * product(shape)); size != want {
+		want := int64(4) // bytes of an I32 or F32
+		for _, d := range shape {
+			want *= int64(d)
+		}
+		if size != want {
 			return fmt.Errorf("eval_save_outputs %s: %d bytes written, %d expected for %v", o.name, size, want, shape)
 		}
 		layout = append(layout, stLayout{o.name, o.dtype, shape, size})
@@ -126,14 +130,6 @@ func (w *outputsWriter) commit() error {
 		}
 		return nil
 	})
-}
-
-func product(shape []int) int {
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	return n
 }
 
 // abort removes the temporary parts (after commit too: they are copied).

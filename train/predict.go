@@ -15,11 +15,7 @@ import (
 // steps taken. vocab, seqLen and numIDs come from the dataset the example
 // belongs to; they must match the checkpoint.
 func Predict(ctx context.Context, checkpoint string, input []byte, identifier int32, vocab, numIDs int) ([]byte, int, error) {
-	ck, err := FindCheckpoint(checkpoint)
-	if err != nil {
-		return nil, 0, err
-	}
-	files, _, err := readCheckpoint(ck)
+	ck, files, _, err := readCheckpoint(checkpoint)
 	if err != nil {
 		return nil, 0, err
 	}

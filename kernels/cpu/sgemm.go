@@ -237,6 +237,7 @@ func sgemmRowsPacked(m int, a []float32, lda int, p *sgemmPackedB, c []float32, 
 	if m <= 0 || p.n <= 0 || p.k <= 0 {
 		return
 	}
+	// B was checked when packed; p.buf as a k×n matrix passes its check.
 	checkSgemmArgs(false, false, m, p.n, p.k, a, lda, p.buf, p.n, c, ldc)
 	job := sgemmJob{kern: sgemmBest, m1: m, n1: p.n, k: p.k, alpha: 1, a: a, c: c, lda: lda, ldc: ldc, packed: p}
 	s := getSgemmScratch()
