@@ -14,8 +14,13 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
+
+// sink keeps each work function's result alive, so that the compiler cannot
+// drop a loop whose result nobody reads.
+var sink atomic.Uint64
 
 // throughput runs six independent add/xor chains: limited by how many
 // instructions a core issues per cycle.
@@ -87,9 +92,9 @@ func main() {
 		name string
 		work func(uint64)
 	}{
-		{"throughput-bound integer loop", func(uint64) { throughput(400_000_000) }},
-		{"latency-bound multiply chain", func(uint64) { latency(100_000_000) }},
-		{"memory-bound random row copies", func(s uint64) { gather(src, 5_000_000, s) }},
+		{"throughput-bound integer loop", func(uint64) { sink.Add(throughput(400_000_000)) }},
+		{"latency-bound multiply chain", func(uint64) { sink.Add(latency(100_000_000)) }},
+		{"memory-bound random row copies", func(s uint64) { sink.Add(gather(src, 5_000_000, s)) }},
 	} {
 		// The best rate of each over five rounds, so that a slow round
 		// (another tenant, a frequency change) does not decide the ratio.

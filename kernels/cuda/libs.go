@@ -39,14 +39,14 @@ func (l *library) optSym(name string) uintptr {
 	return p
 }
 
-// Sonames tried for each library, newest first. cuBLAS and cuBLASLt share
-// their major version; NVRTC 11.x kept the soname libnvrtc.so.11.2 for every
-// 11.2+ release.
+// Sonames tried for each library, newest first. cuBLASLt has no list of its
+// own: it is opened with cuBLAS's major version from cuBLAS's directory (see
+// loadCublas). NVRTC 11.x kept the soname libnvrtc.so.11.2 for every 11.2+
+// release.
 var (
-	cudaSonames     = []string{"libcuda.so.1", "libcuda.so"}
-	cublasSonames   = []string{"libcublas.so.13", "libcublas.so.12", "libcublas.so.11"}
-	cublasLtSonames = []string{"libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so.11"}
-	nvrtcSonames    = []string{"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11.2"}
+	cudaSonames   = []string{"libcuda.so.1", "libcuda.so"}
+	cublasSonames = []string{"libcublas.so.13", "libcublas.so.12", "libcublas.so.11"}
+	nvrtcSonames  = []string{"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11.2"}
 )
 
 // sonameMajor is the CUDA major version a soname belongs to (13 for
