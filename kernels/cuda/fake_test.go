@@ -1,6 +1,10 @@
 package cuda
 
 import (
+	"fmt"
+	"runtime"
+	"unsafe"
+
 	"bytes"
 	"context"
 	"errors"
@@ -10,35 +14,51 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ebitengine/purego"
+	"golang.org/x/sync/errgroup"
 )
 
-// openFakeGPU builds testdata/fakecuda.c, a host-memory stand-in for
-// libcuda.so.1, cuBLAS and cuBLASLt, points library discovery at it and
-// opens a context on it: the Go side of the backend then runs end to end
-// without a GPU. With TRM_CUDA_HEADERS naming a CUDA toolkit's include
-// directory, the fake is first compiled against cuda.h, cublas_v2.h and
-// cublasLt.h, so that the compiler checks its prototypes (and with them the
-// argument order the tests hold the Go calls to) against NVIDIA's. That
-// check is asked for rather than automatic because newer headers rename
-// some entry points to _v2 forms by macro, which would compare the fake
-// with functions the Go side does not call.
-func openFakeGPU(t *testing.T) *Context {
+// buildFakeGPU builds testdata/fakecuda.c, a host-memory stand-in for
+// libcuda.so.1, cuBLAS and cuBLASLt, into a temporary directory and points
+// library discovery at it: the Go side of the backend then runs end to end
+// without a GPU. With kernels, the embedded kernel sources are built too
+// (buildEmulatedKernels into libfakekernels.so beside the fake, where its
+// cuModuleGetFunction looks), so that launches run them. With
+// TRM_CUDA_HEADERS naming a CUDA toolkit's include directory, the fake is
+// first compiled against cuda.h, cublas_v2.h and cublasLt.h, so that the
+// compiler checks its prototypes (and with them the argument order the
+// tests hold the Go calls to) against NVIDIA's. That check is asked for
+// rather than automatic because newer headers rename some entry points to
+// _v2 forms by macro, which would compare the fake with functions the Go
+// side does not call.
+func buildFakeGPU(t *testing.T, kernels bool) {
 	t.Helper()
 	if _, err := exec.LookPath("gcc"); err != nil {
 		t.Skip("gcc not found: cannot build the fake CUDA libraries")
 	}
 	dir := t.TempDir()
+	if kernels {
+		if _, err := LoadNVRTC(0); err != nil {
+			t.Skipf("no NVRTC library found (install Debian's libnvrtc11.2): %v", err)
+		}
+		srcs, err := Sources()
+		if err != nil {
+			t.Fatal(err)
+		}
+		buildEmulatedKernels(t, dir, "libfakekernels.so", srcs)
+	}
+	src := copyTestdata(t, dir, "fakecuda.c")
 	lib := filepath.Join(dir, "libfakecuda.so")
 	flags := []string{"-O2", "-shared", "-fPIC"} // no -Werror: a newer gcc's new warnings must not fail the tests
 	if inc := os.Getenv("TRM_CUDA_HEADERS"); inc != "" {
-		check := append(slices.Clone(flags), "-fsyntax-only",
-			"-DTRM_REAL_HEADERS", "-I"+inc, "testdata/fakecuda.c")
+		check := append(slices.Clone(flags), "-fsyntax-only", "-DTRM_REAL_HEADERS", "-I"+inc, src)
 		if out, err := exec.Command("gcc", check...).CombinedOutput(); err != nil {
 			t.Fatalf("the fake's prototypes against %s: %v\n%s", inc, err, out)
 		}
 		t.Logf("fake CUDA libraries checked against the headers in %s", inc)
 	}
-	args := append(flags, "-o", lib, "testdata/fakecuda.c")
+	args := append(flags, "-o", lib, src, "-ldl")
 	if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
 		t.Fatalf("gcc %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -48,6 +68,78 @@ func openFakeGPU(t *testing.T) *Context {
 		}
 	}
 	t.Setenv("LD_LIBRARY_PATH", dir)
+}
+
+// copyTestdata copies testdata/<name> into dir and returns the copy's path.
+// The compilers read the copies: files the test reads itself are the ones
+// `go test` watches, so an edited fake or emulator is never served from the
+// test cache.
+func copyTestdata(t *testing.T, dir, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, filepath.Base(name))
+	if err := os.WriteFile(out, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// buildEmulatedKernels compiles kernel sources, exactly as NVRTC gets them,
+// with g++ and testdata/emucuda (CUDA C's constructs mapped onto host
+// fibers) into dir/lib, which exports emu_launch_<kernel> for each kernel.
+func buildEmulatedKernels(t *testing.T, dir, lib string, srcs []Source) {
+	t.Helper()
+	if _, err := exec.LookPath("g++"); err != nil {
+		t.Skip("g++ not found: cannot build the emulated kernels")
+	}
+	copyTestdata(t, dir, "emucuda/emucuda.h")
+	files := []string{copyTestdata(t, dir, "emucuda/emucuda.cpp")}
+	for _, s := range srcs {
+		var b strings.Builder
+		// The prelude's helpers are in every file: an unnamed namespace
+		// keeps each file's copies to itself.
+		b.WriteString("#include \"emucuda.h\"\nnamespace {\n")
+		b.WriteString(s.Code)
+		b.WriteString("\n} // namespace\n")
+		for _, k := range s.Kernels {
+			fmt.Fprintf(&b, "EMU_KERNEL(%s)\n", k)
+		}
+		path := filepath.Join(dir, strings.TrimSuffix(s.Name, ".cu")+".cpp")
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, path)
+	}
+	var g errgroup.Group
+	g.SetLimit(runtime.NumCPU())
+	objs := make([]string, len(files))
+	for i, f := range files {
+		objs[i] = strings.TrimSuffix(f, ".cpp") + ".o"
+		g.Go(func() error {
+			args := []string{"-std=c++17", "-O2", "-fPIC", "-c", "-I", dir, "-o", objs[i], f}
+			if out, err := exec.Command("g++", args...).CombinedOutput(); err != nil {
+				return fmt.Errorf("g++ %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"-shared", "-o", filepath.Join(dir, lib)}, objs...)
+	if out, err := exec.Command("g++", args...).CombinedOutput(); err != nil {
+		t.Fatalf("g++ %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// openFakeGPU builds the fake libraries (buildFakeGPU) and opens a context
+// on them.
+func openFakeGPU(t *testing.T, kernels bool) *Context {
+	t.Helper()
+	buildFakeGPU(t, kernels)
 	c, err := Open(Options{CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -57,14 +149,14 @@ func openFakeGPU(t *testing.T) *Context {
 			t.Error(err)
 		}
 	})
-	if !strings.HasPrefix(c.drv.lib.Path, dir) {
+	if dir := os.Getenv("LD_LIBRARY_PATH"); !strings.HasPrefix(c.drv.lib.Path, dir) {
 		t.Fatalf("opened the driver at %s, not the fake in %s", c.drv.lib.Path, dir)
 	}
 	return c
 }
 
 func TestFakeGPUDevice(t *testing.T) {
-	c := openFakeGPU(t)
+	c := openFakeGPU(t, false)
 	p := c.Props
 	if p.Name != "trm fake GPU (host memory)" || p.Arch() != 90 || p.SMs != 132 || p.TotalMem != 16<<30 || c.DriverVersion != 12040 {
 		t.Errorf("device as queried: %+v, driver %d", p, c.DriverVersion)
@@ -75,11 +167,13 @@ func TestFakeGPUDevice(t *testing.T) {
 	}
 }
 
-func TestFakeGPUAllocatorReuses(t *testing.T) { allocatorReuses(t, openFakeGPU(t)) }
+func TestFakeGPUAllocatorReuses(t *testing.T) { allocatorReuses(t, openFakeGPU(t, false)) }
 
-func TestFakeGPUPinnedRoundTrip(t *testing.T) { pinnedRoundTrip(t, openFakeGPU(t)) }
+func TestFakeGPUPinnedRoundTrip(t *testing.T) { pinnedRoundTrip(t, openFakeGPU(t, false)) }
 
-func TestFakeGPUErrorsCarryDriverNames(t *testing.T) { errorsCarryDriverNames(t, openFakeGPU(t)) }
+func TestFakeGPUErrorsCarryDriverNames(t *testing.T) {
+	errorsCarryDriverNames(t, openFakeGPU(t, false))
+}
 
 // TestFakeGPUGemm runs every GEMM of `trm gpu check` through the fake
 // cuBLAS, which computes cuBLAS's column-major products as documented and
@@ -87,7 +181,7 @@ func TestFakeGPUErrorsCarryDriverNames(t *testing.T) { errorsCarryDriverNames(t,
 // transpose flag, leading dimension or stride in the row-major mapping
 // fails here.
 func TestFakeGPUGemm(t *testing.T) {
-	c := openFakeGPU(t)
+	c := openFakeGPU(t, false)
 	gemmMatchesReference(t, c)
 	infos := c.Libraries()
 	var blas bool
@@ -100,13 +194,13 @@ func TestFakeGPUGemm(t *testing.T) {
 }
 
 // TestFakeGPUKernelReachesTheDriver: a kernel call compiles its source with
-// NVRTC and hands the code to cuModuleLoadData, whose error (the fake runs
-// no kernels) comes back named.
+// NVRTC and hands the code to cuModuleLoadData, whose error (this fake was
+// built without the emulated kernels) comes back named.
 func TestFakeGPUKernelReachesTheDriver(t *testing.T) {
 	if _, err := LoadNVRTC(0); err != nil {
 		t.Skipf("no NVRTC library found (install Debian's libnvrtc11.2): %v", err)
 	}
-	c := openFakeGPU(t)
+	c := openFakeGPU(t, false)
 	buf, err := c.Alloc(64)
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +220,7 @@ func TestFakeGPUCheck(t *testing.T) {
 	if _, err := LoadNVRTC(0); err != nil {
 		t.Skipf("no NVRTC library found (install Debian's libnvrtc11.2): %v", err)
 	}
-	c := openFakeGPU(t)
+	c := openFakeGPU(t, false)
 	c.Close()
 	var out bytes.Buffer
 	err := Check(context.Background(), &out, CheckOptions{Seed: 1, NoBench: true, CacheDir: t.TempDir()})
@@ -144,4 +238,114 @@ func TestFakeGPUCheck(t *testing.T) {
 	if strings.Contains(out.String(), "FAIL (") || strings.Contains(out.String(), "Kernels against the CPU reference") {
 		t.Error("a GEMM failed, or kernel checks ran without kernels")
 	}
+}
+
+// TestFakeGPUKernels runs every kernel check of `trm gpu check` with the
+// kernels built for the host (buildFakeKernels): each embedded kernel, as
+// the Go side launches it (grid, block, arguments), against its CPU
+// reference within the check's tolerances. What it cannot show is the
+// GPU's own arithmetic (contracted multiply-adds, its exp and log) and
+// anything about speed; TestGPUKernelsMatchReference does on a GPU.
+func TestFakeGPUKernels(t *testing.T) {
+	c := openFakeGPU(t, true)
+	s, err := c.NewStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h := newHarness(c, s, 1)
+	defer h.free()
+	var log strings.Builder
+	failed, err := runKernelChecks(h, func(format string, args ...any) { fmt.Fprintf(&log, format, args...) })
+	t.Log("\n" + log.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if failed > 0 {
+		t.Errorf("%d kernel outputs outside tolerance (see log)", failed)
+	}
+	if n := strings.Count(log.String(), " ok\n"); n < 40 {
+		t.Errorf("%d kernel outputs checked, want every kernel's", n)
+	}
+}
+
+// TestKernelEmulator holds the emulator behind TestFakeGPUKernels to what a
+// GPU does: warp shuffles exchange lanes, __syncthreads orders shared
+// memory, and what would hang or fault on a GPU (a barrier some threads
+// never reach, a full-warp shuffle after lanes returned, a block of 2048
+// threads) fails the launch instead of passing or hanging.
+func TestKernelEmulator(t *testing.T) {
+	dir := t.TempDir()
+	buildEmulatedKernels(t, dir, "libtest.so", []Source{{Name: "emutest.cu", Code: `
+extern "C" __global__ void shuffle(int* out) {
+    out[blockIdx.x * blockDim.x + threadIdx.x] = __shfl_xor_sync(0xffffffffu, (int)threadIdx.x, 1);
+}
+extern "C" __global__ void reverse(int* out) {
+    __shared__ int s[64];
+    s[threadIdx.x] = threadIdx.x;
+    __syncthreads();
+    out[threadIdx.x] = s[blockDim.x - 1 - threadIdx.x];
+}
+extern "C" __global__ void deadlock(int* out) {
+    if (threadIdx.x < 16) out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, 1, 1);
+    else __syncthreads();
+}
+extern "C" __global__ void partial_warp(int* out) {
+    if (threadIdx.x >= 16) return;
+    out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, 1, 1);
+}`, Kernels: []string{"shuffle", "reverse", "deadlock", "partial_warp"}}})
+	h, err := purego.Dlopen(filepath.Join(dir, "libtest.so"), purego.RTLD_NOW|purego.RTLD_LOCAL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]int32, 256)
+	launch := func(kernel string, grid, block [3]uint32) int {
+		fn, err := purego.Dlsym(h, "emu_launch_"+kernel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clear(out)
+		dims := [6]uint32{grid[0], grid[1], grid[2], block[0], block[1], block[2]}
+		arg := uintptr(unsafe.Pointer(&out[0]))
+		params := [1]uintptr{uintptr(unsafe.Pointer(&arg))}
+		r := call(fn, uintptr(unsafe.Pointer(&dims[0])), 0, uintptr(unsafe.Pointer(&params[0])))
+		runtime.KeepAlive(out)
+		return r
+	}
+	const launchFailed, invalidValue = 719, 1
+	want := func(kernel string, f func(i int) int32, n int) {
+		t.Helper()
+		for i := range n {
+			if out[i] != f(i) {
+				t.Fatalf("%s: out[%d] = %d, want %d", kernel, i, out[i], f(i))
+			}
+		}
+	}
+	if r := launch("shuffle", [3]uint32{2, 1, 1}, [3]uint32{64, 1, 1}); r != 0 {
+		t.Fatalf("shuffle: launch returned %d", r)
+	}
+	want("shuffle", func(i int) int32 { return int32(i%64) ^ 1 }, 128)
+	if r := launch("reverse", [3]uint32{1, 1, 1}, [3]uint32{64, 1, 1}); r != 0 {
+		t.Fatalf("reverse: launch returned %d", r)
+	}
+	want("reverse", func(i int) int32 { return int32(63 - i) }, 64)
+	for _, c := range []struct {
+		kernel      string
+		grid, block [3]uint32
+		code        int
+	}{
+		{"deadlock", [3]uint32{1, 1, 1}, [3]uint32{32, 1, 1}, launchFailed},
+		{"partial_warp", [3]uint32{1, 1, 1}, [3]uint32{32, 1, 1}, launchFailed},
+		{"shuffle", [3]uint32{1, 1, 1}, [3]uint32{2048, 1, 1}, invalidValue},
+		{"shuffle", [3]uint32{1, 70000, 1}, [3]uint32{32, 1, 1}, invalidValue},
+	} {
+		if r := launch(c.kernel, c.grid, c.block); r != c.code {
+			t.Errorf("%s with grid %v, block %v: launch returned %d, want %d", c.kernel, c.grid, c.block, r, c.code)
+		}
+	}
+	// The fibers a deadlock left stuck start afresh for the next launch.
+	if r := launch("shuffle", [3]uint32{2, 1, 1}, [3]uint32{64, 1, 1}); r != 0 {
+		t.Fatalf("shuffle after the failed launches: launch returned %d", r)
+	}
+	want("shuffle after the failed launches", func(i int) int32 { return int32(i%64) ^ 1 }, 128)
 }

@@ -7,15 +7,23 @@
  * "Device" memory is host memory: a CUdeviceptr is a host address, copies
  * are memcpy. GEMMs are computed here from cuBLAS's documented column-major
  * semantics, with the argument checks cuBLAS makes (leading dimensions,
- * data types), in double and rounded to the output type. Kernels cannot run:
- * loading a module fails with CUDA_ERROR_NOT_SUPPORTED.
+ * data types), in double and rounded to the output type.
+ *
+ * Kernels run when the tests have built the embedded kernel sources with g++
+ * into libfakekernels.so beside this library (emucuda/emucuda.h says how):
+ * cuModuleGetFunction finds each kernel's emu_launch_<name> there, and
+ * cuLaunchKernel runs it on the host. Without that library, loading a module
+ * fails with CUDA_ERROR_NOT_SUPPORTED.
  *
  * Built by the tests (fake_test.go). With -DTRM_REAL_HEADERS and the CUDA
  * toolkit's include directory it includes cuda.h, cublas_v2.h and cublasLt.h,
  * so the compiler checks every definition below against NVIDIA's prototypes:
  * what the Go side passes is then checked against the real argument order.
  */
+#define _GNU_SOURCE
+#include <dlfcn.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +55,8 @@ enum {
 	fakeInvalidValue = 1,
 	fakeOutOfMemory = 2,
 	fakeNoDevice = 100,
+	fakeNotFound = 500,
+	fakeLaunchFailed = 719,
 	fakeNotSupported = 801,
 
 	fakeBlasInvalidValue = 7,
@@ -75,6 +85,8 @@ static const char *errorName(int code) {
 	case fakeInvalidValue: return "CUDA_ERROR_INVALID_VALUE";
 	case fakeOutOfMemory: return "CUDA_ERROR_OUT_OF_MEMORY";
 	case fakeNoDevice: return "CUDA_ERROR_NO_DEVICE";
+	case fakeNotFound: return "CUDA_ERROR_NOT_FOUND";
+	case fakeLaunchFailed: return "CUDA_ERROR_LAUNCH_FAILED";
 	case fakeNotSupported: return "CUDA_ERROR_NOT_SUPPORTED";
 	}
 	return NULL;
@@ -86,7 +98,7 @@ CUresult cuGetErrorName(CUresult error, const char **str) {
 }
 
 CUresult cuGetErrorString(CUresult error, const char **str) {
-	*str = error == fakeNotSupported ? "the fake driver runs no kernels" : errorName(error);
+	*str = error == fakeNotSupported ? "the fake driver runs no kernels without libfakekernels.so beside it" : errorName(error);
 	return *str ? fakeSuccess : fakeInvalidValue;
 }
 
@@ -231,28 +243,49 @@ CUresult cuEventElapsedTime(float *ms, CUevent start, CUevent end) {
 	return fakeSuccess;
 }
 
-CUresult cuModuleLoadData(CUmodule *module, const void *image) {
-	(void)module;
-	(void)image;
-	return fakeNotSupported;
+/* The emulated kernels: libfakekernels.so in this library's directory,
+ * opened on the first module load; NULL when the tests built none. */
+static void *kernelLib;
+
+static void *openKernels(void) {
+	if (kernelLib) return kernelLib;
+	Dl_info self;
+	if (!dladdr((void *)openKernels, &self) || !self.dli_fname) return NULL;
+	char path[4096];
+	const char *slash = strrchr(self.dli_fname, '/');
+	int dirLen = slash ? (int)(slash - self.dli_fname) : 1;
+	snprintf(path, sizeof path, "%.*s/libfakekernels.so", dirLen, slash ? self.dli_fname : ".");
+	kernelLib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	return kernelLib;
 }
 
-CUresult cuModuleUnload(CUmodule module) {
-	(void)module;
-	return fakeInvalidValue;
+CUresult cuModuleLoadData(CUmodule *module, const void *image) {
+	if (!image || !*(const char *)image) return fakeInvalidValue;
+	if (!openKernels()) return fakeNotSupported;
+	*module = (CUmodule)&handles[3];
+	return fakeSuccess;
 }
+
+CUresult cuModuleUnload(CUmodule module) { return module == (CUmodule)&handles[3] ? fakeSuccess : fakeInvalidValue; }
+
+typedef int (*emuLaunch)(const unsigned int *dims, unsigned int sharedBytes, void **params);
 
 CUresult cuModuleGetFunction(CUfunction *f, CUmodule module, const char *name) {
-	(void)f;
-	(void)module;
-	(void)name;
-	return fakeInvalidValue;
+	if (module != (CUmodule)&handles[3] || !kernelLib) return fakeInvalidValue;
+	char symbol[256];
+	snprintf(symbol, sizeof symbol, "emu_launch_%s", name);
+	void *launch = dlsym(kernelLib, symbol);
+	if (!launch) return fakeNotFound;
+	*f = (CUfunction)launch;
+	return fakeSuccess;
 }
 
 CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx,
 			unsigned int by, unsigned int bz, unsigned int shared, CUstream s, void **params, void **extra) {
-	(void)f; (void)gx; (void)gy; (void)gz; (void)bx; (void)by; (void)bz; (void)shared; (void)s; (void)params; (void)extra;
-	return fakeNotSupported;
+	if (!kernelLib) return fakeNotSupported;
+	if (!f || !isStream(s) || extra) return fakeInvalidValue;
+	const unsigned int dims[6] = {gx, gy, gz, bx, by, bz};
+	return ((emuLaunch)(void *)f)(dims, shared, params);
 }
 
 /* ---------------------------------------------------------------- cuBLAS */
