@@ -246,28 +246,7 @@ func TestFakeGPUCheck(t *testing.T) {
 // reference within the check's tolerances. What it cannot show is the
 // GPU's own arithmetic (contracted multiply-adds, its exp and log) and
 // anything about speed; TestGPUKernelsMatchReference does on a GPU.
-func TestFakeGPUKernels(t *testing.T) {
-	c := openFakeGPU(t, true)
-	s, err := c.NewStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	h := newHarness(c, s, 1)
-	defer h.free()
-	var log strings.Builder
-	failed, err := runKernelChecks(h, func(format string, args ...any) { fmt.Fprintf(&log, format, args...) })
-	t.Log("\n" + log.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if failed > 0 {
-		t.Errorf("%d kernel outputs outside tolerance (see log)", failed)
-	}
-	if n := strings.Count(log.String(), " ok\n"); n < 40 {
-		t.Errorf("%d kernel outputs checked, want every kernel's", n)
-	}
-}
+func TestFakeGPUKernels(t *testing.T) { kernelsMatchReference(t, openFakeGPU(t, true)) }
 
 // TestKernelEmulator holds the emulator behind TestFakeGPUKernels to what a
 // GPU does: warp shuffles exchange lanes, __syncthreads orders shared

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -44,8 +45,12 @@ func TestCheckWithoutGPU(t *testing.T) {
 	}
 }
 
-func TestGPUKernelsMatchReference(t *testing.T) {
-	c := openTestGPU(t)
+func TestGPUKernelsMatchReference(t *testing.T) { kernelsMatchReference(t, openTestGPU(t)) }
+
+// kernelsMatchReference runs every kernel check of `trm gpu check` on c and
+// fails the test if an output is outside its tolerance or a kernel is left
+// unchecked.
+func kernelsMatchReference(t *testing.T, c *Context) {
 	s, err := c.NewStream()
 	if err != nil {
 		t.Fatal(err)
@@ -53,12 +58,17 @@ func TestGPUKernelsMatchReference(t *testing.T) {
 	defer s.Close()
 	h := newHarness(c, s, 1)
 	defer h.free()
-	failed, err := runKernelChecks(h, t.Logf)
+	var log strings.Builder
+	failed, err := runKernelChecks(h, func(format string, args ...any) { fmt.Fprintf(&log, format, args...) })
+	t.Log("\n" + log.String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if failed > 0 {
 		t.Errorf("%d kernel outputs outside tolerance (see log)", failed)
+	}
+	if n := strings.Count(log.String(), " ok\n"); n < 40 {
+		t.Errorf("%d kernel outputs checked, want every kernel's", n)
 	}
 }
 
