@@ -16,6 +16,10 @@
  *  - __syncthreads() waits for every thread of the block still running, a
  *    warp shuffle for the 32 threads of its warp; a barrier that some
  *    threads never reach stops the launch with an error instead of hanging.
+ *
+ * Only the built-ins the kernels use are here; a kernel that starts using
+ * another (atomicAdd, __ldg, warpSize, ...) fails to compile in the test,
+ * naming it, until it is added below.
  */
 #ifndef EMUCUDA_H
 #define EMUCUDA_H
