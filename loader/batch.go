@@ -40,6 +40,12 @@ type Batch struct {
 	pool        *pool
 }
 
+// Buffer is the one buffer, from the Loader's Allocator, that all of the
+// batch's arrays are slices of: a trainer copies it to the device in one
+// transfer (asynchronously when the Allocator hands out pinned memory) and
+// finds each array at its offset within it. Valid until Release.
+func (b *Batch) Buffer() []byte { return b.buf }
+
 // LocalBatch is the number of rows, padding included.
 func (b *Batch) LocalBatch() int { return len(b.PuzzleIdentifiers) }
 

@@ -84,6 +84,18 @@ type BenchConfig struct {
 	Batches           int    // batches timed per measurement and round (0: 300)
 	Rounds            int    // interleaved rounds; the best is reported (0: 5)
 	Workers, Prefetch int    // loader settings (0: the loader's defaults)
+	// Device, when set, adds a measurement of batches delivered to a device.
+	Device *BenchDevice
+}
+
+// BenchDevice describes the device leg of a trainer's input: the cache's
+// loader gathers into buffers from Allocator (pinned host memory, for a
+// GPU), and every batch's Buffer goes to Upload, which copies it to the
+// device and returns once the copy is done, before the batch is released.
+type BenchDevice struct {
+	Name      string // the measurement's name, e.g. "cache -> NVIDIA H200"
+	Allocator Allocator
+	Upload    func(buf []byte) error
 }
 
 // BenchResult is one measurement. GBps counts the token bytes (inputs and
@@ -109,7 +121,9 @@ type BenchResult struct {
 // and from the IPC cache (built first if needed), then training batches at
 // the global batch from each, next to a plain gather of random rows from
 // one contiguous matrix into a plain buffer with as many goroutines as the
-// loader's gatherers: the bound a one-copy loader can reach. Two more
+// loader's gatherers: the bound a one-copy loader can reach. With
+// cfg.Device, batches from the cache also go to a device (BenchDevice),
+// which shows what the copy adds to the loader's own time. Two more
 // measurements split the loader's cost: its gatherers alone on plans drawn
 // beforehand ("gather only", from the cache), and the training sampler
 // alone, which runs on one goroutine ("sampler only"). All are timed in
@@ -177,6 +191,20 @@ func Bench(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult, err
 		loaders = append(loaders, l)
 	}
 	cached := loaders[len(loaders)-1]
+	if d := cfg.Device; d != nil {
+		src, err := Open(ctx, []string{dir}, cfg.Split, OpenOptions{Storage: Cache})
+		if err != nil {
+			return nil, err
+		}
+		l, err := New(src, Config{Sampler: Train, GlobalBatch: cfg.GlobalBatch, Workers: cfg.Workers, Prefetch: cfg.Prefetch,
+			Allocator: d.Allocator})
+		if err != nil {
+			src.Close()
+			return nil, err
+		}
+		loaders = append(loaders, l)
+		out = append(out, BenchResult{Name: d.Name})
+	}
 	// As many plans as batches timed: cycling through fewer would revisit
 	// rows still in the caches.
 	plans, err := drawPlans(cached, cfg.Batches)
@@ -205,7 +233,11 @@ func Bench(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult, err
 			case baseline:
 				sec = BenchGather(flat, rows, seqLen, cfg.GlobalBatch, cfg.Batches, cfg.Workers)
 			default:
-				if sec, err = timeLoader(ctx, loaders[i], cfg.Batches); err != nil {
+				var upload func([]byte) error
+				if cfg.Device != nil && out[i].Name == cfg.Device.Name {
+					upload = cfg.Device.Upload
+				}
+				if sec, err = timeLoader(ctx, loaders[i], cfg.Batches, upload); err != nil {
 					return nil, err
 				}
 			}
@@ -236,20 +268,24 @@ func Bench(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult, err
 }
 
 // timeLoader returns the seconds n batches take, the pipeline being
-// started beforehand.
-func timeLoader(ctx context.Context, l *Loader, n int) (float64, error) {
-	b, err := l.Next(ctx)
-	if err != nil {
-		return 0, err
-	}
-	b.Release()
-	t0 := time.Now()
-	for range n {
+// started beforehand; each batch's buffer goes to upload first, if given.
+func timeLoader(ctx context.Context, l *Loader, n int, upload func([]byte) error) (float64, error) {
+	var t0 time.Time
+	for i := -1; i < n; i++ {
+		if i == 0 {
+			t0 = time.Now()
+		}
 		b, err := l.Next(ctx)
 		if err != nil {
 			return 0, err
 		}
+		if upload != nil {
+			err = upload(b.Buffer())
+		}
 		b.Release()
+		if err != nil {
+			return 0, err
+		}
 	}
 	return time.Since(t0).Seconds(), nil
 }

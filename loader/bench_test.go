@@ -2,11 +2,13 @@ package loader
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/tinyrecursion/trm/internal/procstat"
 	"github.com/tinyrecursion/trm/pipeline"
@@ -236,9 +238,28 @@ func TestBench(t *testing.T) {
 	if err := GenerateBenchDataset(dir, BenchSudoku, 3000, 1); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Bench(context.Background(), dir, BenchConfig{GlobalBatch: 64, Batches: 5, Rounds: 2})
+	// A stand-in device: it checks that every batch arrives in a buffer from
+	// its allocator and copies it.
+	al := &countingAllocator{live: map[*byte]bool{}}
+	var device []byte
+	uploads := 0
+	upload := func(buf []byte) error {
+		al.mu.Lock()
+		defer al.mu.Unlock()
+		if !al.live[unsafe.SliceData(buf)] {
+			return errors.New("a batch buffer the device's allocator did not hand out")
+		}
+		device = append(device[:0], buf...)
+		uploads++
+		return nil
+	}
+	res, err := Bench(context.Background(), dir, BenchConfig{GlobalBatch: 64, Batches: 5, Rounds: 2,
+		Device: &BenchDevice{Name: "cache -> device", Allocator: al, Upload: upload}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if uploads != 2*(5+1) || len(device) < 64*2*81 {
+		t.Errorf("%d uploads of %d bytes, want 2 rounds of 5 batches and a warm-up, each at least %d bytes", uploads, len(device), 64*2*81)
 	}
 	var names []string
 	for _, r := range res {
@@ -253,7 +274,7 @@ func TestBench(t *testing.T) {
 			t.Errorf("%s: opening took %.3f s", r.Name, r.OpenSeconds)
 		}
 	}
-	if want := []string{"parquet", "cache", gatherOnly, samplerOnly, baseline}; !slices.Equal(names, want) {
+	if want := []string{"parquet", "cache", "cache -> device", gatherOnly, samplerOnly, baseline}; !slices.Equal(names, want) {
 		t.Errorf("measurements %v, want %v", names, want)
 	}
 	if base := res[len(res)-1]; base.Ratio != 1 || base.CPURatio != 1 {

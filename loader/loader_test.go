@@ -437,6 +437,26 @@ func TestAllocatorAndPool(t *testing.T) {
 				t.Fatalf("array at %p is not %d-byte aligned", p, Alignment)
 			}
 		}
+		// Every array lies in Buffer, which the allocator handed out: one
+		// copy of Buffer moves the whole batch.
+		buf := b.Buffer()
+		lo, hi := uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(unsafe.Pointer(unsafe.SliceData(buf)))+uintptr(len(buf))
+		for _, a := range []struct {
+			p unsafe.Pointer
+			n int
+		}{{unsafe.Pointer(unsafe.SliceData(b.Inputs)), len(b.Inputs)}, {unsafe.Pointer(unsafe.SliceData(b.Labels)), len(b.Labels)},
+			{unsafe.Pointer(unsafe.SliceData(b.PuzzleIdentifiers)), 4 * len(b.PuzzleIdentifiers)},
+			{unsafe.Pointer(unsafe.SliceData(b.Puzzles)), 4 * len(b.Puzzles)}, {unsafe.Pointer(unsafe.SliceData(b.Examples)), 4 * len(b.Examples)}} {
+			if uintptr(a.p) < lo || uintptr(a.p)+uintptr(a.n) > hi {
+				t.Fatalf("an array of %d bytes at %p lies outside Buffer [%#x, %#x)", a.n, a.p, lo, hi)
+			}
+		}
+		al.mu.Lock()
+		fromAllocator := al.live[unsafe.SliceData(buf)]
+		al.mu.Unlock()
+		if !fromAllocator {
+			t.Fatal("Buffer is not a buffer the allocator handed out")
+		}
 		// Hold two batches at a time, as a double-buffering trainer does.
 		held = append(held, b)
 		if len(held) > 2 {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs `trm gpu check` (and, when carried, the package's GPU tests) on a
+# Runs `trm gpu check`, `trm bench loader --gpu` (batches into pinned memory
+# and onto the device) and, when carried, the package's GPU tests on a
 # machine with an NVIDIA GPU but no Go toolchain, writing everything to
 # $OUT (default benchmarks/out/gpu).
 #
@@ -11,7 +12,8 @@
 #   CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go test -c -ldflags='-s -w' -o cuda.test ./kernels/cuda
 # With the device tool, carry them and run this script, e.g.
 #   run(command="bash benchmarks/gpu/check.sh", carry=["trm", "cuda.test"], timeout_s=480)
-# It comes back as $OUT/gpu-check.txt, $OUT/gpu-tests.txt, $OUT/env.txt.
+# It comes back as $OUT/gpu-check.txt, $OUT/gpu-loader.txt, $OUT/gpu-tests.txt,
+# $OUT/env.txt.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-benchmarks/out/gpu}
@@ -34,6 +36,12 @@ if [ -x ./trm ]; then
 else
   echo "no ./trm binary: build it with CGO_ENABLED=0 and carry it (see the top of $0)" | tee "$OUT/gpu-check.txt"
   rc=2
+fi
+if [ -x ./trm ]; then
+  # Smaller generated sets than the default: a minute, not five.
+  timeout 150 ./trm bench loader --gpu --arc-rows 20000 --sudoku-rows 200000 --rounds 3 2>&1 | tee "$OUT/gpu-loader.txt"
+  lrc=${PIPESTATUS[0]}
+  [ "$rc" -eq 0 ] && rc=$lrc
 fi
 if [ -x ./cuda.test ]; then
   # The test binary embeds the kernels; -test.short skips the long TestGPUCheck

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
+	"github.com/tinyrecursion/trm/kernels/cuda"
 	"github.com/tinyrecursion/trm/loader"
 )
 
@@ -20,9 +21,25 @@ type benchLoaderCmd struct {
 	ARCRows    int      `name:"arc-rows" help:"Examples in the generated ARC-shaped dataset (900-token rows)." default:"50000"`
 	SudokuRows int      `help:"Examples in the generated Sudoku-shaped dataset (81-token rows)." default:"500000"`
 	GenDir     string   `help:"Keep generated datasets here and reuse them (default: a temporary directory, removed afterwards)."`
+	GPU        bool     `name:"gpu" help:"Also time batches delivered to GPU 0: gathered into pinned host memory, each copied to the device before the next (needs an NVIDIA GPU; see trm gpu check)."`
 }
 
 func (c *benchLoaderCmd) Run(g *globals) error {
+	var device *loader.BenchDevice
+	if c.GPU {
+		gc, err := cuda.Open(cuda.Options{})
+		if err != nil {
+			return fmt.Errorf("--gpu: %w", err)
+		}
+		defer gc.Close()
+		up, err := gc.NewUploader()
+		if err != nil {
+			return fmt.Errorf("--gpu: %w", err)
+		}
+		defer up.Close()
+		device = &loader.BenchDevice{Name: "cache -> GPU", Allocator: gc.PinnedAllocator(), Upload: up.Upload}
+		fmt.Printf("GPU: %s (cache -> GPU: batches gathered into pinned memory, each copied to the device and waited for)\n", gc.Props.Name)
+	}
 	dirs := c.Data
 	names := c.Data
 	if len(dirs) == 0 {
@@ -50,7 +67,7 @@ func (c *benchLoaderCmd) Run(g *globals) error {
 	fmt.Fprintln(tw, "dataset\tsource\topen s\topen GB/s (file)\topen GB/s (tokens)\tbatches/s\tGB/s\tvs baseline\tCPU µs/batch\tCPU vs baseline\t")
 	for i, dir := range dirs {
 		res, err := loader.Bench(g.ctx, dir, loader.BenchConfig{Split: c.Split, GlobalBatch: c.Batch, Batches: c.Batches,
-			Rounds: c.Rounds, Workers: c.Workers, Prefetch: c.Prefetch})
+			Rounds: c.Rounds, Workers: c.Workers, Prefetch: c.Prefetch, Device: device})
 		if err != nil {
 			return err
 		}

@@ -291,3 +291,43 @@ func TestCLIInterruptTrain(t *testing.T) {
 	}
 	trm(t, dir, "train", "-q", "--resume", run, "--stop-at", fmt.Sprint(step+1)).want(t, 0, fmt.Sprintf("resumed %s at step %d", filepath.Dir(steps[0]), step))
 }
+
+// TestCLIGPUOnFakeDriver runs the GPU commands against kernels/cuda's fake
+// driver (host memory behind the CUDA driver and cuBLAS entry points, built
+// with gcc): `bench loader --gpu` gathers batches into the driver's pinned
+// memory and copies each to the device, and `gpu check` reports the device
+// and its GEMMs, failing only for the kernels the fake cannot load.
+func TestCLIGPUOnFakeDriver(t *testing.T) {
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("gcc not found: cannot build the fake CUDA libraries")
+	}
+	lib := t.TempDir()
+	fake := filepath.Join(lib, "libfakecuda.so")
+	gcc := exec.Command("gcc", "-O2", "-shared", "-fPIC", "-o", fake, "../../kernels/cuda/testdata/fakecuda.c", "-ldl")
+	if out, err := gcc.CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	for _, name := range []string{"libcuda.so.1", "libcublas.so.12", "libcublasLt.so.12"} {
+		must(t, os.Symlink(fake, filepath.Join(lib, name)))
+	}
+	run := func(args ...string) result {
+		cmd := exec.Command(trmBin, args...)
+		cmd.Dir = t.TempDir()
+		cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH="+lib)
+		return runCmd(t, cmd)
+	}
+
+	r := run("bench", "loader", "--gpu", "--arc-rows", "2000", "--sudoku-rows", "20000", "--batch", "64", "--batches", "5", "--rounds", "1")
+	r.want(t, 0)
+	if !strings.Contains(r.stdout, "GPU: trm fake GPU (host memory)") || strings.Count(r.stdout, "rows)  cache -> GPU") != 2 {
+		t.Errorf("bench loader --gpu output lacks the device or its two measurements:\n%s", r.stdout)
+	}
+
+	r = run("gpu", "check", "--no-bench", "--no-cache")
+	r.want(t, 1, "checks failed")
+	for _, want := range []string{"Device 0: trm fake GPU (host memory)", "GEMM against the CPU reference", "kernel checks are skipped"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("gpu check output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}

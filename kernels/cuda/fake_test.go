@@ -171,6 +171,8 @@ func TestFakeGPUAllocatorReuses(t *testing.T) { allocatorReuses(t, openFakeGPU(t
 
 func TestFakeGPUPinnedRoundTrip(t *testing.T) { pinnedRoundTrip(t, openFakeGPU(t, false)) }
 
+func TestFakeGPUUploader(t *testing.T) { uploaderCopies(t, openFakeGPU(t, false)) }
+
 func TestFakeGPUErrorsCarryDriverNames(t *testing.T) {
 	errorsCarryDriverNames(t, openFakeGPU(t, false))
 }

@@ -144,6 +144,53 @@ func pinnedRoundTrip(t *testing.T, c *Context) {
 	}
 }
 
+func TestGPUUploader(t *testing.T) { uploaderCopies(t, openTestGPU(t)) }
+
+// uploaderCopies: each Upload lands on the device whole, the buffer growing
+// for a larger batch and reused for a smaller one.
+func uploaderCopies(t *testing.T, c *Context) {
+	u, err := c.NewUploader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinned := c.PinnedAllocator()
+	var grownTo DeviceBuffer
+	for i, n := range []int{1000, 5000, 3000} {
+		b, err := pinned.Alloc(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range b {
+			b[j] = byte(j*7 + i)
+		}
+		if err := u.Upload(b); err != nil {
+			t.Fatal(err)
+		}
+		back := make([]byte, n)
+		if err := c.CopyDtoH(nil, back, u.Device().Ptr); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Synchronize(); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(back, b) {
+			t.Fatalf("upload %d (%d bytes) differs on the device", i, n)
+		}
+		if err := pinned.Free(b); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case n == 5000:
+			grownTo = u.Device()
+		case n == 3000 && u.Device() != grownTo:
+			t.Errorf("a smaller upload moved to a new device buffer: %+v, was %+v", u.Device(), grownTo)
+		}
+	}
+	if err := u.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestGPUErrorsCarryDriverNames(t *testing.T) { errorsCarryDriverNames(t, openTestGPU(t)) }
 
 // errorsCarryDriverNames provokes a driver error and checks its name.

@@ -344,3 +344,67 @@ func View[T ~float32 | ~float64 | ~int32 | ~int64 | ~uint16 | ~uint8](b []byte) 
 	}
 	return unsafe.Slice((*T)(unsafe.Pointer(&b[0])), n)
 }
+
+// Uploader copies host buffers, one at a time, to a device buffer that it
+// keeps and grows as needed, on a stream of its own, and waits for each
+// copy: the device leg of a trainer's input, as `trm bench loader --gpu`
+// measures it. From pinned buffers (PinnedAllocator) the copies run at the
+// bus's rate.
+type Uploader struct {
+	c   *Context
+	s   *Stream
+	dev DeviceBuffer
+}
+
+// NewUploader returns an Uploader on c; Close releases its stream and
+// device buffer.
+func (c *Context) NewUploader() (*Uploader, error) {
+	s, err := c.NewStream()
+	if err != nil {
+		return nil, err
+	}
+	return &Uploader{c: c, s: s}, nil
+}
+
+// Upload copies buf to the device and returns once the copy is done, so
+// that buf may be reused. Device returns where it went.
+func (u *Uploader) Upload(buf []byte) error {
+	if len(buf) > u.dev.Bytes {
+		if u.dev.Bytes > 0 {
+			u.c.Free(u.dev)
+			u.dev = DeviceBuffer{}
+		}
+		d, err := u.c.Alloc(len(buf))
+		if err != nil {
+			return err
+		}
+		u.dev = d
+	}
+	if len(buf) == 0 {
+		return nil
+	}
+	// The copy and the wait in one trip to the context's thread: each
+	// trip is a goroutine handoff, which costs as much as copying a
+	// Sudoku batch.
+	d := u.c.drv
+	return u.c.Do(func() error {
+		err := d.check("cuMemcpyHtoDAsync_v2", call(d.cuMemcpyHtoDAsync, uintptr(u.dev.Ptr), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), u.s.h))
+		if err != nil {
+			return err
+		}
+		return d.check("cuStreamSynchronize", call(d.cuStreamSynchronize, u.s.h))
+	})
+}
+
+// Device is the device buffer the last Upload wrote (its first len(buf)
+// bytes).
+func (u *Uploader) Device() DeviceBuffer { return u.dev }
+
+// Close frees the device buffer and destroys the stream.
+func (u *Uploader) Close() error {
+	if u.dev.Bytes > 0 {
+		u.c.Free(u.dev)
+		u.dev = DeviceBuffer{}
+	}
+	return u.s.Close()
+}
