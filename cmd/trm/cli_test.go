@@ -302,8 +302,13 @@ func TestCLIGPUOnFakeDriver(t *testing.T) {
 		t.Skip("gcc not found: cannot build the fake CUDA libraries")
 	}
 	lib := t.TempDir()
+	// gcc compiles a copy that the test reads itself, so that `go test`
+	// watches the fake's source.
+	src, err := os.ReadFile("../../kernels/cuda/testdata/fakecuda.c")
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(lib, "fakecuda.c"), src, 0o644))
 	fake := filepath.Join(lib, "libfakecuda.so")
-	gcc := exec.Command("gcc", "-O2", "-shared", "-fPIC", "-o", fake, "../../kernels/cuda/testdata/fakecuda.c", "-ldl")
+	gcc := exec.Command("gcc", "-O2", "-shared", "-fPIC", "-o", fake, filepath.Join(lib, "fakecuda.c"), "-ldl")
 	if out, err := gcc.CombinedOutput(); err != nil {
 		t.Fatalf("gcc: %v\n%s", err, out)
 	}
