@@ -13,7 +13,11 @@
 # With the device tool, carry them and run this script, e.g.
 #   run(command="bash benchmarks/gpu/check.sh", carry=["trm", "cuda.test"], timeout_s=480)
 # It comes back as $OUT/gpu-check.txt, $OUT/gpu-loader.txt, $OUT/gpu-tests.txt,
-# $OUT/env.txt.
+# $OUT/env.txt. Each step is killed 10 s after its time limit (a GPU stuck in
+# a kernel ignores the polite signal). REHEARSE=1 rehearses the script
+# against kernels/cuda's fake driver (LD_LIBRARY_PATH at a directory with
+# the fake built as libcuda.so.1, libcublas.so.12 and libcublasLt.so.12):
+# it leaves out the timed GEMMs, far too slow on the fake's host loops.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-benchmarks/out/gpu}
@@ -29,9 +33,13 @@ mkdir -p "$OUT"
 
 # The kernel cache goes to /tmp: $OUT returns only a few files.
 export XDG_CACHE_HOME=/tmp/trm-cache
+check_args=() bench=GPU
+if [ -n "${REHEARSE:-}" ]; then
+  check_args=(--no-bench) bench='GPU(Launch|Copy)'
+fi
 rc=0
 if [ -x ./trm ]; then
-  timeout 240 ./trm gpu check 2>&1 | tee "$OUT/gpu-check.txt"
+  timeout -k 10 240 ./trm gpu check "${check_args[@]}" 2>&1 | tee "$OUT/gpu-check.txt"
   rc=${PIPESTATUS[0]}
 else
   echo "no ./trm binary: build it with CGO_ENABLED=0 and carry it (see the top of $0)" | tee "$OUT/gpu-check.txt"
@@ -39,15 +47,24 @@ else
 fi
 if [ -x ./trm ]; then
   # Smaller generated sets than the default: a minute, not five.
-  timeout 150 ./trm bench loader --gpu --arc-rows 20000 --sudoku-rows 200000 --rounds 3 2>&1 | tee "$OUT/gpu-loader.txt"
+  timeout -k 10 150 ./trm bench loader --gpu --arc-rows 20000 --sudoku-rows 200000 --rounds 3 2>&1 | tee "$OUT/gpu-loader.txt"
   lrc=${PIPESTATUS[0]}
   [ "$rc" -eq 0 ] && rc=$lrc
 fi
 if [ -x ./cuda.test ]; then
   # The test binary embeds the kernels; -test.short skips the long TestGPUCheck
   # (the command above already ran the full check). The TestFakeGPU* tests
-  # need no GPU, so they are left to CI rather than spend device time.
-  (cd kernels/cuda && timeout 200 ../../cuda.test -test.v -test.short -test.run '^Test(GPU|NVRTC|KernelCache)' -test.bench GPU -test.benchtime 10x 2>&1) | tee "$OUT/gpu-tests.txt"
+  # need no GPU, so they are left to CI rather than spend device time. The
+  # benchmarks run on their own: after a failed test, go test runs none.
+  (
+    cd kernels/cuda || exit 2
+    timeout -k 10 150 ../../cuda.test -test.v -test.short -test.run '^Test(GPU|NVRTC|KernelCache)'
+    t=$?
+    timeout -k 10 100 ../../cuda.test -test.run '^$' -test.bench "$bench" -test.benchtime 10x
+    b=$?
+    [ "$t" -ne 0 ] && exit "$t"
+    exit "$b"
+  ) 2>&1 | tee "$OUT/gpu-tests.txt"
   trc=${PIPESTATUS[0]}
   [ "$rc" -eq 0 ] && rc=$trc
 fi
