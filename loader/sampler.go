@@ -593,6 +593,9 @@ func (s *sampler) restore(st State) error {
 			want.Sampler, want.Rank, want.WorldSize, want.GlobalBatch, want.Seed, want.ShardLocal)
 	case st.Part < 0 || st.Part > len(s.src.Parts) || st.Pass < 0 || st.Start < 0 || st.InPart < 0 || st.Iters < 0 || st.Batches < 0:
 		return fmt.Errorf("loader: state position (pass %d, set %d, start %d) is invalid for this source", st.Pass, st.Part, st.Start)
+	case st.Open && st.Part == len(s.src.Parts):
+		// A set closes before the position moves past it.
+		return fmt.Errorf("loader: state has set %d open, past the source's %d sets", st.Part, len(s.src.Parts))
 	case s.cfg.Sampler == Train && st.Choice == nil:
 		return fmt.Errorf("loader: training state lacks the choice RNG")
 	case st.Open && s.cfg.Sampler != Eval && st.Philox == nil:
@@ -606,7 +609,7 @@ func (s *sampler) restore(st State) error {
 			return fmt.Errorf("loader: %w", err)
 		}
 	}
-	if !st.Open || s.cfg.Sampler == Eval || st.Part == len(s.src.Parts) {
+	if !st.Open || s.cfg.Sampler == Eval {
 		return nil
 	}
 	p := s.src.Parts[st.Part]
