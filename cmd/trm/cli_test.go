@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,6 +106,37 @@ func TestCLIBuildVerifyInspect(t *testing.T) {
 	}
 	if r := trm(t, dir, "inspect", "ds"); r.code != 0 || !strings.Contains(r.stdout, "train") || !strings.Contains(r.stdout, "80") {
 		t.Errorf("inspect: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestCLIShow draws one row as text (no terminal: no colours) and as a
+// PNG of the input and label side by side.
+func TestCLIShow(t *testing.T) {
+	dir := t.TempDir()
+	buildSudoku(t, dir, "ds", 20, 3)
+	r := trm(t, dir, "show", "ds", "--split", "train", "--row", "5")
+	r.want(t, 0)
+	if !strings.HasPrefix(r.stdout, "train row 5: group 1, puzzle 5, ") || strings.Contains(r.stdout, "\x1b[") {
+		t.Errorf("show: header or colours wrong:\n%s", r.stdout)
+	}
+	// Input and label: 9 rows each of 9 cells in three boxes, two rules.
+	if n := strings.Count(r.stdout, " | "); n != 2*9*2 {
+		t.Errorf("show: %d box separators, want %d:\n%s", n, 2*9*2, r.stdout)
+	}
+	label := r.stdout[strings.Index(r.stdout, "label:"):]
+	if strings.Contains(label, ".") {
+		t.Errorf("show: the label of a Sudoku has no blanks:\n%s", label)
+	}
+
+	r = trm(t, dir, "show", "ds", "--split", "train", "--row", "5", "--png", "row5.png")
+	r.want(t, 0)
+	f, err := os.Open(filepath.Join(dir, "row5.png"))
+	must(t, err)
+	defer f.Close()
+	cfg, err := png.DecodeConfig(f)
+	must(t, err)
+	if cfg.Width != 2*9*16+16 || cfg.Height != 9*16 {
+		t.Errorf("show --png: %dx%d picture, want two 9x9 grids of 16-pixel cells", cfg.Width, cfg.Height)
 	}
 }
 
