@@ -209,7 +209,10 @@ func (t *Trainer) schedules() (net, emb model.Schedule) {
 // checkpoint when stopped early (Options.StopAtStep or ctx cancelled).
 func (t *Trainer) Run(ctx context.Context) error {
 	cfg := t.Cfg
-	t.logf("run directory %s; total_steps %d, %d iterations of %d epochs", t.Dir, t.totalSteps, cfg.TotalIters(), cfg.EpochsPerIter())
+	// Which backend runs, said up front: on a GPU machine a user would
+	// otherwise take the CPU's pace for the GPU's.
+	t.logf("run directory %s; total_steps %d, %d iterations of %d epochs; backend %s (training runs on the CPU for now)",
+		t.Dir, t.totalSteps, cfg.TotalIters(), cfg.EpochsPerIter(), t.be.Name())
 	var bar *progressbar.ProgressBar
 	if t.opts.Progress != nil {
 		bar = progressbar.NewOptions(t.totalSteps, progressbar.OptionSetWriter(t.opts.Progress),

@@ -321,7 +321,8 @@ func TestCLIInterruptTrain(t *testing.T) {
 	if _, err := fmt.Sscanf(filepath.Base(filepath.Dir(steps[0])), "step_%d", &step); err != nil {
 		t.Fatal(err)
 	}
-	trm(t, dir, "train", "-q", "--resume", run, "--stop-at", fmt.Sprint(step+1)).want(t, 0, fmt.Sprintf("resumed %s at step %d", filepath.Dir(steps[0]), step))
+	trm(t, dir, "train", "-q", "--resume", run, "--stop-at", fmt.Sprint(step+1)).want(t, 0, fmt.Sprintf("resumed %s at step %d", filepath.Dir(steps[0]), step),
+		"backend cpu-float32/")
 }
 
 // TestCLIGPUOnFakeDriver runs the GPU commands against kernels/cuda's fake
