@@ -39,6 +39,9 @@ type Backend[T Float] interface {
 	// RMSNorm writes out = in/sqrt(mean(in², row) + eps) and the per-row
 	// reciprocal root into rstd (saved for the backward pass).
 	RMSNorm(out, rstd, in []T, rows, dim int, eps float64)
+	// AddRMSNorm is Add then RMSNorm, out = RMSNorm(a + b), in one pass over
+	// the rows (the post-norm residual); the sum is not kept.
+	AddRMSNorm(out, rstd, a, b []T, rows, dim int, eps float64)
 	// RMSNormBackward writes din from dout, the forward output and rstd.
 	RMSNormBackward(din, dout, out, rstd []T, rows, dim int)
 

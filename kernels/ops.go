@@ -98,39 +98,97 @@ func TransposeMats[T Float](out, in []T, rows, cols, lo, hi int) {
 }
 
 // RMSNormRows is Backend.RMSNorm on rows [lo, hi). The mean square is
-// accumulated in float64; the scale is applied in T.
+// accumulated in float64, in index order; the scale is applied in T.
+//
+// Rows go four at a time: each row's sum is still added in index order,
+// so the result is the same as one row at a time, but four chains of
+// dependent float64 additions overlap, and their latency (not memory) is
+// what bounds this loop.
 func RMSNormRows[T Float](out, rstd, in []T, dim int, eps float64, lo, hi int) {
-	for r := lo; r < hi; r++ {
+	r := lo
+	for ; r+4 <= hi; r += 4 {
+		x := in[r*dim : (r+4)*dim]
+		x0, x1, x2, x3 := x[:dim], x[dim:2*dim], x[2*dim:3*dim], x[3*dim:4*dim]
+		var s0, s1, s2, s3 float64
+		for i := range x0 {
+			v0, v1, v2, v3 := float64(x0[i]), float64(x1[i]), float64(x2[i]), float64(x3[i])
+			s0 += v0 * v0
+			s1 += v1 * v1
+			s2 += v2 * v2
+			s3 += v3 * v3
+		}
+		for k, ss := range [4]float64{s0, s1, s2, s3} {
+			rstd[r+k] = scaleRow(out[(r+k)*dim:(r+k+1)*dim], x[k*dim:(k+1)*dim], ss, eps)
+		}
+	}
+	for ; r < hi; r++ {
 		x := in[r*dim : r*dim+dim]
 		var ss float64
 		for _, v := range x {
 			ss += float64(v) * float64(v)
 		}
-		s := T(1 / math.Sqrt(ss/float64(dim)+eps))
-		rstd[r] = s
-		y := out[r*dim : r*dim+dim]
-		for i, v := range x {
-			y[i] = v * s
-		}
+		rstd[r] = scaleRow(out[r*dim:r*dim+dim], x, ss, eps)
+	}
+}
+
+// scaleRow writes y = x·s with s = 1/sqrt(ss/len(x) + eps) and returns s.
+func scaleRow[T Float](y, x []T, ss, eps float64) T {
+	s := T(1 / math.Sqrt(ss/float64(len(x))+eps))
+	for i, v := range x {
+		y[i] = v * s
+	}
+	return s
+}
+
+// AddRMSNormRows is Backend.AddRMSNorm on rows [lo, hi): RMSNormRows of
+// a + b, the sums rounded to T and written to out first (as AddRange
+// writes them), then normalised in place four rows at a time while they
+// are in cache; the result equals Add then RMSNorm bit for bit. out may
+// alias a or b.
+func AddRMSNormRows[T Float](out, rstd, a, b []T, dim int, eps float64, lo, hi int) {
+	for r := lo; r < hi; r += 4 {
+		end := min(r+4, hi)
+		AddRange(out, a, b, r*dim, end*dim)
+		RMSNormRows(out, rstd, out, dim, eps, r, end)
 	}
 }
 
 // RMSNormBackwardRows is Backend.RMSNormBackward on rows [lo, hi):
-// din = rstd·(dout - y·mean(dout·y)), with y the forward output.
+// din = rstd·(dout - y·mean(dout·y)), with y the forward output. The dot
+// product runs four rows at a time, as in RMSNormRows, each in index order.
 func RMSNormBackwardRows[T Float](din, dout, out, rstd []T, dim int, lo, hi int) {
-	for r := lo; r < hi; r++ {
-		dy := dout[r*dim : r*dim+dim]
-		y := out[r*dim : r*dim+dim]
+	r := lo
+	for ; r+4 <= hi; r += 4 {
+		dy, y := dout[r*dim:(r+4)*dim], out[r*dim:(r+4)*dim]
+		dy0, dy1, dy2, dy3 := dy[:dim], dy[dim:2*dim], dy[2*dim:3*dim], dy[3*dim:4*dim]
+		y0, y1, y2, y3 := y[:dim], y[dim:2*dim], y[2*dim:3*dim], y[3*dim:4*dim]
+		var d0, d1, d2, d3 float64
+		for i := range dy0 {
+			d0 += float64(dy0[i]) * float64(y0[i])
+			d1 += float64(dy1[i]) * float64(y1[i])
+			d2 += float64(dy2[i]) * float64(y2[i])
+			d3 += float64(dy3[i]) * float64(y3[i])
+		}
+		for k, dot := range [4]float64{d0, d1, d2, d3} {
+			o := (r + k) * dim
+			backRow(din[o:o+dim], dy[k*dim:(k+1)*dim], y[k*dim:(k+1)*dim], rstd[r+k], dot)
+		}
+	}
+	for ; r < hi; r++ {
+		dy, y := dout[r*dim:r*dim+dim], out[r*dim:r*dim+dim]
 		var dot float64
 		for i := range dy {
 			dot += float64(dy[i]) * float64(y[i])
 		}
-		mean := T(dot / float64(dim))
-		s := rstd[r]
-		dx := din[r*dim : r*dim+dim]
-		for i := range dy {
-			dx[i] = s * (dy[i] - y[i]*mean)
-		}
+		backRow(din[r*dim:r*dim+dim], dy, y, rstd[r], dot)
+	}
+}
+
+// backRow writes dx = s·(dy - y·dot/len(dy)).
+func backRow[T Float](dx, dy, y []T, s T, dot float64) {
+	mean := T(dot / float64(len(dy)))
+	for i := range dy {
+		dx[i] = s * (dy[i] - y[i]*mean)
 	}
 }
 

@@ -2,6 +2,8 @@ package kernels
 
 import (
 	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -29,5 +31,48 @@ func TestExpf32(t *testing.T) {
 	}
 	if v := expf32(float32(math.NaN())); v == v {
 		t.Errorf("expf32(NaN) = %v", v)
+	}
+}
+
+// TestRMSNormRowGroups: the four-rows-at-a-time paths of the RMS norm and
+// its backward give bit for bit what one row at a time gives (the single-
+// row tail path), the fused residual norm what AddRange then RMSNormRows
+// give.
+func TestRMSNormRowGroups(t *testing.T) {
+	const rows, dim = 11, 37 // two groups of four and a tail of three
+	rng := rand.New(rand.NewPCG(5, 5))
+	vec := func() []float32 {
+		v := make([]float32, rows*dim)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64() * 3)
+		}
+		return v
+	}
+	x, y, dy := vec(), vec(), vec()
+	out, rstd := make([]float32, rows*dim), make([]float32, rows)
+	RMSNormRows(out, rstd, x, dim, 1e-5, 0, rows)
+	oneOut, oneRstd := make([]float32, rows*dim), make([]float32, rows)
+	for r := range rows {
+		RMSNormRows(oneOut, oneRstd, x, dim, 1e-5, r, r+1)
+	}
+	if !slices.Equal(out, oneOut) || !slices.Equal(rstd, oneRstd) {
+		t.Error("RMSNormRows over row groups differs from row by row")
+	}
+
+	din, oneDin := make([]float32, rows*dim), make([]float32, rows*dim)
+	RMSNormBackwardRows(din, dy, out, rstd, dim, 0, rows)
+	for r := range rows {
+		RMSNormBackwardRows(oneDin, dy, out, rstd, dim, r, r+1)
+	}
+	if !slices.Equal(din, oneDin) {
+		t.Error("RMSNormBackwardRows over row groups differs from row by row")
+	}
+
+	sum := make([]float32, rows*dim)
+	AddRange(sum, x, y, 0, rows*dim)
+	RMSNormRows(oneOut, oneRstd, sum, dim, 1e-5, 0, rows)
+	AddRMSNormRows(out, rstd, x, y, dim, 1e-5, 0, rows)
+	if !slices.Equal(out, oneOut) || !slices.Equal(rstd, oneRstd) {
+		t.Error("AddRMSNormRows differs from AddRange then RMSNormRows")
 	}
 }

@@ -287,8 +287,7 @@ func (m *Model[T]) block(l *layerParams[T], a *blockActs[T], save bool) {
 		bh := d.B * d.h
 		be.Transpose(a.tin, a.in, d.B, d.L, d.h)
 		be.MLP(tmp, a.tin, l.tgu, l.td, tgu, tact, bh, d.L, d.It)
-		be.Add(tmp, a.tin, tmp)
-		be.RMSNorm(a.tout, a.trstd, tmp, bh, d.L, eps)
+		be.AddRMSNorm(a.tout, a.trstd, a.tin, tmp, bh, d.L, eps)
 		be.Transpose(a.y1, a.tout, d.B, d.h, d.L)
 	} else {
 		be.Gemm(false, true, d.N, 3*d.h, d.h, 1, a.in, d.h, l.qkv, d.h, 0, a.qkv, 3*d.h)
@@ -297,12 +296,10 @@ func (m *Model[T]) block(l *layerParams[T], a *blockActs[T], save bool) {
 		}
 		be.Attention(a.attn, a.probs, a.qkv, d.B, d.L, d.H, d.d)
 		be.Gemm(false, true, d.N, d.h, d.h, 1, a.attn, d.h, l.o, d.h, 0, tmp, d.h)
-		be.Add(tmp, a.in, tmp)
-		be.RMSNorm(a.y1, a.rstd1, tmp, d.N, d.h, eps)
+		be.AddRMSNorm(a.y1, a.rstd1, a.in, tmp, d.N, d.h, eps)
 	}
 	be.MLP(tmp, a.y1, l.gu, l.down, gu, act, d.N, d.h, d.I)
-	be.Add(tmp, a.y1, tmp)
-	be.RMSNorm(a.y2, a.rstd2, tmp, d.N, d.h, eps)
+	be.AddRMSNorm(a.y2, a.rstd2, a.y1, tmp, d.N, d.h, eps)
 }
 
 // lossHead computes predictions, losses and metrics of the current step

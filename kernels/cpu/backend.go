@@ -58,7 +58,7 @@ type task[T kernels.Float] func(b *Backend[T], lo, hi int)
 // taskSet holds one task per operation, instantiated once per backend so
 // that running an operation creates no closure.
 type taskSet[T kernels.Float] struct {
-	gemm, gather, scatter, add, transpose, rms, rmsBack, rope, ropeBack,
+	gemm, gather, scatter, add, transpose, rms, addRMS, rmsBack, rope, ropeBack,
 	attn, attnBack, swiglu, swigluBack, mlp, stablemax, softmax, adam, lerp task[T]
 }
 
@@ -70,6 +70,7 @@ func newTaskSet[T kernels.Float]() taskSet[T] {
 		add:        addTask[T],
 		transpose:  transposeTask[T],
 		rms:        rmsTask[T],
+		addRMS:     addRMSTask[T],
 		rmsBack:    rmsBackTask[T],
 		rope:       ropeTask[T],
 		ropeBack:   ropeBackTask[T],
@@ -218,6 +219,18 @@ func (b *Backend[T]) RMSNorm(out, rstd, in []T, rows, dim int, eps float64) {
 
 func rmsTask[T kernels.Float](b *Backend[T], lo, hi int) {
 	kernels.RMSNormRows(b.a.s0, b.a.s1, b.a.s2, b.a.i0, b.a.f, lo, hi)
+}
+
+// AddRMSNorm implements kernels.Backend.
+func (b *Backend[T]) AddRMSNorm(out, rstd, x, y []T, rows, dim int, eps float64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.a = opArgs[T]{s0: out, s1: rstd, s2: x, s3: y, i0: dim, f: eps}
+	b.do(rows, b.tasks.addRMS)
+}
+
+func addRMSTask[T kernels.Float](b *Backend[T], lo, hi int) {
+	kernels.AddRMSNormRows(b.a.s0, b.a.s1, b.a.s2, b.a.s3, b.a.i0, b.a.f, lo, hi)
 }
 
 // RMSNormBackward implements kernels.Backend.

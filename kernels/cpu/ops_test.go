@@ -3,6 +3,7 @@ package cpu
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/tinyrecursion/trm/kernels"
@@ -519,6 +520,69 @@ func BenchmarkMLP(b *testing.B) {
 		b.Run(sh.name+"/blocked", func(b *testing.B) {
 			for b.Loop() {
 				be.MLP(out, x, wgu, wd, nil, nil, sh.rows, sh.dim, sh.inter)
+			}
+		})
+		be.Close()
+	}
+}
+
+// TestAddRMSNormMatchesUnfused: the fused residual norm gives bit for bit
+// what Add then RMSNorm give, in both backends, also when out is one of
+// its inputs.
+func TestAddRMSNormMatchesUnfused(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	for _, sh := range [][2]int{{6208, 128}, {97, 7}, {1, 1}} {
+		rows, dim := sh[0], sh[1]
+		a, b := randVec(rng, rows*dim), randVec(rng, rows*dim)
+		checkAddRMSNorm(t, New64(2), a, b, rows, dim)
+		checkAddRMSNorm(t, New32(2), to32(a), to32(b), rows, dim)
+	}
+}
+
+func checkAddRMSNorm[T kernels.Float](t *testing.T, be *Backend[T], a, b []T, rows, dim int) {
+	t.Helper()
+	defer be.Close()
+	sum, want, wantRstd := make([]T, len(a)), make([]T, len(a)), make([]T, rows)
+	be.Add(sum, a, b)
+	be.RMSNorm(want, wantRstd, sum, rows, dim, 1e-5)
+	out, rstd := make([]T, len(a)), make([]T, rows)
+	be.AddRMSNorm(out, rstd, a, b, rows, dim, 1e-5)
+	alias := slices.Clone(b)
+	aliasRstd := make([]T, rows)
+	be.AddRMSNorm(alias, aliasRstd, a, alias, rows, dim, 1e-5)
+	for name, got := range map[string][]T{"out": out, "out aliasing b": alias} {
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%s %d×%d: %s[%d] = %v, unfused %v", be.Name(), rows, dim, name, i, got[i], want[i])
+			}
+		}
+	}
+	if !slices.Equal(rstd, wantRstd) || !slices.Equal(aliasRstd, wantRstd) {
+		t.Fatalf("%s %d×%d: rstd differs from the unfused one", be.Name(), rows, dim)
+	}
+}
+
+// BenchmarkAddRMSNorm: the post-norm residual of the channel MLP (6208
+// token rows of 128) and of mlp_t's token mixing (8192 rows of 97), as Add
+// then RMSNorm and fused.
+func BenchmarkAddRMSNorm(b *testing.B) {
+	for _, sh := range []struct {
+		name      string
+		rows, dim int
+	}{{"channel_6208x128", 6208, 128}, {"token_8192x97", 8192, 97}} {
+		rng := rand.New(rand.NewPCG(1, 1))
+		x, y := to32(randVec(rng, sh.rows*sh.dim)), to32(randVec(rng, sh.rows*sh.dim))
+		tmp, out, rstd := make([]float32, len(x)), make([]float32, len(x)), make([]float32, sh.rows)
+		be := New32(0)
+		b.Run(sh.name+"/unfused", func(b *testing.B) {
+			for b.Loop() {
+				be.Add(tmp, x, y)
+				be.RMSNorm(out, rstd, tmp, sh.rows, sh.dim, 1e-5)
+			}
+		})
+		b.Run(sh.name+"/fused", func(b *testing.B) {
+			for b.Loop() {
+				be.AddRMSNorm(out, rstd, x, y, sh.rows, sh.dim, 1e-5)
 			}
 		})
 		be.Close()
