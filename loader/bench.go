@@ -101,7 +101,7 @@ type BenchDevice struct {
 // BenchResult is one measurement. GBps counts the token bytes (inputs and
 // labels) delivered per second.
 type BenchResult struct {
-	Name          string  // "parquet", "cache", gatherOnly, samplerOnly or baseline
+	Name          string  // "parquet", "cache", BenchDevice.Name, copyOnly, gatherOnly, samplerOnly or baseline
 	OpenSeconds   float64 // opening the split (Parquet: hash + decode; cache: map)
 	OpenGBps      float64 // Parquet file bytes per second of opening
 	OpenTokenGBps float64 // token bytes made available per second of opening
@@ -123,7 +123,8 @@ type BenchResult struct {
 // one contiguous matrix into a plain buffer with as many goroutines as the
 // loader's gatherers: the bound a one-copy loader can reach. With
 // cfg.Device, batches from the cache also go to a device (BenchDevice),
-// which shows what the copy adds to the loader's own time. Two more
+// which shows what the copy adds to the loader's own time, and uploads of
+// one batch buffer over and over time the copy alone. Two more
 // measurements split the loader's cost: its gatherers alone on plans drawn
 // beforehand ("gather only", from the cache), and the training sampler
 // alone, which runs on one goroutine ("sampler only"). All are timed in
@@ -151,6 +152,7 @@ func Bench(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult, err
 	var (
 		out     []BenchResult
 		loaders []*Loader
+		copyBuf []byte // one batch buffer from the device's allocator
 		flat    []byte
 		seqLen  int
 		rows    int64
@@ -203,7 +205,13 @@ func Bench(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult, err
 			return nil, err
 		}
 		loaders = append(loaders, l)
-		out = append(out, BenchResult{Name: d.Name})
+		buf, err := d.Allocator.Alloc(l.BatchBytes())
+		if err != nil {
+			return nil, err
+		}
+		defer d.Allocator.Free(buf)
+		copyBuf = buf
+		out = append(out, BenchResult{Name: d.Name}, BenchResult{Name: copyOnly})
 	}
 	// As many plans as batches timed: cycling through fewer would revisit
 	// rows still in the caches.
@@ -224,6 +232,10 @@ func Bench(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult, err
 			switch out[i].Name {
 			case gatherOnly:
 				if sec, err = timeGatherOnly(cached, plans, cfg.Batches, cfg.Workers); err != nil {
+					return nil, err
+				}
+			case copyOnly:
+				if sec, err = timeUploads(copyBuf, cfg.Batches, cfg.Device.Upload); err != nil {
 					return nil, err
 				}
 			case samplerOnly:
@@ -290,10 +302,27 @@ func timeLoader(ctx context.Context, l *Loader, n int, upload func([]byte) error
 	return time.Since(t0).Seconds(), nil
 }
 
-// The names of the measurements that are not a loader: its gatherers
-// alone, its sampler alone, and the plain gather baseline (last, the one
-// the others are compared with).
+// timeUploads returns the seconds n uploads of buf take, after one
+// untimed: the device leg alone, at the batch's size.
+func timeUploads(buf []byte, n int, upload func([]byte) error) (float64, error) {
+	if err := upload(buf); err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	for range n {
+		if err := upload(buf); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(t0).Seconds(), nil
+}
+
+// The names of the measurements that are not a loader: the device copies
+// alone (with BenchConfig.Device), its gatherers alone, its sampler alone,
+// and the plain gather baseline (last, the one the others are compared
+// with).
 const (
+	copyOnly    = "copy only"
 	gatherOnly  = "gather only"
 	samplerOnly = "sampler only"
 	baseline    = "baseline"

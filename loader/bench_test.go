@@ -258,8 +258,9 @@ func TestBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if uploads != 2*(5+1) || len(device) < 64*2*81 {
-		t.Errorf("%d uploads of %d bytes, want 2 rounds of 5 batches and a warm-up, each at least %d bytes", uploads, len(device), 64*2*81)
+	// Two rounds of a warm-up and 5 batches, through the loader and alone.
+	if uploads != 2*2*(5+1) || len(device) < 64*2*81 {
+		t.Errorf("%d uploads of %d bytes, want 24, each at least %d bytes", uploads, len(device), 64*2*81)
 	}
 	var names []string
 	for _, r := range res {
@@ -274,7 +275,7 @@ func TestBench(t *testing.T) {
 			t.Errorf("%s: opening took %.3f s", r.Name, r.OpenSeconds)
 		}
 	}
-	if want := []string{"parquet", "cache", "cache -> device", gatherOnly, samplerOnly, baseline}; !slices.Equal(names, want) {
+	if want := []string{"parquet", "cache", "cache -> device", copyOnly, gatherOnly, samplerOnly, baseline}; !slices.Equal(names, want) {
 		t.Errorf("measurements %v, want %v", names, want)
 	}
 	if base := res[len(res)-1]; base.Ratio != 1 || base.CPURatio != 1 {

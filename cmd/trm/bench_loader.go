@@ -38,7 +38,7 @@ func (c *benchLoaderCmd) Run(g *globals) error {
 		}
 		defer up.Close()
 		device = &loader.BenchDevice{Name: "cache -> GPU", Allocator: gc.PinnedAllocator(), Upload: up.Upload}
-		fmt.Printf("GPU: %s (cache -> GPU: batches gathered into pinned memory, each copied to the device and waited for)\n", gc.Props.Name)
+		fmt.Printf("GPU: %s (cache -> GPU: batches gathered into pinned memory, each copied to the device and waited for; copy only: the copies alone)\n", gc.Props.Name)
 	}
 	dirs := c.Data
 	names := c.Data

@@ -357,8 +357,9 @@ func TestCLIGPUOnFakeDriver(t *testing.T) {
 
 	r := run("bench", "loader", "--gpu", "--arc-rows", "2000", "--sudoku-rows", "20000", "--batch", "64", "--batches", "5", "--rounds", "1")
 	r.want(t, 0)
-	if !strings.Contains(r.stdout, "GPU: trm fake GPU (host memory)") || strings.Count(r.stdout, "rows)  cache -> GPU") != 2 {
-		t.Errorf("bench loader --gpu output lacks the device or its two measurements:\n%s", r.stdout)
+	if !strings.Contains(r.stdout, "GPU: trm fake GPU (host memory)") || strings.Count(r.stdout, "rows)  cache -> GPU") != 2 ||
+		strings.Count(r.stdout, "rows)     copy only") != 2 {
+		t.Errorf("bench loader --gpu output lacks the device or its measurements (loader to GPU, copy alone) for both sets:\n%s", r.stdout)
 	}
 
 	r = run("gpu", "check", "--no-bench", "--no-cache")
