@@ -252,9 +252,10 @@ func TestFakeGPUKernels(t *testing.T) { kernelsMatchReference(t, openFakeGPU(t, 
 
 // TestKernelEmulator holds the emulator behind TestFakeGPUKernels to what a
 // GPU does: warp shuffles exchange lanes, __syncthreads orders shared
-// memory, and what would hang or fault on a GPU (a barrier some threads
-// never reach, a full-warp shuffle after lanes returned, a block of 2048
-// threads) fails the launch instead of passing or hanging.
+// memory, shared memory starts each block as garbage (a fixed poison), and
+// what would hang or fault on a GPU (a barrier some threads never reach, a
+// full-warp shuffle after lanes returned, a block of 2048 threads) fails
+// the launch instead of passing or hanging.
 func TestKernelEmulator(t *testing.T) {
 	dir := t.TempDir()
 	buildEmulatedKernels(t, dir, "libtest.so", []Source{{Name: "emutest.cu", Code: `
@@ -267,6 +268,12 @@ extern "C" __global__ void reverse(int* out) {
     __syncthreads();
     out[threadIdx.x] = s[blockDim.x - 1 - threadIdx.x];
 }
+extern "C" __global__ void half_written(int* out) {
+    __shared__ int s[64];
+    if (threadIdx.x < 32) s[threadIdx.x] = 7;
+    __syncthreads();
+    out[threadIdx.x] = s[threadIdx.x];
+}
 extern "C" __global__ void deadlock(int* out) {
     if (threadIdx.x < 16) out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, 1, 1);
     else __syncthreads();
@@ -274,7 +281,7 @@ extern "C" __global__ void deadlock(int* out) {
 extern "C" __global__ void partial_warp(int* out) {
     if (threadIdx.x >= 16) return;
     out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, 1, 1);
-}`, Kernels: []string{"shuffle", "reverse", "deadlock", "partial_warp"}}})
+}`, Kernels: []string{"shuffle", "reverse", "half_written", "deadlock", "partial_warp"}}})
 	h, err := purego.Dlopen(filepath.Join(dir, "libtest.so"), purego.RTLD_NOW|purego.RTLD_LOCAL)
 	if err != nil {
 		t.Fatal(err)
@@ -310,6 +317,14 @@ extern "C" __global__ void partial_warp(int* out) {
 		t.Fatalf("reverse: launch returned %d", r)
 	}
 	want("reverse", func(i int) int32 { return int32(63 - i) }, 64)
+	// Shared memory no thread wrote reads as the poison (0xff bytes: -1),
+	// in every block, not as zero or as what the previous block left.
+	for range 2 {
+		if r := launch("half_written", [3]uint32{2, 1, 1}, [3]uint32{64, 1, 1}); r != 0 {
+			t.Fatalf("half_written: launch returned %d", r)
+		}
+		want("half_written", func(i int) int32 { return map[bool]int32{true: 7, false: -1}[i < 32] }, 64)
+	}
 	for _, c := range []struct {
 		kernel      string
 		grid, block [3]uint32

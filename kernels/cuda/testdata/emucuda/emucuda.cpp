@@ -30,6 +30,11 @@
 emu_dim3 emu_grid_dim, emu_block_dim, emu_block_idx;
 const emu_dim3 *emu_thread_idx;
 
+// The bounds of the emu_shared section (emucuda.h's __shared__), which the
+// linker defines; weak, for a library whose kernels use no shared memory.
+extern "C" char __start_emu_shared[] __attribute__((weak, visibility("hidden")));
+extern "C" char __stop_emu_shared[] __attribute__((weak, visibility("hidden")));
+
 namespace {
 
 enum { success = 0, invalidValue = 1, notSupported = 801, launchFailed = 719 };
@@ -145,6 +150,7 @@ char *stackFor(size_t i) {
 }
 
 int runBlock(const char *kernel, unsigned n) {
+	if (__start_emu_shared != __stop_emu_shared) memset(__start_emu_shared, 0xff, __stop_emu_shared - __start_emu_shared);
 	block = barrier{n, 0, 0};
 	for (unsigned w = 0; w < warps.size(); w++) warps[w] = barrier{std::min(32u, n - 32 * w), 0, 0};
 	for (unsigned i = 0; i < n; i++) fibers[i].done = false;

@@ -10,7 +10,8 @@
  *
  * How the CUDA constructs map:
  *  - __shared__ is `static`: blocks run one after another, and the fibers
- *    of a block share the function's statics as a block shares its memory;
+ *    of a block share the function's statics as a block shares its memory
+ *    (poisoned before each block, see below);
  *  - threadIdx is the running fiber's index; blockIdx, blockDim and gridDim
  *    are the launch's, set by the scheduler;
  *  - __syncthreads() waits for every thread of the block still running, a
@@ -50,7 +51,11 @@ int emu_run(const char *kernel, const unsigned int *dims, unsigned int sharedByt
 #define __global__
 #define __device__
 #define __forceinline__ inline
-#define __shared__ static
+// Every __shared__ variable goes to the section emu_shared, which the
+// scheduler fills with 0xff bytes (NaN, -1) before each block: a read of
+// shared memory that no thread of the block wrote shows up in the results
+// instead of passing with the last block's value.
+#define __shared__ static __attribute__((section("emu_shared")))
 #define threadIdx (*emu_thread_idx)
 #define blockIdx emu_block_idx
 #define blockDim emu_block_dim
