@@ -15,9 +15,9 @@
 # It comes back as $OUT/gpu-check.txt, $OUT/gpu-loader.txt, $OUT/gpu-tests.txt,
 # $OUT/env.txt. Each step is killed 10 s after its time limit (a GPU stuck in
 # a kernel ignores the polite signal). REHEARSE=1 rehearses the script
-# against kernels/cuda's fake driver (LD_LIBRARY_PATH at a directory with
-# the fake built as libcuda.so.1, libcublas.so.12 and libcublasLt.so.12):
-# it leaves out the timed GEMMs, far too slow on the fake's host loops.
+# against the fake driver of internal/fakecuda (LD_LIBRARY_PATH at the
+# directory fakecuda.Build wrote): it leaves out the timed GEMMs, far too
+# slow on the fake's host loops.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-benchmarks/out/gpu}

@@ -1,138 +1,63 @@
 package cuda
 
 import (
-	"fmt"
 	"runtime"
 	"unsafe"
+
+	"github.com/tinyrecursion/trm/internal/fakecuda"
 
 	"bytes"
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/ebitengine/purego"
-	"golang.org/x/sync/errgroup"
 )
 
-// buildFakeGPU builds testdata/fakecuda.c, a host-memory stand-in for
-// libcuda.so.1, cuBLAS and cuBLASLt, into a temporary directory and points
+// buildFakeGPU builds internal/fakecuda's host-memory stand-in for
+// libcuda.so.1, cuBLAS and cuBLASLt into a temporary directory and points
 // library discovery at it: the Go side of the backend then runs end to end
-// without a GPU. With kernels, the embedded kernel sources are built too
-// (buildEmulatedKernels into libfakekernels.so beside the fake, where its
-// cuModuleGetFunction looks), so that launches run them. With
-// TRM_CUDA_HEADERS naming a CUDA toolkit's include directory, the fake is
-// first compiled against cuda.h, cublas_v2.h and cublasLt.h, so that the
-// compiler checks its prototypes (and with them the argument order the
-// tests hold the Go calls to) against NVIDIA's. That check is asked for
-// rather than automatic because newer headers rename some entry points to
-// _v2 forms by macro, which would compare the fake with functions the Go
-// side does not call.
+// without a GPU. With kernels, the embedded kernel sources are built for
+// the host too, so that launches run them. TRM_CUDA_HEADERS, a CUDA
+// toolkit's include directory, checks the fake's prototypes against
+// NVIDIA's (fakecuda.Options.Headers).
 func buildFakeGPU(t *testing.T, kernels bool) {
 	t.Helper()
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("gcc not found: cannot build the fake CUDA libraries")
-	}
 	dir := t.TempDir()
+	opts := fakecuda.Options{Headers: os.Getenv("TRM_CUDA_HEADERS")}
 	if kernels {
 		if _, err := LoadNVRTC(0); err != nil {
 			t.Skipf("no NVRTC library found (install Debian's libnvrtc11.2): %v", err)
 		}
-		srcs, err := Sources()
-		if err != nil {
-			t.Fatal(err)
-		}
-		buildEmulatedKernels(t, dir, "libfakekernels.so", srcs)
+		opts.Kernels = fakeSources(t)
 	}
-	src := copyTestdata(t, dir, "fakecuda.c")
-	lib := filepath.Join(dir, "libfakecuda.so")
-	flags := []string{"-O2", "-shared", "-fPIC"} // no -Werror: a newer gcc's new warnings must not fail the tests
-	if inc := os.Getenv("TRM_CUDA_HEADERS"); inc != "" {
-		check := append(slices.Clone(flags), "-fsyntax-only", "-DTRM_REAL_HEADERS", "-I"+inc, src)
-		if out, err := exec.Command("gcc", check...).CombinedOutput(); err != nil {
-			t.Fatalf("the fake's prototypes against %s: %v\n%s", inc, err, out)
-		}
-		t.Logf("fake CUDA libraries checked against the headers in %s", inc)
+	err := fakecuda.Build(dir, opts)
+	if errors.Is(err, fakecuda.ErrNoCompiler) {
+		t.Skip(err)
 	}
-	args := append(flags, "-o", lib, src, "-ldl")
-	if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
-		t.Fatalf("gcc %s: %v\n%s", strings.Join(args, " "), err, out)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, name := range []string{"libcuda.so.1", "libcublas.so.12", "libcublasLt.so.12"} {
-		if err := os.Symlink(lib, filepath.Join(dir, name)); err != nil {
-			t.Fatal(err)
-		}
+	if opts.Headers != "" {
+		t.Logf("fake CUDA libraries checked against the headers in %s", opts.Headers)
 	}
 	t.Setenv("LD_LIBRARY_PATH", dir)
 }
 
-// copyTestdata copies testdata/<name> into dir and returns the copy's path.
-// The compilers read the copies: files the test reads itself are the ones
-// `go test` watches, so an edited fake or emulator is never served from the
-// test cache.
-func copyTestdata(t *testing.T, dir, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
+// fakeSources are the embedded kernel sources for fakecuda.
+func fakeSources(t *testing.T) []fakecuda.Source {
+	srcs, err := Sources()
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(dir, filepath.Base(name))
-	if err := os.WriteFile(out, b, 0o644); err != nil {
-		t.Fatal(err)
+	out := make([]fakecuda.Source, len(srcs))
+	for i, s := range srcs {
+		out[i] = fakecuda.Source{Name: s.Name, Code: s.Code, Kernels: s.Kernels}
 	}
 	return out
-}
-
-// buildEmulatedKernels compiles kernel sources, exactly as NVRTC gets them,
-// with g++ and testdata/emucuda (CUDA C's constructs mapped onto host
-// fibers) into dir/lib, which exports emu_launch_<kernel> for each kernel.
-func buildEmulatedKernels(t *testing.T, dir, lib string, srcs []Source) {
-	t.Helper()
-	if _, err := exec.LookPath("g++"); err != nil {
-		t.Skip("g++ not found: cannot build the emulated kernels")
-	}
-	copyTestdata(t, dir, "emucuda/emucuda.h")
-	files := []string{copyTestdata(t, dir, "emucuda/emucuda.cpp")}
-	for _, s := range srcs {
-		var b strings.Builder
-		// The prelude's helpers are in every file: an unnamed namespace
-		// keeps each file's copies to itself.
-		b.WriteString("#include \"emucuda.h\"\nnamespace {\n")
-		b.WriteString(s.Code)
-		b.WriteString("\n} // namespace\n")
-		for _, k := range s.Kernels {
-			fmt.Fprintf(&b, "EMU_KERNEL(%s)\n", k)
-		}
-		path := filepath.Join(dir, strings.TrimSuffix(s.Name, ".cu")+".cpp")
-		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, path)
-	}
-	var g errgroup.Group
-	g.SetLimit(runtime.NumCPU())
-	objs := make([]string, len(files))
-	for i, f := range files {
-		objs[i] = strings.TrimSuffix(f, ".cpp") + ".o"
-		g.Go(func() error {
-			args := []string{"-std=c++17", "-O2", "-fPIC", "-c", "-I", dir, "-o", objs[i], f}
-			if out, err := exec.Command("g++", args...).CombinedOutput(); err != nil {
-				return fmt.Errorf("g++ %s: %v\n%s", strings.Join(args, " "), err, out)
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{"-shared", "-o", filepath.Join(dir, lib)}, objs...)
-	if out, err := exec.Command("g++", args...).CombinedOutput(); err != nil {
-		t.Fatalf("g++ %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
 }
 
 // openFakeGPU builds the fake libraries (buildFakeGPU) and opens a context
@@ -258,7 +183,7 @@ func TestFakeGPUKernels(t *testing.T) { kernelsMatchReference(t, openFakeGPU(t, 
 // the launch instead of passing or hanging.
 func TestKernelEmulator(t *testing.T) {
 	dir := t.TempDir()
-	buildEmulatedKernels(t, dir, "libtest.so", []Source{{Name: "emutest.cu", Code: `
+	err := fakecuda.BuildKernels(dir, "libtest.so", []fakecuda.Source{{Name: "emutest.cu", Code: `
 extern "C" __global__ void shuffle(int* out) {
     out[blockIdx.x * blockDim.x + threadIdx.x] = __shfl_xor_sync(0xffffffffu, (int)threadIdx.x, 1);
 }
@@ -282,6 +207,12 @@ extern "C" __global__ void partial_warp(int* out) {
     if (threadIdx.x >= 16) return;
     out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, 1, 1);
 }`, Kernels: []string{"shuffle", "reverse", "half_written", "deadlock", "partial_warp"}}})
+	if errors.Is(err, fakecuda.ErrNoCompiler) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	h, err := purego.Dlopen(filepath.Join(dir, "libtest.so"), purego.RTLD_NOW|purego.RTLD_LOCAL)
 	if err != nil {
 		t.Fatal(err)

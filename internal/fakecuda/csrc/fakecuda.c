@@ -10,12 +10,12 @@
  * data types), in double and rounded to the output type.
  *
  * Kernels run when the tests have built the embedded kernel sources with g++
- * into libfakekernels.so beside this library (emucuda/emucuda.h says how):
+ * into libfakekernels.so beside this library (emucuda.h says how):
  * cuModuleGetFunction finds each kernel's emu_launch_<name> there, and
  * cuLaunchKernel runs it on the host. Without that library, loading a module
  * fails with CUDA_ERROR_NOT_SUPPORTED.
  *
- * Built by the tests (fake_test.go). With -DTRM_REAL_HEADERS and the CUDA
+ * Built by internal/fakecuda (Build). With -DTRM_REAL_HEADERS and the CUDA
  * toolkit's include directory it includes cuda.h, cublas_v2.h and cublasLt.h,
  * so the compiler checks every definition below against NVIDIA's prototypes:
  * what the Go side passes is then checked against the real argument order.
