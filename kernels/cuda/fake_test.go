@@ -1,20 +1,18 @@
 package cuda
 
 import (
-	"runtime"
-	"unsafe"
-
-	"github.com/tinyrecursion/trm/internal/fakecuda"
-
 	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/ebitengine/purego"
+	"github.com/tinyrecursion/trm/internal/fakecuda"
 )
 
 // buildFakeGPU builds internal/fakecuda's host-memory stand-in for
