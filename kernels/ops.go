@@ -140,17 +140,15 @@ func scaleRow[T Float](y, x []T, ss, eps float64) T {
 	return s
 }
 
-// AddRMSNormRows is Backend.AddRMSNorm on rows [lo, hi): RMSNormRows of
-// a + b, the sums rounded to T and written to out first (as AddRange
-// writes them), then normalised in place four rows at a time while they
-// are in cache; the result equals Add then RMSNorm bit for bit. out may
-// alias a or b.
+// AddRMSNormRows is Backend.AddRMSNorm on rows [lo, hi): the sums are
+// written to out (rounded to T, as AddRange writes them) and normalised in
+// place, so that a backend adds and normalises each worker's rows back to
+// back in one dispatch; the result equals Add then RMSNorm bit for bit. out
+// may alias a or b. (Alternating add and norm every four rows measured
+// slower.)
 func AddRMSNormRows[T Float](out, rstd, a, b []T, dim int, eps float64, lo, hi int) {
-	for r := lo; r < hi; r += 4 {
-		end := min(r+4, hi)
-		AddRange(out, a, b, r*dim, end*dim)
-		RMSNormRows(out, rstd, out, dim, eps, r, end)
-	}
+	AddRange(out, a, b, lo*dim, hi*dim)
+	RMSNormRows(out, rstd, out, dim, eps, lo, hi)
 }
 
 // RMSNormBackwardRows is Backend.RMSNormBackward on rows [lo, hi):
