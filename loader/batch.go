@@ -37,14 +37,27 @@ type Batch struct {
 
 	ignoreLabel *int
 	buf         []byte
+	offsets     BatchOffsets
 	pool        *pool
+}
+
+// BatchOffsets are the byte offsets of a batch's arrays within its Buffer,
+// each a multiple of Alignment: once Buffer is copied to device address d,
+// the inputs are at d+Inputs, the puzzle identifiers at
+// d+PuzzleIdentifiers, and so on.
+type BatchOffsets struct {
+	Inputs, Labels, PuzzleIdentifiers, Puzzles, Examples int
 }
 
 // Buffer is the one buffer, from the Loader's Allocator, that all of the
 // batch's arrays are slices of: a trainer copies it to the device in one
 // transfer (asynchronously when the Allocator hands out pinned memory) and
-// finds each array at its offset within it. Valid until Release.
+// finds each array at its offset within it (Offsets). Valid until Release.
 func (b *Batch) Buffer() []byte { return b.buf }
+
+// Offsets says where each array lies within Buffer; it is the same for
+// every batch of a Loader.
+func (b *Batch) Offsets() BatchOffsets { return b.offsets }
 
 // LocalBatch is the number of rows, padding included.
 func (b *Batch) LocalBatch() int { return len(b.PuzzleIdentifiers) }
@@ -123,6 +136,7 @@ func newLayout(rows, seqLen int) layout {
 func (l layout) view(b *Batch, buf []byte) {
 	n := l.rows * l.seqLen
 	b.buf = buf
+	b.offsets = BatchOffsets{Inputs: l.off[0], Labels: l.off[1], PuzzleIdentifiers: l.off[2], Puzzles: l.off[3], Examples: l.off[4]}
 	b.SeqLen = l.seqLen
 	b.Inputs = buf[l.off[0] : l.off[0]+n : l.off[0]+n]
 	b.Labels = buf[l.off[1] : l.off[1]+n : l.off[1]+n]

@@ -282,3 +282,17 @@ func TestBench(t *testing.T) {
 		t.Errorf("baseline ratios %.2f, %.2f", base.Ratio, base.CPURatio)
 	}
 }
+
+// TestBenchDeviceError: a failed upload ends the benchmark with its error.
+func TestBenchDeviceError(t *testing.T) {
+	dir := t.TempDir() + "/sudoku"
+	if err := GenerateBenchDataset(dir, BenchSudoku, 600, 1); err != nil {
+		t.Fatal(err)
+	}
+	errDevice := errors.New("device lost")
+	_, err := Bench(context.Background(), dir, BenchConfig{GlobalBatch: 64, Batches: 3, Rounds: 1,
+		Device: &BenchDevice{Name: "cache -> device", Allocator: AlignedAllocator{}, Upload: func([]byte) error { return errDevice }}})
+	if !errors.Is(err, errDevice) {
+		t.Fatalf("Bench with a failing device: %v, want %v", err, errDevice)
+	}
+}

@@ -437,18 +437,21 @@ func TestAllocatorAndPool(t *testing.T) {
 				t.Fatalf("array at %p is not %d-byte aligned", p, Alignment)
 			}
 		}
-		// Every array lies in Buffer, which the allocator handed out: one
-		// copy of Buffer moves the whole batch.
-		buf := b.Buffer()
-		lo, hi := uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(unsafe.Pointer(unsafe.SliceData(buf)))+uintptr(len(buf))
+		// Every array lies in Buffer at its offset, which the allocator
+		// handed out: one copy of Buffer moves the whole batch.
+		buf, off := b.Buffer(), b.Offsets()
+		base := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
 		for _, a := range []struct {
-			p unsafe.Pointer
-			n int
-		}{{unsafe.Pointer(unsafe.SliceData(b.Inputs)), len(b.Inputs)}, {unsafe.Pointer(unsafe.SliceData(b.Labels)), len(b.Labels)},
-			{unsafe.Pointer(unsafe.SliceData(b.PuzzleIdentifiers)), 4 * len(b.PuzzleIdentifiers)},
-			{unsafe.Pointer(unsafe.SliceData(b.Puzzles)), 4 * len(b.Puzzles)}, {unsafe.Pointer(unsafe.SliceData(b.Examples)), 4 * len(b.Examples)}} {
-			if uintptr(a.p) < lo || uintptr(a.p)+uintptr(a.n) > hi {
-				t.Fatalf("an array of %d bytes at %p lies outside Buffer [%#x, %#x)", a.n, a.p, lo, hi)
+			name   string
+			p      unsafe.Pointer
+			n, off int
+		}{{"inputs", unsafe.Pointer(unsafe.SliceData(b.Inputs)), len(b.Inputs), off.Inputs},
+			{"labels", unsafe.Pointer(unsafe.SliceData(b.Labels)), len(b.Labels), off.Labels},
+			{"puzzle identifiers", unsafe.Pointer(unsafe.SliceData(b.PuzzleIdentifiers)), 4 * len(b.PuzzleIdentifiers), off.PuzzleIdentifiers},
+			{"puzzles", unsafe.Pointer(unsafe.SliceData(b.Puzzles)), 4 * len(b.Puzzles), off.Puzzles},
+			{"examples", unsafe.Pointer(unsafe.SliceData(b.Examples)), 4 * len(b.Examples), off.Examples}} {
+			if uintptr(a.p) != base+uintptr(a.off) || a.off%Alignment != 0 || a.off+a.n > len(buf) {
+				t.Fatalf("%s at Buffer+%d, %d bytes; Offsets says %d, Buffer holds %d", a.name, uintptr(a.p)-base, a.n, a.off, len(buf))
 			}
 		}
 		al.mu.Lock()
