@@ -153,9 +153,12 @@ func Bench(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult, err
 		out     []BenchResult
 		loaders []*Loader
 		copyBuf []byte // one batch buffer from the device's allocator
-		flat    []byte
-		seqLen  int
-		rows    int64
+		// deviceAt is the index of the device measurement (-1: none),
+		// whatever name the caller gave it.
+		deviceAt = -1
+		flat     []byte
+		seqLen   int
+		rows     int64
 	)
 	defer func() {
 		for _, l := range loaders {
@@ -211,6 +214,7 @@ func Bench(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult, err
 		}
 		defer d.Allocator.Free(buf)
 		copyBuf = buf
+		deviceAt = len(out)
 		out = append(out, BenchResult{Name: d.Name}, BenchResult{Name: copyOnly})
 	}
 	// As many plans as batches timed: cycling through fewer would revisit
@@ -246,7 +250,7 @@ func Bench(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult, err
 				sec = BenchGather(flat, rows, seqLen, cfg.GlobalBatch, cfg.Batches, cfg.Workers)
 			default:
 				var upload func([]byte) error
-				if cfg.Device != nil && out[i].Name == cfg.Device.Name {
+				if i == deviceAt {
 					upload = cfg.Device.Upload
 				}
 				if sec, err = timeLoader(ctx, loaders[i], cfg.Batches, upload); err != nil {
