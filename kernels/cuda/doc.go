@@ -13,7 +13,8 @@
 // Open makes a device's primary context current on a dedicated OS thread;
 // every call runs there, in order. Device memory comes from a caching
 // allocator (Alloc/Free, no cuMemAlloc in steady state); PinnedAllocator
-// implements Allocator with page-locked host memory for batch buffers.
+// implements Allocator with page-locked host memory for batch buffers, and
+// an Uploader copies each such batch to the device in one transfer.
 //
 // Kernels are CUDA C sources embedded from kernels/*.cu (with the prelude
 // kernels/common.cuh; no toolkit headers), compiled by NVRTC for the
@@ -24,4 +25,8 @@
 //
 // Check is `trm gpu check`: it compares every kernel and GEMM with the
 // plain Go references in ref.go and measures copy and GEMM throughput.
+//
+// Without a GPU, the tests run all of this against internal/fakecuda: a
+// host-memory driver and cuBLAS, with the embedded kernels compiled for the
+// host from the same sources (see README.md).
 package cuda
