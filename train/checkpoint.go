@@ -51,16 +51,13 @@ func weightsTensors(m *model.Model[float32]) []stTensor {
 	return out
 }
 
-// Checkpoint writes <run>/step_<step> atomically (built in a .partial
-// directory, renamed when complete) and prunes old ones beyond
-// keep_checkpoints.
+// Checkpoint writes <run>/step_<step> atomically (built in a hidden
+// staging directory, swapped in when complete, as datasets are) and prunes
+// old ones beyond keep_checkpoints.
 func (t *Trainer) Checkpoint() (err error) {
 	final := filepath.Join(t.Dir, "step_"+strconv.Itoa(t.step))
-	tmp := final + ".partial"
-	if err := os.RemoveAll(tmp); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
+	tmp, err := atomicdir.Stage(final)
+	if err != nil {
 		return err
 	}
 	defer func() {
@@ -99,13 +96,7 @@ func (t *Trainer) Checkpoint() (err error) {
 	if err := atomicdir.WriteFile(filepath.Join(tmp, ManifestFile), append(mb, '\n')); err != nil {
 		return err
 	}
-	if err := os.RemoveAll(final); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		return err
-	}
-	if err := atomicdir.SyncDir(t.Dir); err != nil {
+	if err := atomicdir.Swap(tmp, final); err != nil {
 		return err
 	}
 	return t.prune()

@@ -31,7 +31,8 @@
 // PyTorch port of the reference (benchmarks/train/torch_trm.py), an
 // evaluation rollout and the backend's SGEMM.
 //
-// Checkpoints (<run>/step_<N>, written in a .partial directory and renamed):
+// Checkpoints (<run>/step_<N>, assembled in a hidden staging directory and
+// swapped in whole):
 // model.safetensors holds the reference's state_dict names
 // (_orig_mod.model.inner.*), the EMA weights when ema is on, loadable with
 // safetensors.torch.load_file; train_state.safetensors the trained
