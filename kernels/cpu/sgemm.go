@@ -216,7 +216,7 @@ func (p *sgemmPackedB) pack(transB bool, k, n int, b []float32, ldb int) {
 		p.buf = make([]float32, need)
 	}
 	p.k, p.n, p.blocks = k, n, p.blocks[:0]
-	kcBlock := ceilDiv(k, ceilDiv(k, sgemmKC))
+	kcBlock := sgemmKCBlock(k)
 	off := 0
 	for jc := 0; jc < n; jc += sgemmNC {
 		nc := min(sgemmNC, n-jc)
@@ -230,6 +230,10 @@ func (p *sgemmPackedB) pack(transB bool, k, n int, b []float32, ldb int) {
 		}
 	}
 }
+
+// sgemmKCBlock is the k block of a product of depth k: at most sgemmKC,
+// the blocks as even as possible. run and sgemmPackedB.pack must agree.
+func sgemmKCBlock(k int) int { return ceilDiv(k, ceilDiv(k, sgemmKC)) }
 
 // sgemmRowsPacked computes C = A·op(B) for m rows of a row-major A on the
 // calling goroutine, op(B) from p: exactly what Sgemm computes for them.
@@ -284,7 +288,7 @@ func (j *sgemmJob) run(s *sgemmScratch) {
 	// row-major A, and only the last, partial panel is ever copied otherwise.
 	rowsInPlace := !j.transA && j.kern.tileRows != nil
 	packAll := !j.transA && !rowsInPlace
-	kcBlock := ceilDiv(j.k, ceilDiv(j.k, sgemmKC))
+	kcBlock := sgemmKCBlock(j.k)
 	s.reserve(ceilDiv(min(sgemmMC, j.m1-j.m0), mr)*mr, kcBlock, ceilDiv(min(sgemmNC, j.n1-j.n0), nr)*nr)
 	block := 0
 	for jc := j.n0; jc < j.n1; jc += sgemmNC {
