@@ -100,11 +100,14 @@ func kernelChecks() []kernelCheck {
 				namedComparison{"rstd", compare(h.download(rstd, ckRows, F32), wr, 0, relFP32)})
 		}),
 		both("rmsnorm_bwd", func(h *harness, dt DType) ([]namedComparison, error) {
-			x, dy := h.randn(ckRows*ckH, dt, 3), h.randn(ckRows*ckH, dt, 1)
-			_, rstd := refRMSNorm(x, ckRows, ckH, float64(float32(1e-5)))
-			px, pdy, pr, dx := h.upload(x, dt), h.upload(dy, dt), h.upload(rstd, F32), h.alloc(len(x)*dt.Size())
-			h.do(func() error { return h.c.RMSNormBackward(h.s, dt, dx, pdy, px, pr, ckRows, ckH) })
-			return h.results(output(h, "out", dt, dx, refRMSNormBackward(dy, x, ckRows, ckH, float64(float32(1e-5))), 1e-5))
+			y, rstd := refRMSNorm(h.randn(ckRows*ckH, F32, 3), ckRows, ckH, float64(float32(1e-5)))
+			for i := range y {
+				y[i] = roundTo(y[i], dt)
+			}
+			dy := h.randn(len(y), dt, 1)
+			py, pdy, pr, dx := h.upload(y, dt), h.upload(dy, dt), h.upload(rstd, F32), h.alloc(len(y)*dt.Size())
+			h.do(func() error { return h.c.RMSNormBackward(h.s, dt, dx, pdy, py, pr, ckRows, ckH) })
+			return h.results(output(h, "out", dt, dx, refRMSNormBackward(dy, y, rstd, ckRows, ckH), 1e-5))
 		}),
 		both("rope_fwd", func(h *harness, dt DType) ([]namedComparison, error) { return ropeCheck(h, dt, false) }),
 		both("rope_bwd", func(h *harness, dt DType) ([]namedComparison, error) { return ropeCheck(h, dt, true) }),
@@ -266,13 +269,13 @@ func xentCheck(h *harness, dt DType, kind LossKind) ([]namedComparison, error) {
 	rows := ckRows * 4
 	logits := h.randn(rows*ckV, dt, 3)
 	labels := make([]int32, rows)
-	scale := make([]float32, rows)
+	scale := make([]float64, rows)
 	for i := range labels {
 		labels[i] = int32(h.rng.IntN(ckV))
-		scale[i] = float32(1 / float64(1+h.rng.IntN(900)))
+		scale[i] = 1 / float64(1+h.rng.IntN(900))
 	}
 	labels[1], labels[2] = -100, -100
-	a := CrossEntropyArgs{Kind: kind, Logits: h.upload(logits, dt), Labels: h.uploadInt32(labels), RowScale: h.upload(scale, F32),
+	a := CrossEntropyArgs{Kind: kind, Logits: h.upload(logits, dt), Labels: h.uploadInt32(labels), RowScale: h.uploadF64(scale),
 		Loss: h.alloc(rows * 8), DLogits: h.alloc(rows * ckV * 4), Rows: rows, V: ckV, IgnoreIndex: -100}
 	h.do(func() error { return h.c.CrossEntropy(h.s, dt, a) })
 	wl, wd := refCrossEntropy(kind, logits, labels, scale, rows, ckV, -100)

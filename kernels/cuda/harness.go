@@ -98,6 +98,12 @@ func (h *harness) uploadInt32(x []int32) DevPtr {
 	return p
 }
 
+func (h *harness) uploadF64(x []float64) DevPtr {
+	p := h.alloc(max(len(x)*8, 1))
+	h.do(func() error { return h.c.CopyHtoD(h.s, p, Bytes(x)) })
+	return p
+}
+
 // download copies n values of dtype dt back as fp32, after the stream's
 // work is done.
 func (h *harness) download(p DevPtr, n int, dt DType) []float32 {

@@ -139,13 +139,14 @@ func (c *Context) RMSNorm(s *Stream, dt DType, y, rstd, x DevPtr, rows, D int, e
 	return c.launch(name, s, [3]int{rows, 1, 1}, [3]int{rowThreads(D), 1, 1}, 0, y, rstd, x, int32(D), eps)
 }
 
-// RMSNormBackward: dx from dy, the forward input x and its rstd.
-func (c *Context) RMSNormBackward(s *Stream, dt DType, dx, dy, x, rstd DevPtr, rows, D int) error {
+// RMSNormBackward: dx from dy, the forward output y and rstd (what the CPU
+// backend's RMSNormBackward takes; the forward input need not be kept).
+func (c *Context) RMSNormBackward(s *Stream, dt DType, dx, dy, y, rstd DevPtr, rows, D int) error {
 	name, err := dt.kernelName("rmsnorm_bwd")
 	if err != nil || rows == 0 {
 		return err
 	}
-	return c.launch(name, s, [3]int{rows, 1, 1}, [3]int{rowThreads(D), 1, 1}, 0, dx, dy, x, rstd, int32(D))
+	return c.launch(name, s, [3]int{rows, 1, 1}, [3]int{rowThreads(D), 1, 1}, 0, dx, dy, y, rstd, int32(D))
 }
 
 // RoPEArgs locate the heads to rotate: Rows token rows (B*L) of RowStride
@@ -195,7 +196,7 @@ const (
 )
 
 // CrossEntropyArgs: Logits [Rows, V] in the given dtype, Labels [Rows]
-// int32 (IgnoreIndex = no loss), RowScale [Rows] fp32 gradient factors or 0;
+// int32 (IgnoreIndex = no loss), RowScale [Rows] fp64 gradient factors or 0;
 // outputs Loss [Rows] fp64 and DLogits [Rows, V] fp32 (0 to skip).
 type CrossEntropyArgs struct {
 	Kind                  LossKind

@@ -86,22 +86,18 @@ func refRMSNorm(x []float32, rows, D int, eps float64) (y, rstd []float32) {
 	return y, rstd
 }
 
-func refRMSNormBackward(dy, x []float32, rows, D int, eps float64) []float32 {
+// refRMSNormBackward takes the forward output y and rstd, as the kernel.
+func refRMSNormBackward(dy, y, rstd []float32, rows, D int) []float32 {
 	dx := make([]float32, rows*D)
 	for r := 0; r < rows; r++ {
-		ss := 0.0
-		for _, v := range x[r*D : (r+1)*D] {
-			ss += float64(v) * float64(v)
-		}
-		k := 1 / math.Sqrt(ss/float64(D)+eps)
+		k := float64(rstd[r])
 		dot := 0.0
 		for j := 0; j < D; j++ {
-			dot += float64(dy[r*D+j]) * float64(x[r*D+j]) * k
+			dot += float64(dy[r*D+j]) * float64(y[r*D+j])
 		}
 		dot /= float64(D)
 		for j := 0; j < D; j++ {
-			y := float64(x[r*D+j]) * k
-			dx[r*D+j] = float32(k * (float64(dy[r*D+j]) - y*dot))
+			dx[r*D+j] = float32(k * (float64(dy[r*D+j]) - float64(y[r*D+j])*dot))
 		}
 	}
 	return dx
@@ -189,7 +185,7 @@ func stableDS(x float64) float64 {
 }
 
 // refCrossEntropy returns per-row losses and the scaled gradient.
-func refCrossEntropy(kind LossKind, logits []float32, labels []int32, rowScale []float32, rows, V, ignore int) (loss []float64, dlogits []float32) {
+func refCrossEntropy(kind LossKind, logits []float32, labels []int32, rowScale []float64, rows, V, ignore int) (loss []float64, dlogits []float32) {
 	loss, dlogits = make([]float64, rows), make([]float32, rows*V)
 	for r := 0; r < rows; r++ {
 		x := logits[r*V : (r+1)*V]
@@ -199,7 +195,7 @@ func refCrossEntropy(kind LossKind, logits []float32, labels []int32, rowScale [
 		}
 		sc := 1.0
 		if rowScale != nil {
-			sc = float64(rowScale[r])
+			sc = rowScale[r]
 		}
 		if kind == Stablemax {
 			S := 0.0

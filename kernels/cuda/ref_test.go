@@ -63,7 +63,8 @@ func TestRefRMSNormBackward(t *testing.T) {
 	const rows, D = 3, 16
 	x, w := randVec(r, rows*D, 2), randVec(r, rows*D, 1)
 	f := func(x []float32) float64 { y, _ := refRMSNorm(x, rows, D, 1e-5); return dot64(w, y) }
-	gradCheck(t, "rmsnorm", x, f, refRMSNormBackward(w, x, rows, D, 1e-5))
+	y, rstd := refRMSNorm(x, rows, D, 1e-5)
+	gradCheck(t, "rmsnorm", x, f, refRMSNormBackward(w, y, rstd, rows, D))
 }
 
 func TestRefRoPEBackward(t *testing.T) {
@@ -107,13 +108,13 @@ func TestRefCrossEntropyGradients(t *testing.T) {
 	const rows, V = 6, 12
 	logits := randVec(r, rows*V, 3)
 	labels := []int32{0, 11, -100, 5, 3, 7}
-	scale := []float32{1, 0.5, 1, 0.25, 2, 1}
+	scale := []float64{1, 0.5, 1, 0.25, 2, 1}
 	for _, kind := range []LossKind{Stablemax, SoftmaxCE} {
 		f := func(x []float32) float64 {
 			loss, _ := refCrossEntropy(kind, x, labels, nil, rows, V, -100)
 			s := 0.0
 			for i, l := range loss {
-				s += float64(scale[i]) * l
+				s += scale[i] * l
 			}
 			return s
 		}

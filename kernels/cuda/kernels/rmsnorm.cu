@@ -17,23 +17,20 @@ template <typename T> __device__ void rmsnorm_fwd_impl(T* y, float* rstd, const 
     if (rstd != 0 && threadIdx.x == 0) rstd[row] = r;
 }
 
-// Backward from the saved input and rstd:
-// dx = rstd * (dy - y * mean(dy * y)), y = x * rstd.
-template <typename T> __device__ void rmsnorm_bwd_impl(T* dx, const T* dy, const T* x, const float* rstd, int D) {
+// Backward from the saved output y and rstd, as the CPU backend takes it
+// (the input need not be kept): dx = rstd * (dy - y * mean(dy * y)).
+template <typename T> __device__ void rmsnorm_bwd_impl(T* dx, const T* dy, const T* y, const float* rstd, int D) {
     __shared__ float scratch[32];
     long long row = blockIdx.x;
     float r = rstd[row];
     float dot = 0.0f;
-    for (int j = threadIdx.x; j < D; j += blockDim.x)
-        dot += to_f32(dy[row * D + j]) * to_f32(x[row * D + j]) * r;
+    for (int j = threadIdx.x; j < D; j += blockDim.x) dot += to_f32(dy[row * D + j]) * to_f32(y[row * D + j]);
     dot = block_sum(dot, scratch) / (float)D;
-    for (int j = threadIdx.x; j < D; j += blockDim.x) {
-        float yv = to_f32(x[row * D + j]) * r;
-        dx[row * D + j] = from_f32<T>(r * (to_f32(dy[row * D + j]) - yv * dot));
-    }
+    for (int j = threadIdx.x; j < D; j += blockDim.x)
+        dx[row * D + j] = from_f32<T>(r * (to_f32(dy[row * D + j]) - to_f32(y[row * D + j]) * dot));
 }
 
 extern "C" __global__ void rmsnorm_fwd_f32(float* y, float* rstd, const float* x, int D, float eps) { rmsnorm_fwd_impl(y, rstd, x, D, eps); }
 extern "C" __global__ void rmsnorm_fwd_bf16(bf16* y, float* rstd, const bf16* x, int D, float eps) { rmsnorm_fwd_impl(y, rstd, x, D, eps); }
-extern "C" __global__ void rmsnorm_bwd_f32(float* dx, const float* dy, const float* x, const float* rstd, int D) { rmsnorm_bwd_impl(dx, dy, x, rstd, D); }
-extern "C" __global__ void rmsnorm_bwd_bf16(bf16* dx, const bf16* dy, const bf16* x, const float* rstd, int D) { rmsnorm_bwd_impl(dx, dy, x, rstd, D); }
+extern "C" __global__ void rmsnorm_bwd_f32(float* dx, const float* dy, const float* y, const float* rstd, int D) { rmsnorm_bwd_impl(dx, dy, y, rstd, D); }
+extern "C" __global__ void rmsnorm_bwd_bf16(bf16* dx, const bf16* dy, const bf16* y, const float* rstd, int D) { rmsnorm_bwd_impl(dx, dy, y, rstd, D); }

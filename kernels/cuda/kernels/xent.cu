@@ -1,6 +1,6 @@
 // Cross-entropy losses over the vocabulary axis, fused with their gradient.
 // logits: [rows, V]; labels: [rows] int32, ignoreIndex (-100) = no loss;
-// rowScale: [rows] fp32 gradient scale per row (e.g. 1 / valid tokens of the
+// rowScale: [rows] fp64 gradient scale per row (e.g. 1 / valid tokens of the
 // sequence / batch size), or null for 1. loss: [rows] fp64 (0 for ignored
 // rows); dlogits: [rows, V] fp32 (all zero for ignored rows), or null to
 // skip the gradient. One thread per row: V is the small puzzle vocabulary.
@@ -17,7 +17,7 @@ __device__ __forceinline__ double stable_ds(double x) {
 }
 
 template <typename T>
-__device__ void stablemax_xent_impl(double* loss, float* dlogits, const T* logits, const int* labels, const float* rowScale,
+__device__ void stablemax_xent_impl(double* loss, float* dlogits, const T* logits, const int* labels, const double* rowScale,
                                     long long rows, int V, int ignoreIndex) {
     for (long long r = global_index(); r < rows; r += global_stride()) {
         const T* x = logits + r * V;
@@ -28,7 +28,7 @@ __device__ void stablemax_xent_impl(double* loss, float* dlogits, const T* logit
         double xl = valid ? (double)to_f32(x[lab]) : 0.0;
         loss[r] = valid ? log(S) - log(stable_s(xl)) : 0.0;
         if (dlogits == 0) continue;
-        double sc = rowScale != 0 ? (double)rowScale[r] : 1.0;
+        double sc = rowScale != 0 ? rowScale[r] : 1.0;
         for (int v = 0; v < V; v++) {
             double xv = (double)to_f32(x[v]);
             double g = stable_ds(xv) / S;
@@ -40,7 +40,7 @@ __device__ void stablemax_xent_impl(double* loss, float* dlogits, const T* logit
 
 // softmax: loss = logsumexp(x) - x_label in fp32; d loss / d x_v = p_v - [v == label].
 template <typename T>
-__device__ void softmax_xent_impl(double* loss, float* dlogits, const T* logits, const int* labels, const float* rowScale,
+__device__ void softmax_xent_impl(double* loss, float* dlogits, const T* logits, const int* labels, const double* rowScale,
                                   long long rows, int V, int ignoreIndex) {
     for (long long r = global_index(); r < rows; r += global_stride()) {
         const T* x = logits + r * V;
@@ -53,7 +53,7 @@ __device__ void softmax_xent_impl(double* loss, float* dlogits, const T* logits,
         float lse = m + logf(s);
         loss[r] = valid ? (double)(lse - to_f32(x[lab])) : 0.0;
         if (dlogits == 0) continue;
-        float sc = rowScale != 0 ? rowScale[r] : 1.0f;
+        float sc = rowScale != 0 ? (float)rowScale[r] : 1.0f;
         for (int v = 0; v < V; v++) {
             float g = expf(to_f32(x[v]) - lse) - (v == lab ? 1.0f : 0.0f);
             dlogits[r * V + v] = valid ? sc * g : 0.0f;
@@ -78,19 +78,19 @@ template <typename T> __device__ void argmax_impl(int* out, const T* x, long lon
 }
 
 extern "C" __global__ void stablemax_xent_f32(double* loss, float* dlogits, const float* logits, const int* labels,
-                                              const float* rowScale, long long rows, int V, int ignoreIndex) {
+                                              const double* rowScale, long long rows, int V, int ignoreIndex) {
     stablemax_xent_impl(loss, dlogits, logits, labels, rowScale, rows, V, ignoreIndex);
 }
 extern "C" __global__ void stablemax_xent_bf16(double* loss, float* dlogits, const bf16* logits, const int* labels,
-                                               const float* rowScale, long long rows, int V, int ignoreIndex) {
+                                               const double* rowScale, long long rows, int V, int ignoreIndex) {
     stablemax_xent_impl(loss, dlogits, logits, labels, rowScale, rows, V, ignoreIndex);
 }
 extern "C" __global__ void softmax_xent_f32(double* loss, float* dlogits, const float* logits, const int* labels,
-                                            const float* rowScale, long long rows, int V, int ignoreIndex) {
+                                            const double* rowScale, long long rows, int V, int ignoreIndex) {
     softmax_xent_impl(loss, dlogits, logits, labels, rowScale, rows, V, ignoreIndex);
 }
 extern "C" __global__ void softmax_xent_bf16(double* loss, float* dlogits, const bf16* logits, const int* labels,
-                                             const float* rowScale, long long rows, int V, int ignoreIndex) {
+                                             const double* rowScale, long long rows, int V, int ignoreIndex) {
     softmax_xent_impl(loss, dlogits, logits, labels, rowScale, rows, V, ignoreIndex);
 }
 extern "C" __global__ void argmax_f32(int* out, const float* x, long long rows, int V) { argmax_impl(out, x, rows, V); }
