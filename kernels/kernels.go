@@ -11,12 +11,17 @@ type Float interface {
 // row-wise operation is exact per row, so results never depend on how a
 // backend splits the work.
 //
-// Buffers are host slices. The model also reads a few small host values
-// directly (q logits, logits for argmax and metrics, the carry reset); a
-// device backend will need buffer handles and those few reads made explicit.
+// Buffers are host slices: the GPU backend (kernels/cuda) allocates them in
+// managed memory, so that the model's few direct reads and writes (q
+// logits, logits for argmax and metrics, the carry reset) work unchanged.
 type Backend[T Float] interface {
 	// Name identifies the backend in logs and benchmarks ("cpu-float32").
 	Name() string
+	// Err returns the first operation that failed (a device's launch, copy
+	// or allocation), after which the backend does nothing; the CPU backend
+	// never fails. Operations return no error of their own, so callers ask
+	// after a step.
+	Err() error
 	// Alloc returns a zeroed buffer of n elements that lives as long as the
 	// backend. Callers allocate everything once and reuse it across steps.
 	Alloc(n int) []T

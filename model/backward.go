@@ -65,7 +65,7 @@ func (m *Model[T]) Backward(scale float64) error {
 		be.Add(a.dX, a.dX, dz)
 	}
 	m.embeddingBackward(a.dX)
-	return nil
+	return m.be.Err()
 }
 
 // netBackward replaces g (gradient of the net output) by the gradient of

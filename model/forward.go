@@ -183,6 +183,9 @@ func (m *Model[T]) Forward(c *Carry[T], batch *Batch, train bool) (*StepOutput[T
 	out.AllHalted = all
 	m.lossHead(c)
 	m.haveTrainingForward = train
+	if err := m.be.Err(); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 

@@ -98,11 +98,18 @@ func New[T kernels.Float](cfg Config, be kernels.Backend[T], seed uint64) (*Mode
 	}
 	m.bindViews()
 	if c.PosEncodings == "rope" {
-		m.cos, m.sin = kernels.RoPETables[T](m.dims.L, m.dims.d, c.RopeTheta)
+		// In the backend's memory: a device backend reads them in its kernel.
+		cos, sin := kernels.RoPETables[T](m.dims.L, m.dims.d, c.RopeTheta)
+		m.cos, m.sin = be.Alloc(len(cos)), be.Alloc(len(sin))
+		copy(m.cos, cos)
+		copy(m.sin, sin)
 	}
 	m.exploreSrc = newPCG(seed, streamExplore)
 	m.explore = rand.New(m.exploreSrc)
 	m.allocActivations()
+	if err := be.Err(); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 

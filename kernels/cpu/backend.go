@@ -122,6 +122,9 @@ func newBackend[T kernels.Float](name string, workers int, gemm, serial kernels.
 // Name implements kernels.Backend.
 func (b *Backend[T]) Name() string { return fmt.Sprintf("%s/%d", b.name, b.workers) }
 
+// Err implements kernels.Backend: pure Go operations do not fail.
+func (b *Backend[T]) Err() error { return nil }
+
 // Alloc implements kernels.Backend with a bump allocator over large chunks.
 func (b *Backend[T]) Alloc(n int) []T { return b.arena.alloc(n) }
 

@@ -34,6 +34,8 @@ type DeviceProps struct {
 	ClockKHz            int
 	MemClockKHz         int
 	BusWidthBits        int
+	ManagedMemory       int // 1: cuMemAllocManaged works (the training backend's buffers)
+	ConcurrentManaged   int // 1: the host may touch managed memory while kernels run
 }
 
 // Arch is the compute capability as NVRTC spells it: 90 for 9.0.
@@ -166,6 +168,7 @@ func (c *Context) queryProps() error {
 		{&p.SharedPerBlock, attrMaxSharedMemoryPerBlock, false}, {&p.SharedPerBlockOptin, attrMaxSharedMemoryPerBlockO, false},
 		{&p.MaxThreadsPerBlock, attrMaxThreadsPerBlock, false}, {&p.ClockKHz, attrClockRate, false},
 		{&p.MemClockKHz, attrMemoryClockRate, false}, {&p.BusWidthBits, attrGlobalMemoryBusWidth, false},
+		{&p.ManagedMemory, attrManagedMemory, false}, {&p.ConcurrentManaged, attrConcurrentManagedAccess, false},
 	}
 	for _, a := range attrs {
 		var v int32

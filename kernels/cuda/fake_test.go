@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"unsafe"
 
@@ -16,33 +17,61 @@ import (
 )
 
 // buildFakeGPU builds internal/fakecuda's host-memory stand-in for
-// libcuda.so.1, cuBLAS and cuBLASLt into a temporary directory and points
-// library discovery at it: the Go side of the backend then runs end to end
-// without a GPU. With kernels, the embedded kernel sources are built for
-// the host too, so that launches run them. TRM_CUDA_HEADERS, a CUDA
-// toolkit's include directory, checks the fake's prototypes against
-// NVIDIA's (fakecuda.Options.Headers).
+// libcuda.so.1, cuBLAS and cuBLASLt and points library discovery at it: the
+// Go side of the backend then runs end to end without a GPU. With kernels,
+// the embedded kernel sources are built for the host too, so that launches
+// run them. TRM_CUDA_HEADERS, a CUDA toolkit's include directory, checks
+// the fake's prototypes against NVIDIA's (fakecuda.Options.Headers). Each
+// variant is built once per test binary (the kernels take seconds of g++)
+// and removed by TestMain.
 func buildFakeGPU(t *testing.T, kernels bool) {
 	t.Helper()
-	dir := t.TempDir()
 	opts := fakecuda.Options{Headers: os.Getenv("TRM_CUDA_HEADERS")}
 	if kernels {
 		if _, err := LoadNVRTC(0); err != nil {
 			t.Skipf("no NVRTC library found (install Debian's libnvrtc11.2): %v", err)
 		}
-		opts.Kernels = fakeSources(t)
 	}
-	err := fakecuda.Build(dir, opts)
-	if errors.Is(err, fakecuda.ErrNoCompiler) {
-		t.Skip(err)
+	b := &fakeBuilds[0]
+	if kernels {
+		b = &fakeBuilds[1]
 	}
-	if err != nil {
-		t.Fatal(err)
+	b.once.Do(func() {
+		if b.dir, b.err = os.MkdirTemp("", "trm-fakecuda-"); b.err != nil {
+			return
+		}
+		if kernels {
+			opts.Kernels = fakeSources(t)
+		}
+		b.err = fakecuda.Build(b.dir, opts)
+	})
+	if errors.Is(b.err, fakecuda.ErrNoCompiler) {
+		t.Skip(b.err)
+	}
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
 	if opts.Headers != "" {
 		t.Logf("fake CUDA libraries checked against the headers in %s", opts.Headers)
 	}
-	t.Setenv("LD_LIBRARY_PATH", dir)
+	t.Setenv("LD_LIBRARY_PATH", b.dir)
+}
+
+// fakeBuilds are the fake libraries without and with the kernels.
+var fakeBuilds [2]struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for i := range fakeBuilds {
+		if dir := fakeBuilds[i].dir; dir != "" {
+			os.RemoveAll(dir)
+		}
+	}
+	os.Exit(code)
 }
 
 // fakeSources are the embedded kernel sources for fakecuda.

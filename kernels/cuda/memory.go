@@ -197,6 +197,44 @@ func (p *PinnedAllocator) Free(b []byte) error {
 	return p.c.Do(func() error { return d.check("cuMemFreeHost", call(d.cuMemFreeHost, uintptr(hp))) })
 }
 
+// AllocManaged returns n zeroed bytes of managed memory (cuMemAllocManaged,
+// attached globally): one address valid on the host and on the device,
+// the driver migrating pages to whichever side touches them. The host must
+// not touch it while kernels that use it may be running unless the device
+// reports ConcurrentManaged. Free it with FreeManaged.
+func (c *Context) AllocManaged(n int) ([]byte, error) {
+	if n <= 0 {
+		return nil, fmt.Errorf("managed alloc of %d bytes", n)
+	}
+	// Received as a pointer (a CUdeviceptr is 64 bits, as a host address),
+	// so that the slice below is made without a uintptr conversion.
+	var p unsafe.Pointer
+	d := c.drv
+	err := c.Do(func() error {
+		if err := d.check("cuMemAllocManaged", call(d.cuMemAllocManaged, uintptr(unsafe.Pointer(&p)), uintptr(n), memAttachGlobal)); err != nil {
+			return err
+		}
+		if err := d.check("cuMemsetD8Async", call(d.cuMemsetD8Async, uintptr(p), 0, uintptr(n), 0)); err != nil {
+			return err
+		}
+		return d.check("cuCtxSynchronize", call(d.cuCtxSynchronize))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("allocating %d bytes of managed memory: %w", n, err)
+	}
+	return unsafe.Slice((*byte)(p), n), nil
+}
+
+// FreeManaged frees memory from AllocManaged.
+func (c *Context) FreeManaged(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	p := uintptr(unsafe.Pointer(&b[0]))
+	d := c.drv
+	return c.Do(func() error { return d.check("cuMemFree_v2", call(d.cuMemFree, p)) })
+}
+
 // Stream is a CUDA stream. A nil *Stream means the legacy default stream.
 type Stream struct {
 	c *Context

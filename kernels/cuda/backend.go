@@ -1,0 +1,533 @@
+package cuda
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"unsafe"
+
+	"github.com/tinyrecursion/trm/kernels"
+)
+
+// Backend is kernels.Backend[float32] on a GPU, so that the TRM model, its
+// optimisers and the trainer run there unchanged.
+//
+// The interface hands buffers around as host slices, and the model reads a
+// few values back on the host (q logits, logits for the argmax and metrics)
+// and resets rows of its carry with copies. Backend therefore allocates
+// every buffer in CUDA managed memory: one address that is a Go slice on
+// the host and a device pointer in kernels and cuBLAS, the driver moving
+// pages to whichever side touches them. Every operation runs on the
+// backend's stream and is waited for before it returns, so the host never
+// touches a buffer while a kernel may be using it, on any GPU.
+//
+// That makes each operation a round trip (launch, wait), and host reads of
+// big buffers move pages back over the bus; the model keeps such reads few,
+// but making them explicit device operations is the next step for speed.
+//
+// The small host arrays the interface passes (token ids, labels, row
+// scales, losses) are staged through managed buffers of the backend. Every
+// []float32 argument must come from Alloc: anything else is refused with an
+// error. Operations do not return errors (the interface is the CPU's): the
+// first failure is kept, every later operation does nothing, and Err
+// reports it; the model returns it from Forward and Backward.
+type Backend struct {
+	c    *Context
+	s    *Stream
+	name string
+
+	spans []span         // managed allocations, sorted by start address
+	owned [][]byte       // the same allocations, freed by Close
+	stage map[int][]byte // managed staging buffers, by argument slot
+	err   error          // the first failure; later operations do nothing
+}
+
+type span struct{ lo, hi uintptr }
+
+// staging slots: one managed buffer per host argument of an operation.
+const (
+	stageIDs = iota
+	stageOrder
+	stageOffsets
+	stageUIDs
+	stageScale
+	stageLoss
+)
+
+// NewBackend returns a training backend on c. It loads cuBLAS and the
+// kernels (compiling them with NVRTC, or from the cache) and refuses a
+// device without managed memory.
+func NewBackend(c *Context) (*Backend, error) {
+	if c.Props.ManagedMemory == 0 {
+		return nil, fmt.Errorf("cuda backend: %s does not support managed memory, which the training backend keeps its buffers in", c.Props.Name)
+	}
+	if err := c.LoadBLAS(); err != nil {
+		return nil, err
+	}
+	if err := c.LoadKernels(); err != nil {
+		return nil, err
+	}
+	s, err := c.NewStream()
+	if err != nil {
+		return nil, err
+	}
+	return &Backend{c: c, s: s, name: "cuda-float32 (" + c.Props.Name + ")", stage: map[int][]byte{}}, nil
+}
+
+// Name implements kernels.Backend.
+func (b *Backend) Name() string { return b.name }
+
+// Err implements kernels.Backend: the first failed operation, or nil.
+func (b *Backend) Err() error { return b.err }
+
+// Close frees every buffer the backend allocated and its stream; slices
+// from Alloc must not be used afterwards.
+func (b *Backend) Close() error {
+	errs := []error{b.s.Synchronize()}
+	for _, m := range b.owned {
+		errs = append(errs, b.c.FreeManaged(m))
+	}
+	for _, m := range b.stage {
+		errs = append(errs, b.c.FreeManaged(m))
+	}
+	b.owned, b.stage, b.spans = nil, nil, nil
+	return errors.Join(append(errs, b.s.Close())...)
+}
+
+func (b *Backend) fail(err error) {
+	if b.err == nil && err != nil {
+		b.err = fmt.Errorf("cuda backend: %w", err)
+	}
+}
+
+// run enqueues an operation's launches and waits for them, unless an
+// earlier operation failed.
+func (b *Backend) run(op string, launches func() error) {
+	if b.err != nil {
+		return
+	}
+	if err := launches(); err != nil {
+		b.fail(fmt.Errorf("%s: %w", op, err))
+		return
+	}
+	if err := b.s.Synchronize(); err != nil {
+		b.fail(fmt.Errorf("%s: %w", op, err))
+	}
+}
+
+// Alloc implements kernels.Backend: n zeroed float32 in managed memory.
+func (b *Backend) Alloc(n int) []float32 {
+	if b.err != nil || n == 0 {
+		return b.placeholder(n)
+	}
+	m, err := b.c.AllocManaged(n * 4)
+	if err != nil {
+		b.fail(err)
+		return b.placeholder(n)
+	}
+	b.owned = append(b.owned, m)
+	lo := uintptr(unsafe.Pointer(&m[0]))
+	i := sort.Search(len(b.spans), func(i int) bool { return b.spans[i].lo > lo })
+	b.spans = append(b.spans, span{})
+	copy(b.spans[i+1:], b.spans[i:])
+	b.spans[i] = span{lo, lo + uintptr(len(m))}
+	return View[float32](m)
+}
+
+// placeholder keeps a caller that ignores Err from indexing out of range
+// after a failed Alloc; every operation on it is refused.
+func (b *Backend) placeholder(n int) []float32 { return make([]float32, n) }
+
+// ptr returns the device address of x, which must lie within one managed
+// allocation of this backend and hold at least n elements.
+func (b *Backend) ptr(x []float32, n int, what string) DevPtr {
+	if n == 0 {
+		return 0
+	}
+	if len(x) < n {
+		b.fail(fmt.Errorf("%s holds %d values, the operation needs %d", what, len(x), n))
+		return 0
+	}
+	lo := uintptr(unsafe.Pointer(&x[0]))
+	hi := lo + uintptr(n)*4
+	i := sort.Search(len(b.spans), func(i int) bool { return b.spans[i].hi > lo })
+	if i == len(b.spans) || b.spans[i].lo > lo || hi > b.spans[i].hi {
+		b.fail(fmt.Errorf("%s is not a buffer from this backend's Alloc", what))
+		return 0
+	}
+	return DevPtr(lo)
+}
+
+// optional is ptr for an argument that may be nil (address 0).
+func (b *Backend) optional(x []float32, n int, what string) DevPtr {
+	if x == nil {
+		return 0
+	}
+	return b.ptr(x, n, what)
+}
+
+// staged copies x into the managed staging buffer of slot and returns its
+// address (0 for nil x).
+func staged[T int32 | float64](b *Backend, slot int, x []T) DevPtr {
+	if x == nil || b.err != nil {
+		return 0
+	}
+	buf := b.stageBuf(slot, len(x)*int(unsafe.Sizeof(x[0])))
+	if buf == nil {
+		return 0
+	}
+	copy(View[T](buf), x)
+	return DevPtr(unsafe.Pointer(&buf[0]))
+}
+
+// stageBuf returns slot's staging buffer with room for n bytes, growing it
+// by doubling.
+func (b *Backend) stageBuf(slot, n int) []byte {
+	buf := b.stage[slot]
+	if len(buf) >= max(n, 1) {
+		return buf
+	}
+	if buf != nil {
+		if err := b.c.FreeManaged(buf); err != nil {
+			b.fail(err)
+			return nil
+		}
+		delete(b.stage, slot)
+	}
+	buf, err := b.c.AllocManaged(max(n, 2*len(buf), 256))
+	if err != nil {
+		b.fail(err)
+		return nil
+	}
+	b.stage[slot] = buf
+	return buf
+}
+
+// scratch returns a device buffer of n float32 for one operation; the
+// caller frees it after the operation's wait.
+func (b *Backend) scratch(n int) (DeviceBuffer, error) { return b.c.Alloc(n * 4) }
+
+// gemm is one row-major fp32 product C = alpha·op(A)·op(B) + beta·C, or a
+// strided batch of them, on the backend's stream.
+func (b *Backend) gemm(g GemmArgs) error {
+	g.AB, g.CType = F32, F32
+	return b.c.Gemm(b.s, g)
+}
+
+// Gemm implements kernels.Backend.
+func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, bm []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	rowsA, rowsB := m, k
+	if transA {
+		rowsA = k
+	}
+	if transB {
+		rowsB = n
+	}
+	colsA, colsB := k, n
+	if transA {
+		colsA = m
+	}
+	if transB {
+		colsB = k
+	}
+	pa := b.ptr(a, extent(rowsA, colsA, lda), "gemm A")
+	pb := b.ptr(bm, extent(rowsB, colsB, ldb), "gemm B")
+	pc := b.ptr(c, extent(m, n, ldc), "gemm C")
+	b.run("gemm", func() error {
+		return b.gemm(GemmArgs{TransA: transA, TransB: transB, M: m, N: n, K: k, Alpha: alpha, Beta: beta,
+			A: pa, B: pb, C: pc, Lda: lda, Ldb: ldb, Ldc: ldc})
+	})
+}
+
+// extent is the number of elements a rows×cols matrix with row stride ld
+// spans.
+func extent(rows, cols, ld int) int {
+	if rows == 0 || cols == 0 {
+		return 0
+	}
+	return (rows-1)*ld + cols
+}
+
+// Gather implements kernels.Backend.
+func (b *Backend) Gather(out, table []float32, ids []int32, dim int, scale float32) {
+	if len(ids) == 0 {
+		return
+	}
+	po, pt := b.ptr(out, len(ids)*dim, "gather out"), b.ptr(table, len(table), "gather table")
+	pid := staged(b, stageIDs, ids)
+	b.run("gather", func() error { return b.c.Embedding(b.s, F32, po, pt, pid, len(ids), dim, len(table)/dim, scale) })
+}
+
+// ScatterAdd implements kernels.Backend: the rows are grouped by id on the
+// host so that the kernel sums each id's rows in order, without atomics.
+func (b *Backend) ScatterAdd(dtable, dout []float32, ids []int32, dim int, scale float32) {
+	if len(ids) == 0 {
+		return
+	}
+	pt, pd := b.ptr(dtable, len(dtable), "scatter-add table"), b.ptr(dout, len(ids)*dim, "scatter-add rows")
+	for i, id := range ids {
+		if id < 0 || int(id)*dim >= len(dtable) {
+			b.fail(fmt.Errorf("scatter-add: ids[%d] = %d outside the table of %d rows", i, id, len(dtable)/dim))
+			return
+		}
+	}
+	order, offsets, uids := GroupByID(ids)
+	g := Groups{Order: staged(b, stageOrder, order), Offsets: staged(b, stageOffsets, offsets), UIDs: staged(b, stageUIDs, uids), U: len(uids)}
+	b.run("scatter-add", func() error { return b.c.EmbeddingBackward(b.s, F32, pt, pd, g, dim, scale, true) })
+}
+
+// Add implements kernels.Backend.
+func (b *Backend) Add(out, x, y []float32) {
+	n := len(out)
+	po, px, py := b.ptr(out, n, "add out"), b.ptr(x, n, "add a"), b.ptr(y, n, "add b")
+	b.run("add", func() error { return b.c.Add(b.s, F32, po, px, py, n) })
+}
+
+// Transpose implements kernels.Backend.
+func (b *Backend) Transpose(out, in []float32, batch, rows, cols int) {
+	n := batch * rows * cols
+	po, pi := b.ptr(out, n, "transpose out"), b.ptr(in, n, "transpose in")
+	b.run("transpose", func() error { return b.c.Transpose(b.s, F32, po, pi, batch, rows, cols) })
+}
+
+// RMSNorm implements kernels.Backend.
+func (b *Backend) RMSNorm(out, rstd, in []float32, rows, dim int, eps float64) {
+	po, pr, pi := b.ptr(out, rows*dim, "rmsnorm out"), b.ptr(rstd, rows, "rmsnorm rstd"), b.ptr(in, rows*dim, "rmsnorm in")
+	b.run("rmsnorm", func() error { return b.c.RMSNorm(b.s, F32, po, pr, pi, rows, dim, float32(eps)) })
+}
+
+// AddRMSNorm implements kernels.Backend: the sum goes to out, which the
+// norm then rewrites in place (each thread reads its elements before it
+// writes them).
+func (b *Backend) AddRMSNorm(out, rstd, x, y []float32, rows, dim int, eps float64) {
+	n := rows * dim
+	po, pr, px, py := b.ptr(out, n, "rmsnorm out"), b.ptr(rstd, rows, "rmsnorm rstd"), b.ptr(x, n, "add a"), b.ptr(y, n, "add b")
+	b.run("add+rmsnorm", func() error {
+		if err := b.c.Add(b.s, F32, po, px, py, n); err != nil {
+			return err
+		}
+		return b.c.RMSNorm(b.s, F32, po, pr, po, rows, dim, float32(eps))
+	})
+}
+
+// RMSNormBackward implements kernels.Backend.
+func (b *Backend) RMSNormBackward(din, dout, out, rstd []float32, rows, dim int) {
+	n := rows * dim
+	pdi, pdo := b.ptr(din, n, "rmsnorm din"), b.ptr(dout, n, "rmsnorm dout")
+	py, pr := b.ptr(out, n, "rmsnorm output"), b.ptr(rstd, rows, "rmsnorm rstd")
+	b.run("rmsnorm backward", func() error { return b.c.RMSNormBackward(b.s, F32, pdi, pdo, py, pr, rows, dim) })
+}
+
+func (b *Backend) ropeArgs(x []float32, rows, stride, heads, headDim, seq int, cos, sin []float32) (DevPtr, RoPEArgs) {
+	px := b.ptr(x, extent(rows, heads*headDim, stride), "rope x")
+	a := RoPEArgs{Rows: rows, L: seq, Heads: heads, RowStride: stride, HeadDim: headDim,
+		Cos: b.ptr(cos, seq*headDim, "rope cos"), Sin: b.ptr(sin, seq*headDim, "rope sin")}
+	return px, a
+}
+
+// RoPE implements kernels.Backend.
+func (b *Backend) RoPE(x []float32, rows, stride, heads, headDim, seq int, cos, sin []float32) {
+	px, a := b.ropeArgs(x, rows, stride, heads, headDim, seq, cos, sin)
+	b.run("rope", func() error { return b.c.RoPE(b.s, F32, px, px, a) })
+}
+
+// RoPEBackward implements kernels.Backend.
+func (b *Backend) RoPEBackward(dx []float32, rows, stride, heads, headDim, seq int, cos, sin []float32) {
+	px, a := b.ropeArgs(dx, rows, stride, heads, headDim, seq, cos, sin)
+	b.run("rope backward", func() error { return b.c.RoPEBackward(b.s, F32, px, px, a) })
+}
+
+// heads is the layout of Attention's operands for strided-batched GEMMs:
+// one call per head, batched over the sequences.
+type headLayout struct {
+	w          int   // heads·headDim, the width of q, k, v and out
+	sQKV, sOut int64 // element strides between sequences
+	sP         int64
+}
+
+func newHeadLayout(seq, heads, headDim int) headLayout {
+	w := heads * headDim
+	return headLayout{w: w, sQKV: int64(seq * 3 * w), sOut: int64(seq * w), sP: int64(heads * seq * seq)}
+}
+
+// off advances a float32 device address by n elements.
+func off(p DevPtr, n int) DevPtr { return p + DevPtr(4*n) }
+
+// Attention implements kernels.Backend as the CPU does: per (sequence,
+// head), probs = softmax(scale·q·kᵀ) with scale = 1/sqrt(headDim) applied
+// in the product, and out = probs·v.
+func (b *Backend) Attention(out, probs, qkv []float32, batch, seq, heads, headDim int) {
+	l := newHeadLayout(seq, heads, headDim)
+	rows := batch * heads * seq
+	po, pp, pq := b.ptr(out, batch*seq*l.w, "attention out"), b.ptr(probs, rows*seq, "attention probs"), b.ptr(qkv, batch*seq*3*l.w, "attention qkv")
+	scale := float32(1 / math.Sqrt(float64(headDim)))
+	b.run("attention", func() error {
+		for h := range heads {
+			q, k, p := off(pq, h*headDim), off(pq, l.w+h*headDim), off(pp, h*seq*seq)
+			if err := b.gemm(GemmArgs{TransB: true, M: seq, N: seq, K: headDim, Alpha: scale, A: q, B: k, C: p,
+				Lda: 3 * l.w, Ldb: 3 * l.w, Ldc: seq, Batch: batch, StrideA: l.sQKV, StrideB: l.sQKV, StrideC: l.sP}); err != nil {
+				return err
+			}
+		}
+		if err := b.c.Softmax(b.s, F32, pp, pp, rows, seq, 1); err != nil {
+			return err
+		}
+		for h := range heads {
+			p, v := off(pp, h*seq*seq), off(pq, 2*l.w+h*headDim)
+			if err := b.gemm(GemmArgs{M: seq, N: headDim, K: seq, Alpha: 1, A: p, B: v, C: off(po, h*headDim),
+				Lda: seq, Ldb: 3 * l.w, Ldc: l.w, Batch: batch, StrideA: l.sP, StrideB: l.sQKV, StrideC: l.sOut}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// AttentionBackward implements kernels.Backend: dP = dO·vᵀ, dv = Pᵀ·dO,
+// dS = P∘(dP - rowsum(dP∘P)) in dprobs, dq = scale·dS·k, dk = scale·dSᵀ·q.
+func (b *Backend) AttentionBackward(dqkv, dprobs, dout, probs, qkv []float32, batch, seq, heads, headDim int) {
+	l := newHeadLayout(seq, heads, headDim)
+	rows := batch * heads * seq
+	n := batch * seq
+	pdq, pdp := b.ptr(dqkv, n*3*l.w, "attention dqkv"), b.ptr(dprobs, rows*seq, "attention dprobs")
+	pdo, pp, pq := b.ptr(dout, n*l.w, "attention dout"), b.ptr(probs, rows*seq, "attention probs"), b.ptr(qkv, n*3*l.w, "attention qkv")
+	scale := float32(1 / math.Sqrt(float64(headDim)))
+	b.run("attention backward", func() error {
+		for h := range heads {
+			do, p, dp := off(pdo, h*headDim), off(pp, h*seq*seq), off(pdp, h*seq*seq)
+			v, dv := off(pq, 2*l.w+h*headDim), off(pdq, 2*l.w+h*headDim)
+			if err := b.gemm(GemmArgs{TransB: true, M: seq, N: seq, K: headDim, Alpha: 1, A: do, B: v, C: dp,
+				Lda: l.w, Ldb: 3 * l.w, Ldc: seq, Batch: batch, StrideA: l.sOut, StrideB: l.sQKV, StrideC: l.sP}); err != nil {
+				return err
+			}
+			if err := b.gemm(GemmArgs{TransA: true, M: seq, N: headDim, K: seq, Alpha: 1, A: p, B: do, C: dv,
+				Lda: seq, Ldb: l.w, Ldc: 3 * l.w, Batch: batch, StrideA: l.sP, StrideB: l.sOut, StrideC: l.sQKV}); err != nil {
+				return err
+			}
+		}
+		if err := b.c.SoftmaxBackward(b.s, F32, pdp, pdp, pp, rows, seq, 1); err != nil {
+			return err
+		}
+		for h := range heads {
+			ds := off(pdp, h*seq*seq)
+			q, k := off(pq, h*headDim), off(pq, l.w+h*headDim)
+			dq, dk := off(pdq, h*headDim), off(pdq, l.w+h*headDim)
+			if err := b.gemm(GemmArgs{M: seq, N: headDim, K: seq, Alpha: scale, A: ds, B: k, C: dq,
+				Lda: seq, Ldb: 3 * l.w, Ldc: 3 * l.w, Batch: batch, StrideA: l.sP, StrideB: l.sQKV, StrideC: l.sQKV}); err != nil {
+				return err
+			}
+			if err := b.gemm(GemmArgs{TransA: true, M: seq, N: headDim, K: seq, Alpha: scale, A: ds, B: q, C: dk,
+				Lda: seq, Ldb: 3 * l.w, Ldc: 3 * l.w, Batch: batch, StrideA: l.sP, StrideB: l.sQKV, StrideC: l.sQKV}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// SwiGLU implements kernels.Backend.
+func (b *Backend) SwiGLU(out, gateUp []float32, rows, inter int) {
+	po, pg := b.ptr(out, rows*inter, "swiglu out"), b.ptr(gateUp, rows*2*inter, "swiglu gate_up")
+	b.run("swiglu", func() error { return b.c.SwiGLU(b.s, F32, po, pg, rows, inter) })
+}
+
+// SwiGLUBackward implements kernels.Backend.
+func (b *Backend) SwiGLUBackward(dgateUp, dout, gateUp []float32, rows, inter int) {
+	pd, po, pg := b.ptr(dgateUp, rows*2*inter, "swiglu dgate_up"), b.ptr(dout, rows*inter, "swiglu dout"), b.ptr(gateUp, rows*2*inter, "swiglu gate_up")
+	b.run("swiglu backward", func() error { return b.c.SwiGLUBackward(b.s, F32, pd, po, pg, rows, inter) })
+}
+
+// MLP implements kernels.Backend: two GEMMs around SwiGLU, the
+// intermediates in device scratch when the caller does not keep them.
+func (b *Backend) MLP(out, x, wGateUp, wDown, gateUp, act []float32, rows, dim, inter int) {
+	po, px := b.ptr(out, rows*dim, "mlp out"), b.ptr(x, rows*dim, "mlp x")
+	pgu, pd := b.ptr(wGateUp, 2*inter*dim, "mlp gate_up weight"), b.ptr(wDown, dim*inter, "mlp down weight")
+	keepGU, keepAct := b.optional(gateUp, rows*2*inter, "mlp gate_up"), b.optional(act, rows*inter, "mlp act")
+	b.run("mlp", func() error {
+		gu, a := keepGU, keepAct
+		for _, s := range []struct {
+			p *DevPtr
+			n int
+		}{{&gu, rows * 2 * inter}, {&a, rows * inter}} {
+			if *s.p != 0 {
+				continue
+			}
+			buf, err := b.scratch(s.n)
+			if err != nil {
+				return err
+			}
+			// Freed to the allocator's cache now: the next use of the
+			// block is on this same stream, after this operation.
+			defer b.c.Free(buf)
+			*s.p = buf.Ptr
+		}
+		if err := b.gemm(GemmArgs{TransB: true, M: rows, N: 2 * inter, K: dim, Alpha: 1, A: px, B: pgu, C: gu,
+			Lda: dim, Ldb: dim, Ldc: 2 * inter}); err != nil {
+			return err
+		}
+		if err := b.c.SwiGLU(b.s, F32, a, gu, rows, inter); err != nil {
+			return err
+		}
+		return b.gemm(GemmArgs{TransB: true, M: rows, N: dim, K: inter, Alpha: 1, A: a, B: pd, C: po,
+			Lda: inter, Ldb: inter, Ldc: dim})
+	})
+}
+
+// crossEntropy runs one loss kernel; the losses come back through a
+// managed staging buffer.
+func (b *Backend) crossEntropy(kind LossKind, loss []float64, dlogits, logits []float32, labels []int32, gradScale []float64, rows, vocab int) {
+	if rows == 0 {
+		return
+	}
+	if len(loss) < rows || len(labels) < rows || (gradScale != nil && len(gradScale) < rows) {
+		b.fail(fmt.Errorf("cross-entropy over %d rows given %d losses, %d labels, %d scales", rows, len(loss), len(labels), len(gradScale)))
+		return
+	}
+	a := CrossEntropyArgs{Kind: kind, Rows: rows, V: vocab, IgnoreIndex: kernels.IgnoreLabel,
+		Logits: b.ptr(logits, rows*vocab, "logits"), DLogits: b.optional(dlogits, rows*vocab, "dlogits"),
+		Labels: staged(b, stageIDs, labels[:rows])}
+	if gradScale != nil {
+		a.RowScale = staged(b, stageScale, gradScale[:rows])
+	}
+	lossBuf := b.stageBuf(stageLoss, rows*8)
+	if lossBuf != nil {
+		a.Loss = DevPtr(unsafe.Pointer(&lossBuf[0]))
+	}
+	b.run("cross-entropy", func() error { return b.c.CrossEntropy(b.s, F32, a) })
+	if b.err == nil {
+		copy(loss[:rows], View[float64](lossBuf))
+	}
+}
+
+// StablemaxCrossEntropy implements kernels.Backend.
+func (b *Backend) StablemaxCrossEntropy(loss []float64, dlogits, logits []float32, labels []int32, gradScale []float64, rows, vocab int) {
+	b.crossEntropy(Stablemax, loss, dlogits, logits, labels, gradScale, rows, vocab)
+}
+
+// SoftmaxCrossEntropy implements kernels.Backend.
+func (b *Backend) SoftmaxCrossEntropy(loss []float64, dlogits, logits []float32, labels []int32, gradScale []float64, rows, vocab int) {
+	b.crossEntropy(SoftmaxCE, loss, dlogits, logits, labels, gradScale, rows, vocab)
+}
+
+// AdamATan2 implements kernels.Backend; the per-step constants, computed
+// in float64 on the host, reach the kernel as float32.
+func (b *Backend) AdamATan2(p, g, m, v []float32, s kernels.AdamATan2Scalars) {
+	n := len(p)
+	pp, pg, pm, pv := b.ptr(p, n, "adam params"), b.ptr(g, n, "adam grads"), b.ptr(m, n, "adam m"), b.ptr(v, n, "adam v")
+	a := AdamScalars{LR: float32(s.LR), WdA: float32(s.Decay), T1: float32(s.T1), T2: float32(s.T2),
+		Rbc1: float32(s.RBC1), Sbc2: float32(s.SBC2)}
+	b.run("adam-atan2", func() error { return b.c.AdamATan2(b.s, pp, pg, pm, pv, n, a) })
+}
+
+// Lerp implements kernels.Backend.
+func (b *Backend) Lerp(shadow, p []float32, mu float64) {
+	n := len(shadow)
+	ps, pp := b.ptr(shadow, n, "ema shadow"), b.ptr(p, n, "ema params")
+	b.run("ema", func() error { return b.c.EMA(b.s, ps, pp, n, float32(mu)) })
+}
+
+var _ kernels.Backend[float32] = (*Backend)(nil)

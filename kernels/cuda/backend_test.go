@@ -1,0 +1,298 @@
+package cuda
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/tinyrecursion/trm/kernels"
+	"github.com/tinyrecursion/trm/kernels/cpu"
+	"github.com/tinyrecursion/trm/model"
+)
+
+func TestFakeGPUBackendMatchesCPU(t *testing.T) { backendMatchesCPU(t, openFakeGPU(t, true)) }
+func TestGPUBackendMatchesCPU(t *testing.T)     { backendMatchesCPU(t, openTestGPU(t)) }
+
+func newTestBackend(t *testing.T, c *Context) *Backend {
+	t.Helper()
+	be, err := NewBackend(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := be.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return be
+}
+
+// backendOp is one operation run on both backends over the same random
+// buffers: sizes are the buffers (filled with N(0, 1) values, from the
+// backend's Alloc), outs the indexes of those compared afterwards.
+type backendOp struct {
+	name  string
+	sizes []int
+	outs  []int
+	run   func(be kernels.Backend[float32], x [][]float32)
+	rel   float64 // relative tolerance (tolFor); 0 = 2e-5
+}
+
+// backendMatchesCPU runs every kernels.Backend operation on the GPU
+// backend and on the CPU backend and compares the results: shapes that
+// exercise strides, batches, aliasing and the optional arguments.
+func backendMatchesCPU(t *testing.T, c *Context) {
+	gpu := newTestBackend(t, c)
+	host := cpu.New32(2)
+	defer host.Close()
+
+	const rows, dim, inter, vocab = 37, 24, 20, 7
+	const batch, seq, heads, hd = 3, 5, 2, 8
+	w := heads * hd
+	ids := []int32{3, 0, 3, 6, 1, 3, 0}
+	labels := make([]int32, rows)
+	scale := make([]float64, rows)
+	for i := range labels {
+		labels[i] = int32(i % vocab)
+		scale[i] = 1 / float64(1+i%5)
+	}
+	labels[2], labels[9] = kernels.IgnoreLabel, kernels.IgnoreLabel
+	cos, sin := kernels.RoPETables[float32](seq, hd, 10000)
+	adam := kernels.NewAdamATan2Scalars(1e-3, 0.9, 0.95, 0.1, 3)
+
+	ops := []backendOp{
+		{name: "gemm nn, strided, beta", sizes: []int{rows * 30, 30 * 16, rows * 20}, outs: []int{2},
+			run: func(be kernels.Backend[float32], x [][]float32) {
+				be.Gemm(false, false, rows, 14, 25, 0.5, x[0], 30, x[1], 16, 0.25, x[2], 20)
+			}},
+		{name: "gemm nt", sizes: []int{rows * dim, inter * dim, rows * inter}, outs: []int{2},
+			run: func(be kernels.Backend[float32], x [][]float32) {
+				be.Gemm(false, true, rows, inter, dim, 1, x[0], dim, x[1], dim, 0, x[2], inter)
+			}},
+		{name: "gemm tn", sizes: []int{rows * dim, rows * inter, dim * inter}, outs: []int{2},
+			run: func(be kernels.Backend[float32], x [][]float32) {
+				be.Gemm(true, false, dim, inter, rows, 1, x[0], dim, x[1], inter, 1, x[2], inter)
+			}},
+		{name: "gemm tt", sizes: []int{dim * rows, inter * dim, rows * inter}, outs: []int{2},
+			run: func(be kernels.Backend[float32], x [][]float32) {
+				be.Gemm(true, true, rows, inter, dim, 2, x[0], rows, x[1], dim, 0, x[2], inter)
+			}},
+		{name: "gather", sizes: []int{vocab * dim, len(ids) * dim}, outs: []int{1},
+			run: func(be kernels.Backend[float32], x [][]float32) { be.Gather(x[1], x[0], ids, dim, 1.5) }},
+		{name: "scatter-add, repeated ids", sizes: []int{vocab * dim, len(ids) * dim}, outs: []int{0},
+			run: func(be kernels.Backend[float32], x [][]float32) { be.ScatterAdd(x[0], x[1], ids, dim, 0.5) }},
+		{name: "add in place", sizes: []int{rows * dim, rows * dim}, outs: []int{0},
+			run: func(be kernels.Backend[float32], x [][]float32) { be.Add(x[0], x[0], x[1]) }},
+		{name: "transpose", sizes: []int{batch * seq * dim, batch * seq * dim}, outs: []int{1},
+			run: func(be kernels.Backend[float32], x [][]float32) { be.Transpose(x[1], x[0], batch, seq, dim) }},
+		{name: "rmsnorm", sizes: []int{rows * dim, rows, rows * dim}, outs: []int{0, 1},
+			run: func(be kernels.Backend[float32], x [][]float32) { be.RMSNorm(x[0], x[1], x[2], rows, dim, 1e-5) }},
+		{name: "add+rmsnorm into an operand", sizes: []int{rows * dim, rows, rows * dim}, outs: []int{0, 1},
+			run: func(be kernels.Backend[float32], x [][]float32) {
+				be.AddRMSNorm(x[0], x[1], x[0], x[2], rows, dim, 1e-5)
+			}},
+		{name: "rmsnorm backward", sizes: []int{rows * dim, rows * dim, rows * dim, rows}, outs: []int{0},
+			run: func(be kernels.Backend[float32], x [][]float32) {
+				be.RMSNorm(x[2], x[3], x[2], rows, dim, 1e-5) // a real output and rstd
+				be.RMSNormBackward(x[0], x[1], x[2], x[3], rows, dim)
+			}},
+		{name: "rope", sizes: []int{batch * seq * 3 * w, seq * hd, seq * hd}, outs: []int{0},
+			run: func(be kernels.Backend[float32], x [][]float32) {
+				copy(x[1], cos)
+				copy(x[2], sin)
+				be.RoPE(x[0], batch*seq, 3*w, 2*heads, hd, seq, x[1], x[2])
+			}},
+		{name: "rope backward", sizes: []int{batch * seq * 3 * w, seq * hd, seq * hd}, outs: []int{0},
+			run: func(be kernels.Backend[float32], x [][]float32) {
+				copy(x[1], cos)
+				copy(x[2], sin)
+				be.RoPEBackward(x[0], batch*seq, 3*w, 2*heads, hd, seq, x[1], x[2])
+			}},
+		{name: "attention", sizes: []int{batch * seq * w, batch * heads * seq * seq, batch * seq * 3 * w}, outs: []int{0, 1},
+			run: func(be kernels.Backend[float32], x [][]float32) {
+				be.Attention(x[0], x[1], x[2], batch, seq, heads, hd)
+			}},
+		{name: "attention backward",
+			sizes: []int{batch * seq * 3 * w, batch * heads * seq * seq, batch * seq * w, batch * heads * seq * seq, batch * seq * 3 * w, batch * seq * w},
+			outs:  []int{0},
+			run: func(be kernels.Backend[float32], x [][]float32) {
+				be.Attention(x[5], x[3], x[4], batch, seq, heads, hd) // real probabilities
+				be.AttentionBackward(x[0], x[1], x[2], x[3], x[4], batch, seq, heads, hd)
+			}},
+		{name: "swiglu", sizes: []int{rows * inter, rows * 2 * inter}, outs: []int{0},
+			run: func(be kernels.Backend[float32], x [][]float32) { be.SwiGLU(x[0], x[1], rows, inter) }},
+		{name: "swiglu backward", sizes: []int{rows * 2 * inter, rows * inter, rows * 2 * inter}, outs: []int{0},
+			run: func(be kernels.Backend[float32], x [][]float32) { be.SwiGLUBackward(x[0], x[1], x[2], rows, inter) }},
+		{name: "mlp, intermediates kept", sizes: []int{rows * dim, rows * dim, 2 * inter * dim, dim * inter, rows * 2 * inter, rows * inter},
+			outs: []int{0, 4, 5},
+			run: func(be kernels.Backend[float32], x [][]float32) {
+				be.MLP(x[0], x[1], x[2], x[3], x[4], x[5], rows, dim, inter)
+			}},
+		{name: "mlp, scratch intermediates", sizes: []int{rows * dim, rows * dim, 2 * inter * dim, dim * inter}, outs: []int{0},
+			run: func(be kernels.Backend[float32], x [][]float32) {
+				be.MLP(x[0], x[1], x[2], x[3], nil, nil, rows, dim, inter)
+			}},
+		{name: "stablemax cross-entropy", sizes: []int{rows * vocab, rows * vocab, rows}, outs: []int{1, 2},
+			run: func(be kernels.Backend[float32], x [][]float32) {
+				loss := make([]float64, rows)
+				be.StablemaxCrossEntropy(loss, x[1], x[0], labels, scale, rows, vocab)
+				for i, l := range loss {
+					x[2][i] = float32(l)
+				}
+			}},
+		{name: "softmax cross-entropy, no gradient", sizes: []int{rows * vocab, rows}, outs: []int{1},
+			run: func(be kernels.Backend[float32], x [][]float32) {
+				loss := make([]float64, rows)
+				be.SoftmaxCrossEntropy(loss, nil, x[0], labels, nil, rows, vocab)
+				for i, l := range loss {
+					x[1][i] = float32(l)
+				}
+			}},
+		{name: "adam-atan2", sizes: []int{rows * dim, rows * dim, rows * dim, rows * dim}, outs: []int{0, 2, 3},
+			run: func(be kernels.Backend[float32], x [][]float32) {
+				for i := range x[3] {
+					x[3][i] = float32(math.Abs(float64(x[3][i]))) // a second moment is not negative
+				}
+				be.AdamATan2(x[0], x[1], x[2], x[3], adam)
+			}},
+		{name: "ema", sizes: []int{rows * dim, rows * dim}, outs: []int{0},
+			run: func(be kernels.Backend[float32], x [][]float32) { be.Lerp(x[0], x[1], 0.999) }},
+	}
+	for i, op := range ops {
+		fill := func(be kernels.Backend[float32]) [][]float32 {
+			r := rand.New(rand.NewPCG(uint64(i), 99))
+			x := make([][]float32, len(op.sizes))
+			for j, n := range op.sizes {
+				x[j] = be.Alloc(n)
+				for k := range x[j] {
+					x[j][k] = float32(r.NormFloat64())
+				}
+			}
+			return x
+		}
+		want, got := fill(host), fill(gpu)
+		op.run(host, want)
+		op.run(gpu, got)
+		if err := gpu.Err(); err != nil {
+			t.Fatalf("%s: %v", op.name, err)
+		}
+		rel := op.rel
+		if rel == 0 {
+			rel = 2e-5
+		}
+		for _, o := range op.outs {
+			atol, rtol := tolFor(F32, want[o], rel)
+			if r := compare(got[o], want[o], atol, rtol); !r.OK() {
+				t.Errorf("%s, buffer %d: %d of %d values outside tolerance (max abs %.3g, max rel %.3g)", op.name, o, r.Bad, r.N, r.MaxAbs, r.MaxRel)
+			}
+		}
+	}
+}
+
+func TestFakeGPUBackendRefusesForeignBuffers(t *testing.T) {
+	c := openFakeGPU(t, true)
+	be := newTestBackend(t, c)
+	own, foreign := be.Alloc(8), make([]float32, 8)
+	be.Add(own, own, foreign)
+	err := be.Err()
+	if err == nil || !strings.Contains(err.Error(), "add b is not a buffer from this backend's Alloc") {
+		t.Fatalf("Add with a Go slice: err = %v", err)
+	}
+	// Every later operation does nothing and the first error stays.
+	own[0] = 1
+	be.Add(own, own, own)
+	if own[0] != 1 || be.Err() != err {
+		t.Errorf("an operation ran after a failure (own[0] = %v, err = %v)", own[0], be.Err())
+	}
+
+	be2 := newTestBackend(t, c)
+	short := be2.Alloc(4)
+	be2.Add(short, short, be2.Alloc(8)[:6])
+	if err := be2.Err(); err != nil {
+		t.Fatalf("add over %d values: %v", len(short), err)
+	}
+	be2.RMSNorm(short, short, short, 2, 4, 1e-5)
+	if err := be2.Err(); err == nil || !strings.Contains(err.Error(), "rmsnorm out holds 4 values, the operation needs 8") {
+		t.Errorf("rmsnorm over a short buffer: err = %v", err)
+	}
+}
+
+func TestFakeGPUBackendTrainsAsTheCPU(t *testing.T) { trainsAsTheCPU(t, openFakeGPU(t, true)) }
+func TestGPUBackendTrainsAsTheCPU(t *testing.T)     { trainsAsTheCPU(t, openTestGPU(t)) }
+
+// trainsAsTheCPU runs a few training steps of a small TRM (both block
+// variants) on the GPU backend and on the CPU backend from the same seed:
+// losses and parameters must agree to float32 rounding, which they would
+// not if any operation, or the model's host reads of managed memory, went
+// wrong.
+func trainsAsTheCPU(t *testing.T, c *Context) {
+	for _, mlpT := range []bool{false, true} {
+		cfg := model.DefaultConfig()
+		cfg.BatchSize, cfg.SeqLen, cfg.VocabSize = 4, 9, 6
+		cfg.HiddenSize, cfg.NumHeads, cfg.Expansion = 16, 2, 2
+		cfg.PuzzleEmbNdim, cfg.NumPuzzleIdentifiers = 16, 5
+		cfg.HCycles, cfg.LCycles, cfg.LLayers = 2, 2, 2
+		cfg.HaltMaxSteps, cfg.HaltExplorationProb = 3, 0.5
+		cfg.MLPT = mlpT
+		if mlpT {
+			cfg.PosEncodings = "none"
+		}
+		r := rand.New(rand.NewPCG(5, 6))
+		batches := make([]*model.Batch, 6)
+		for i := range batches {
+			b := &model.Batch{Inputs: make([]int32, 36), Labels: make([]int32, 36), PuzzleIdentifiers: make([]int32, 4)}
+			for j := range b.Inputs {
+				b.Inputs[j] = int32(r.IntN(cfg.VocabSize))
+				b.Labels[j] = int32(r.IntN(cfg.VocabSize))
+			}
+			for j := range b.PuzzleIdentifiers {
+				b.PuzzleIdentifiers[j] = int32(r.IntN(cfg.NumPuzzleIdentifiers))
+			}
+			batches[i] = b
+		}
+		run := func(be kernels.Backend[float32]) ([]float64, []float32) {
+			m, err := model.New(cfg, be, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			adam, sgd, ema := model.NewAdamATan2(m, 0.9, 0.95, 0.1), model.NewSignSGD[float32](0.1), model.NewEMA(m, 0.99)
+			carry := m.NewCarry()
+			var losses []float64
+			for _, b := range batches {
+				out, err := m.Forward(carry, b, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				losses = append(losses, out.Loss)
+				if err := m.Backward(0.25); err != nil {
+					t.Fatal(err)
+				}
+				if err := sgd.Step(m, 1e-2); err != nil {
+					t.Fatal(err)
+				}
+				adam.Step(1e-3)
+				ema.Update()
+			}
+			if err := be.Err(); err != nil {
+				t.Fatal(err)
+			}
+			return losses, append(append([]float32(nil), m.Params...), ema.Shadow...)
+		}
+		host := cpu.New32(2)
+		wantLoss, wantP := run(host)
+		host.Close()
+		gotLoss, gotP := run(newTestBackend(t, c))
+		name := map[bool]string{false: "attention", true: "mlp_t"}[mlpT]
+		for i := range wantLoss {
+			if d := math.Abs(gotLoss[i] - wantLoss[i]); d > 1e-4*math.Max(1, math.Abs(wantLoss[i])) {
+				t.Errorf("%s step %d: loss %.7g on the GPU backend, %.7g on the CPU", name, i+1, gotLoss[i], wantLoss[i])
+			}
+		}
+		atol, rtol := tolFor(F32, wantP, 1e-4)
+		if r := compare(gotP, wantP, atol, rtol); !r.OK() {
+			t.Errorf("%s: %d of %d parameters differ after %d steps (max abs %.3g)", name, r.Bad, r.N, len(batches), r.MaxAbs)
+		}
+		t.Logf("%s: %d steps, losses %.6g ... %.6g on both backends", name, len(batches), wantLoss[0], wantLoss[len(wantLoss)-1])
+	}
+}
