@@ -55,6 +55,10 @@ func weightsTensors(m *model.Model[float32]) []stTensor {
 // staging directory, swapped in when complete, as datasets are) and prunes
 // old ones beyond keep_checkpoints.
 func (t *Trainer) Checkpoint() (err error) {
+	if err := t.be.Err(); err != nil {
+		// The weights after a failed device operation are not a state to resume from.
+		return fmt.Errorf("no checkpoint at step %d: %w", t.step, err)
+	}
 	final := filepath.Join(t.Dir, "step_"+strconv.Itoa(t.step))
 	tmp, err := atomicdir.Stage(final)
 	if err != nil {

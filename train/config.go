@@ -93,6 +93,9 @@ type Config struct {
 	// Workers is the CPU backend's goroutine count (0: all cores); results
 	// do not depend on it.
 	Workers int `yaml:"workers" json:"workers"`
+	// Device is the compute backend: cpu, cuda (the first GPU; an error
+	// when there is none) or auto (the GPU when there is one).
+	Device string `yaml:"device" json:"device"`
 }
 
 // ModelConfig is the model configuration for a dataset's metadata.
@@ -145,6 +148,9 @@ func (c *Config) Validate() error {
 		if e.Name != "arc@ARC" {
 			errs = append(errs, fmt.Errorf("evaluator %q: only arc@ARC is implemented", e.Name))
 		}
+	}
+	if !slices.Contains(Devices, c.Device) {
+		errs = append(errs, fmt.Errorf("device = %q; known: %s", c.Device, strings.Join(Devices, ", ")))
 	}
 	if c.EMA && (c.EMARate < 0 || c.EMARate > 1) {
 		errs = append(errs, fmt.Errorf("ema_rate = %g, must be in [0, 1]", c.EMARate))

@@ -1,6 +1,7 @@
-// Package train trains and evaluates Tiny Recursion Models on the CPU
-// backend as the reference pretrain.py does (spec/reference-model.md 10,
-// spec/reference-loader-eval.md 2 and 3).
+// Package train trains and evaluates Tiny Recursion Models as the
+// reference pretrain.py does (spec/reference-model.md 10,
+// spec/reference-loader-eval.md 2 and 3), on the CPU backend or, with the
+// device key (cpu, cuda, auto), on kernels/cuda's GPU backend.
 //
 // Configuration: LoadConfig starts from the reference's cfg_pretrain.yaml
 // with arch/trm.yaml (defaults.yaml), merges an optional YAML file, then

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/tinyrecursion/trm/kernels/cpu"
 	"github.com/tinyrecursion/trm/loader"
 	"github.com/tinyrecursion/trm/model"
 )
@@ -20,6 +19,8 @@ type EvalResult struct {
 	Metrics    map[string]float64
 	Examples   int64 // test examples evaluated
 	Seconds    float64
+	Backend    string   // the backend that ran it (the device key chooses)
+	Notes      []string // e.g. why device=auto ran on the CPU
 }
 
 // EvalCheckpoint evaluates a checkpoint (a step directory, or a run
@@ -76,8 +77,12 @@ func EvalCheckpoint(ctx context.Context, path string, data []string, overrides [
 	defer src.Close()
 	meta := src.Meta
 	mc := cfg.ModelConfig(meta.SeqLen, meta.VocabSize, meta.NumPuzzleIdentifiers)
-	be := cpu.New32(cfg.Workers)
-	defer be.Close()
+	var notes []string
+	be, closeBE, err := openBackend(cfg.Device, cfg.Workers, func(f string, a ...any) { notes = append(notes, fmt.Sprintf(f, a...)) })
+	if err != nil {
+		return nil, err
+	}
+	defer closeBE()
 	m, err := model.New(mc, be, uint64(cfg.Seed))
 	if err != nil {
 		return nil, err
@@ -107,5 +112,6 @@ func EvalCheckpoint(ctx context.Context, path string, data []string, overrides [
 	if err != nil {
 		return nil, err
 	}
-	return &EvalResult{Checkpoint: checkpoint, OutputDir: outDir, Step: step, Metrics: res, Examples: rows, Seconds: time.Since(start).Seconds()}, nil
+	return &EvalResult{Checkpoint: checkpoint, OutputDir: outDir, Step: step, Metrics: res, Examples: rows, Seconds: time.Since(start).Seconds(),
+		Backend: be.Name(), Notes: notes}, nil
 }

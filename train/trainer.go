@@ -13,7 +13,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/tinyrecursion/trm/internal/atomicdir"
-	"github.com/tinyrecursion/trm/kernels/cpu"
+	"github.com/tinyrecursion/trm/kernels"
 	"github.com/tinyrecursion/trm/loader"
 	"github.com/tinyrecursion/trm/model"
 )
@@ -28,13 +28,14 @@ type Options struct {
 	StopAtStep int
 }
 
-// Trainer is one training run on the CPU backend.
+// Trainer is one training run, on the CPU or GPU backend (Config.Device).
 type Trainer struct {
 	Cfg *Config
 	Dir string // run directory: checkpoints, metrics.jsonl, config.yaml
 
 	opts       Options
-	be         *cpu.Backend[float32]
+	be         kernels.Backend[float32]
+	closeBE    func() error
 	m          *model.Model[float32]
 	adam       *model.AdamATan2[float32]
 	sgd        *model.SignSGD[float32]
@@ -143,7 +144,9 @@ func build(ctx context.Context, cfg *Config, opts Options) (_ *Trainer, err erro
 			}
 		}
 	}
-	t.be = cpu.New32(cfg.Workers)
+	if t.be, t.closeBE, err = openBackend(cfg.Device, cfg.Workers, t.logf); err != nil {
+		return nil, err
+	}
 	mc := cfg.ModelConfig(meta.SeqLen, meta.VocabSize, meta.NumPuzzleIdentifiers)
 	if t.m, err = model.New(mc, t.be, uint64(cfg.Seed)); err != nil {
 		return nil, err
@@ -182,8 +185,8 @@ func (t *Trainer) Close() error {
 	if t.metrics != nil {
 		t.metrics.Close()
 	}
-	if t.be != nil {
-		t.be.Close()
+	if t.closeBE != nil {
+		return t.closeBE()
 	}
 	return nil
 }
@@ -211,7 +214,7 @@ func (t *Trainer) Run(ctx context.Context) error {
 	cfg := t.Cfg
 	// Which backend runs, said up front: on a GPU machine a user would
 	// otherwise take the CPU's pace for the GPU's.
-	t.logf("run directory %s; total_steps %d, %d iterations of %d epochs; backend %s (training runs on the CPU for now)",
+	t.logf("run directory %s; total_steps %d, %d iterations of %d epochs; backend %s",
 		t.Dir, t.totalSteps, cfg.TotalIters(), cfg.EpochsPerIter(), t.be.Name())
 	var bar *progressbar.ProgressBar
 	if t.opts.Progress != nil {
@@ -279,6 +282,11 @@ func (t *Trainer) Run(ctx context.Context) error {
 		b.Release()
 		if t.ema != nil {
 			t.ema.Update()
+		}
+		// A device operation that failed (the optimisers' included) ends
+		// the run before anything is logged or checkpointed from it.
+		if err := t.be.Err(); err != nil {
+			return err
 		}
 		t.TrainTime += time.Since(stepStart)
 		if len(rec) > 0 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"image/png"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/tinyrecursion/trm/internal/fakecuda"
 	"github.com/tinyrecursion/trm/kernels/cuda"
+	"github.com/tinyrecursion/trm/train"
 )
 
 // The tests run the trm binary itself, as a user does: exit statuses,
@@ -373,4 +375,55 @@ func TestCLIGPUOnFakeDriver(t *testing.T) {
 	if strings.Contains(r.stdout, "FAIL") {
 		t.Errorf("gpu check on the fake with its kernels failed a check:\n%s", r.stdout)
 	}
+
+	// `trm train device=cuda` takes the same steps as the CPU, to float32
+	// rounding: the losses of every step agree.
+	dir := t.TempDir()
+	trm(t, dir, "build", "maze", "-q", "--generate", "32", "--generate-test", "8", "--size", "7", "--out", "maze").want(t, 0)
+	losses := map[string][]float64{}
+	for _, dev := range []string{"cpu", "cuda"} {
+		runDir := filepath.Join(dir, "run-"+dev)
+		// Small, as the kernels run emulated: a batch of 4 with a 2-token
+		// prefix, at the full learning rate from the first step.
+		args := append([]string{"train", "-q", "--stop-at", "4", "device=" + dev}, tinyTrain("maze", runDir)...)
+		cmd := exec.Command(trmBin, append(args, "global_batch_size=4", "arch.puzzle_emb_len=2", "lr=1e-3", "lr_warmup_steps=0")...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH="+lib, "XDG_CACHE_HOME="+t.TempDir())
+		r := runCmd(t, cmd)
+		r.want(t, 0, map[string]string{"cpu": "backend cpu-float32/", "cuda": "backend cuda-float32 (trm fake GPU"}[dev])
+		recs, err := train.ReadMetrics(filepath.Join(runDir, "metrics.jsonl"))
+		must(t, err)
+		for _, rec := range recs {
+			if l, ok := rec["train/lm_loss"]; ok {
+				losses[dev] = append(losses[dev], l)
+			}
+		}
+	}
+	if len(losses["cpu"]) != 4 || len(losses["cuda"]) != 4 {
+		t.Fatalf("losses logged: %v", losses)
+	}
+	for i, want := range losses["cpu"] {
+		if got := losses["cuda"][i]; math.Abs(got-want) > 1e-4*math.Max(1, math.Abs(want)) {
+			t.Errorf("step %d: lm_loss %.7g with device=cuda, %.7g with device=cpu", i+1, got, want)
+		}
+	}
+}
+
+// TestCLITrainDeviceWithoutGPU: device=cuda on a machine without a GPU
+// fails before training, saying why and what to use; device=auto trains on
+// the CPU and says so; an unknown device is refused.
+func TestCLITrainDeviceWithoutGPU(t *testing.T) {
+	if c, err := cuda.Open(cuda.Options{}); err == nil {
+		c.Close()
+		t.Skip("this machine has a GPU")
+	}
+	dir := t.TempDir()
+	trm(t, dir, "build", "maze", "-q", "--generate", "16", "--generate-test", "4", "--size", "7", "--out", "maze").want(t, 0)
+	trainOn := func(dev, run string) result {
+		return trm(t, dir, append([]string{"train", "-q", "--stop-at", "1", "device=" + dev}, tinyTrain("maze", filepath.Join(dir, run))...)...)
+	}
+	trainOn("cuda", "run-cuda").want(t, 1, "device=cuda: no usable CUDA GPU", "device=cpu trains on the CPU")
+	wantOnly(t, dir, "maze")
+	trainOn("auto", "run-auto").want(t, 0, "device=auto: no GPU backend, training on the CPU", "backend cpu-float32/")
+	trainOn("tpu", "run-tpu").want(t, 1, `device = "tpu"; known: cpu, cuda, auto`)
 }

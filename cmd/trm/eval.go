@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 
 	"github.com/tinyrecursion/trm/train"
@@ -19,8 +20,11 @@ func (c *evalCmd) Run(g *globals) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("checkpoint %s (step %d): %d examples in %.1fs (%.0f examples/s)\n",
-		r.Checkpoint, r.Step, r.Examples, r.Seconds, float64(r.Examples)/r.Seconds)
+	for _, n := range r.Notes {
+		fmt.Fprintln(os.Stderr, n)
+	}
+	fmt.Printf("checkpoint %s (step %d): %d examples in %.1fs (%.0f examples/s), backend %s\n",
+		r.Checkpoint, r.Step, r.Examples, r.Seconds, float64(r.Examples)/r.Seconds, r.Backend)
 	for _, k := range slices.Sorted(maps.Keys(r.Metrics)) {
 		fmt.Printf("  %-24s %.6g\n", k, r.Metrics[k])
 	}
