@@ -36,6 +36,11 @@ type Backend[T Float] interface {
 	// ScatterAdd adds scale·dout[i,:] into dtable[ids[i],:] (the gradient of
 	// Gather); repeated ids accumulate.
 	ScatterAdd(dtable, dout []T, ids []int32, dim int, scale T)
+	// Copy writes dst = src for buffers of equal length that do not
+	// overlap (or are the same buffer).
+	Copy(dst, src []T)
+	// Zero sets every element of x to 0.
+	Zero(x []T)
 	// Add writes out = a + b elementwise (out may alias a or b).
 	Add(out, a, b []T)
 	// Transpose writes out[b] = in[b]ᵀ for batch matrices of rows×cols.

@@ -17,7 +17,7 @@ func (m *Model[T]) Backward(scale float64) error {
 		return errors.New("model: Backward needs a preceding Forward with train set")
 	}
 	d, a, be, out := m.dims, &m.acts, m.be, &m.out
-	clear(m.Grads)
+	be.Zero(m.Grads)
 
 	// Loss head. Token rows get d(lm_loss)/dlogits, prefix rows stay zero.
 	lc := m.Cfg.LCycles
@@ -59,7 +59,7 @@ func (m *Model[T]) Backward(scale float64) error {
 	m.netBackward(&a.slots[lc], dz)
 	// z_L = net(z_L + z_H + x), L_cycles times: each call passes its input
 	// gradient to the previous z_L and to x.
-	clear(a.dX)
+	be.Zero(a.dX)
 	for j := lc - 1; j >= 0; j-- {
 		m.netBackward(&a.slots[j], dz)
 		be.Add(a.dX, a.dX, dz)
@@ -90,7 +90,7 @@ func (m *Model[T]) blockBackward(l *layerParams[T], a *blockActs[T], g []T) {
 	be.SwiGLUBackward(dGU, dAct, a.gu, d.N, d.I)
 	be.Gemm(true, false, 2*d.I, d.h, d.N, 1, dGU, 2*d.I, a.y1, d.h, 1, l.ggu, d.h)
 	dY1 := s.dY1[:nh]
-	copy(dY1, dR)
+	be.Copy(dY1, dR)
 	be.Gemm(false, false, d.N, d.h, 2*d.I, 1, dGU, 2*d.I, l.gu, d.h, 1, dY1, d.h)
 
 	if m.Cfg.MLPT {
@@ -106,7 +106,7 @@ func (m *Model[T]) blockBackward(l *layerParams[T], a *blockActs[T], g []T) {
 		be.SwiGLUBackward(dTgu, dTact, a.tgu, bh, d.It)
 		be.Gemm(true, false, 2*d.It, d.L, bh, 1, dTgu, 2*d.It, a.tin, d.L, 1, l.gtgu, d.L)
 		dTin := dY1
-		copy(dTin, dTr)
+		be.Copy(dTin, dTr)
 		be.Gemm(false, false, bh, d.L, 2*d.It, 1, dTgu, 2*d.It, l.tgu, d.L, 1, dTin, d.L)
 		be.Transpose(g, dTin, d.B, d.h, d.L)
 		return
@@ -121,7 +121,7 @@ func (m *Model[T]) blockBackward(l *layerParams[T], a *blockActs[T], g []T) {
 		be.RoPEBackward(s.dQKV, d.N, 3*d.h, 2*d.H, d.d, d.L, m.cos, m.sin)
 	}
 	be.Gemm(true, false, 3*d.h, d.h, d.N, 1, s.dQKV, 3*d.h, a.in, d.h, 1, l.gqkv, d.h)
-	copy(g, dR)
+	be.Copy(g, dR)
 	be.Gemm(false, false, d.N, d.h, 3*d.h, 1, s.dQKV, 3*d.h, l.qkv, d.h, 1, g, d.h)
 }
 

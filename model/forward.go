@@ -212,14 +212,14 @@ func (m *Model[T]) inner(c *Carry[T], train bool) {
 		m.net(s, save)
 		zH = s.out()
 	}
-	copy(c.ZH, zH)
-	copy(c.ZL, zL)
+	be.Copy(c.ZH, zH)
+	be.Copy(c.ZL, zL)
 
 	// lm_head over every position; the prefix rows are dropped below.
 	be.Gemm(false, true, d.N, d.V, d.h, 1, zH, d.h, m.lmHead, d.h, 0, a.logitsFull, d.V)
 	out := &m.out
 	for b := 0; b < d.B; b++ {
-		copy(out.Logits[b*d.S*d.V:(b+1)*d.S*d.V], a.logitsFull[(b*d.L+d.P)*d.V:(b+1)*d.L*d.V])
+		be.Copy(out.Logits[b*d.S*d.V:(b+1)*d.S*d.V], a.logitsFull[(b*d.L+d.P)*d.V:(b+1)*d.L*d.V])
 		z := zH[b*d.L*d.h : b*d.L*d.h+d.h] // position 0 (quirk Q-M15)
 		out.QHalt[b] = dot(z, m.qW[:d.h]) + m.qB[0]
 		out.QContinue[b] = dot(z, m.qW[d.h:]) + m.qB[1]

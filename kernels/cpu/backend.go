@@ -186,6 +186,12 @@ func scatterTask[T kernels.Float](b *Backend[T], lo, hi int) {
 	kernels.ScatterAddCols(b.a.s0, b.a.s1, b.a.ids, b.a.i0, b.a.alpha, lo, hi)
 }
 
+// Copy implements kernels.Backend.
+func (b *Backend[T]) Copy(dst, src []T) { copy(dst, src[:len(dst)]) }
+
+// Zero implements kernels.Backend.
+func (b *Backend[T]) Zero(x []T) { clear(x) }
+
 // Add implements kernels.Backend.
 func (b *Backend[T]) Add(out, x, y []T) {
 	n := len(out)

@@ -280,6 +280,24 @@ func (b *Backend) ScatterAdd(dtable, dout []float32, ids []int32, dim int, scale
 	b.run("scatter-add", func() error { return b.c.EmbeddingBackward(b.s, F32, pt, pd, g, dim, scale, true) })
 }
 
+// Copy implements kernels.Backend: a device-to-device copy, so that the
+// model's buffer copies (the carry, residual gradients) do not pull pages
+// to the host.
+func (b *Backend) Copy(dst, src []float32) {
+	n := len(dst)
+	pd, ps := b.ptr(dst, n, "copy destination"), b.ptr(src, n, "copy source")
+	if pd == ps {
+		return
+	}
+	b.run("copy", func() error { return b.c.CopyDtoD(b.s, pd, ps, 4*n) })
+}
+
+// Zero implements kernels.Backend.
+func (b *Backend) Zero(x []float32) {
+	px := b.ptr(x, len(x), "zero")
+	b.run("zero", func() error { return b.c.Memset(b.s, px, 0, 4*len(x)) })
+}
+
 // Add implements kernels.Backend.
 func (b *Backend) Add(out, x, y []float32) {
 	n := len(out)
