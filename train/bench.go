@@ -16,7 +16,8 @@ import (
 	"time"
 
 	"github.com/tinyrecursion/trm/internal/procstat"
-	"github.com/tinyrecursion/trm/kernels/cpu"
+	"github.com/tinyrecursion/trm/kernels"
+	"github.com/tinyrecursion/trm/kernels/cuda"
 	"github.com/tinyrecursion/trm/loader"
 	"github.com/tinyrecursion/trm/model"
 )
@@ -70,6 +71,8 @@ type BenchResult struct {
 	Ratio float64
 	// Skipped says why a measurement was not taken ("" when it was).
 	Skipped string
+	// Backend names the backend of trm's measurements ("" for PyTorch's).
+	Backend string
 }
 
 // Measurements of Bench, in the order they are reported.
@@ -81,11 +84,12 @@ const (
 	benchGemm    = "SGEMM"
 )
 
-// Bench measures training throughput on the CPU: the whole training loop
+// Bench measures training throughput on the backend the device key picks
+// (the CPU unless an override says device=cuda): the whole training loop
 // (loader, ACT forward, backward, both optimisers, EMA, metrics), the
 // model step alone on a fixed batch (the baseline every ratio is against),
 // the same step in the PyTorch re-implementation of the reference when
-// cfg.Torch is set, one evaluation rollout (halt_max_steps forward steps,
+// cfg.Torch is set (on the same GPU with the GPU backend), one evaluation rollout (halt_max_steps forward steps,
 // in the first round only), and the backend's SGEMM on the model's largest
 // matmul shape. The measurements alternate in rounds so that a machine's
 // drift reaches all of them alike.
@@ -122,7 +126,7 @@ func Bench(ctx context.Context, cfg BenchConfig, log func(format string, args ..
 		if err != nil {
 			return nil, nil, err
 		}
-		benches = append(benches, &variantBench{name: v, cfg: tc, best: map[string]*BenchResult{}})
+		benches = append(benches, &variantBench{name: v, cfg: tc, log: log, best: map[string]*BenchResult{}})
 	}
 	defer func() {
 		for _, b := range benches {
@@ -148,7 +152,9 @@ func Bench(ctx context.Context, cfg BenchConfig, log func(format string, args ..
 					return nil, nil, fmt.Errorf("%s, %s: %w", b.name, benchEval, err)
 				}
 			}
-			b.measureGemm()
+			if err := b.measureGemm(); err != nil {
+				return nil, nil, fmt.Errorf("%s, %s: %w", b.name, benchGemm, err)
+			}
 		}
 	}
 	var out []BenchResult
@@ -162,14 +168,17 @@ func Bench(ctx context.Context, cfg BenchConfig, log func(format string, args ..
 type variantBench struct {
 	name string
 	cfg  *Config
+	log  func(format string, args ...any)
 	mc   model.Config // the trainer's model configuration
 
-	be    *cpu.Backend[float32]
-	m     *model.Model[float32]
-	adam  *model.AdamATan2[float32]
-	sgd   *model.SignSGD[float32]
-	carry *model.Carry[float32]
-	batch model.Batch
+	be      kernels.Backend[float32]
+	closeBE func() error
+	gpu     bool // be is the GPU backend: PyTorch runs on the GPU too
+	m       *model.Model[float32]
+	adam    *model.AdamATan2[float32]
+	sgd     *model.SignSGD[float32]
+	carry   *model.Carry[float32]
+	batch   model.Batch
 
 	gemmX, gemmW, gemmY []float32 // operands of the SGEMM measurement
 
@@ -177,8 +186,8 @@ type variantBench struct {
 }
 
 func (b *variantBench) close() {
-	if b.be != nil {
-		b.be.Close()
+	if b.closeBE != nil {
+		b.closeBE()
 	}
 }
 
@@ -231,7 +240,9 @@ func (b *variantBench) measureTrainer(ctx context.Context, runDir string, steps 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	b.keep(benchTrainer, b.perStep(t.TrainTime+t.WaitTime-before, procstat.CPUTime()-cpu0, steps, b.trainFLOPs()))
+	r := b.perStep(t.TrainTime+t.WaitTime-before, procstat.CPUTime()-cpu0, steps, b.trainFLOPs())
+	r.Backend = t.be.Name()
+	b.keep(benchTrainer, r)
 	return nil
 }
 
@@ -240,8 +251,11 @@ func (b *variantBench) measureTrainer(ctx context.Context, runDir string, steps 
 // without loader, EMA or metrics.
 func (b *variantBench) measureModel(ctx context.Context, steps int) error {
 	if b.m == nil {
-		b.be = cpu.New32(b.cfg.Workers)
 		var err error
+		if b.be, b.closeBE, err = openBackend(b.cfg.Device, b.cfg.Workers, b.log); err != nil {
+			return err
+		}
+		_, b.gpu = b.be.(*cuda.Backend)
 		if b.m, err = model.New(b.mc, b.be, uint64(b.cfg.Seed)); err != nil {
 			return err
 		}
@@ -262,7 +276,9 @@ func (b *variantBench) measureModel(ctx context.Context, steps int) error {
 			return err
 		}
 	}
-	b.keep(benchModel, b.perStep(time.Since(start), procstat.CPUTime()-cpu0, steps, b.trainFLOPs()))
+	r := b.perStep(time.Since(start), procstat.CPUTime()-cpu0, steps, b.trainFLOPs())
+	r.Backend = b.be.Name()
+	b.keep(benchModel, r)
 	return nil
 }
 
@@ -279,7 +295,7 @@ func (b *variantBench) modelStep() error {
 		}
 	}
 	b.adam.Step(1e-4)
-	return nil
+	return b.be.Err()
 }
 
 // randomBatch draws tokens 1..vocab-1 and valid puzzle identifiers, as the
@@ -320,14 +336,16 @@ func (b *variantBench) measureEval(ctx context.Context) error {
 		}
 	}
 	flops := float64(b.mc.HaltMaxSteps) * b.mc.StepFLOPs(false)
-	b.keep(benchEval, b.perStep(time.Since(start), procstat.CPUTime()-cpu0, 1, flops))
+	r := b.perStep(time.Since(start), procstat.CPUTime()-cpu0, 1, flops)
+	r.Backend = b.be.Name()
+	b.keep(benchEval, r)
 	return nil
 }
 
 // measureGemm times the backend's SGEMM on the model's largest matmul, the
 // SwiGLU gate-and-up projection of every token ([batch·tokens, hidden] by
 // [hidden, 2·intermediate]), for about a quarter of a second.
-func (b *variantBench) measureGemm() {
+func (b *variantBench) measureGemm() error {
 	rows, k, n := b.mc.BatchSize*b.mc.TotalLen(), b.mc.HiddenSize, 2*b.mc.Intermediate()
 	if b.gemmX == nil { // backend buffers live as long as the backend: allocate once
 		b.gemmX, b.gemmW, b.gemmY = b.be.Alloc(rows*k), b.be.Alloc(n*k), b.be.Alloc(rows*n)
@@ -347,8 +365,13 @@ func (b *variantBench) measureGemm() {
 		calls++
 	}
 	sec := time.Since(start).Seconds() / float64(calls)
+	if err := b.be.Err(); err != nil {
+		return err
+	}
 	b.keep(benchGemm, BenchResult{Name: fmt.Sprintf("%s %dx%dx%d", benchGemm, rows, n, k), StepSeconds: sec,
-		CPUSeconds: (procstat.CPUTime() - cpu0).Seconds() / float64(calls), GFLOPs: 2 * float64(rows*n*k) / sec / 1e9})
+		CPUSeconds: (procstat.CPUTime() - cpu0).Seconds() / float64(calls), GFLOPs: 2 * float64(rows*n*k) / sec / 1e9,
+		Backend: b.be.Name()})
+	return nil
 }
 
 // torchStep is the JSON line benchmarks/train/torch_trm.py bench prints.
@@ -386,6 +409,9 @@ func (b *variantBench) measureTorch(ctx context.Context, python, script string, 
 		"--seq-len", strconv.Itoa(mc.SeqLen), "--vocab", strconv.Itoa(mc.VocabSize), "--puzzle-emb-len", strconv.Itoa(mc.PrefixLen()),
 		"--identifiers", strconv.Itoa(mc.NumPuzzleIdentifiers), "--halt-max-steps", strconv.Itoa(mc.HaltMaxSteps),
 		"--expansion", strconv.FormatFloat(mc.Expansion, 'g', -1, 64)}
+	if b.gpu {
+		args = append(args, "--device", "cuda")
+	}
 	cmd := exec.CommandContext(ctx, python, args...)
 	cmd.Env = append(os.Environ(), "OPENBLAS_NUM_THREADS="+threads, "OMP_NUM_THREADS="+threads, "MKL_NUM_THREADS="+threads)
 	var stdout, stderr bytes.Buffer

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs `trm gpu check`, `trm bench loader --gpu` (batches into pinned memory
-# and onto the device) and, when carried, the package's GPU tests on a
-# machine with an NVIDIA GPU but no Go toolchain, writing everything to
-# $OUT (default benchmarks/out/gpu).
+# and onto the device), when carried the package's GPU tests, and last
+# `trm bench train device=cuda` on a machine with an NVIDIA GPU but no Go
+# toolchain, writing everything to $OUT (default benchmarks/out/gpu).
 #
 # Build both binaries on any Linux x86-64 machine with Go, at the repo root
 # (both names are git-ignored, so they must be carried; -s -w strips debug
@@ -12,9 +12,10 @@
 #   CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go test -c -ldflags='-s -w' -o cuda.test ./kernels/cuda
 # With the device tool, carry them and run this script, e.g.
 #   run(command="bash benchmarks/gpu/check.sh", carry=["trm", "cuda.test"], timeout_s=480)
-# It comes back as $OUT/gpu-check.txt, $OUT/gpu-loader.txt, $OUT/gpu-tests.txt,
-# $OUT/env.txt. Each step is killed 10 s after its time limit (a GPU stuck in
-# a kernel ignores the polite signal). REHEARSE=1 rehearses the script
+# It comes back as $OUT/gpu-check.txt, $OUT/gpu-loader.txt, $OUT/gpu-train.txt
+# (`trm bench train device=cuda` beside PyTorch on the same GPU),
+# $OUT/gpu-tests.txt, $OUT/env.txt. Each step is killed 10 s after its time
+# limit (a GPU stuck in a kernel ignores the polite signal). REHEARSE=1 rehearses the script
 # against the fake driver of internal/fakecuda (LD_LIBRARY_PATH at the
 # directory fakecuda.Build wrote): it leaves out the timed GEMMs, far too
 # slow on the fake's host loops.
@@ -67,5 +68,16 @@ if [ -x ./cuda.test ]; then
   ) 2>&1 | tee "$OUT/gpu-tests.txt"
   trc=${PIPESTATUS[0]}
   [ "$rc" -eq 0 ] && rc=$trc
+fi
+if [ -x ./trm ]; then
+  # Training throughput on the GPU backend beside PyTorch's port of the
+  # reference on the same GPU (torch_trm.py --device cuda), both variants at
+  # the paper's Sudoku size (hidden 512, 8 heads, batch 768; fp32 both).
+  # REHEARSE: a tiny model.
+  model=(arch.hidden_size=512 arch.num_heads=8 global_batch_size=768)
+  [ -n "${REHEARSE:-}" ] && model=(arch.hidden_size=32 arch.num_heads=2 arch.L_cycles=2 global_batch_size=4)
+  timeout -k 10 180 ./trm bench train device=cuda "${model[@]}" --steps 3 --rounds 1 2>&1 | tee "$OUT/gpu-train.txt"
+  brc=${PIPESTATUS[0]}
+  [ "$rc" -eq 0 ] && rc=$brc
 fi
 exit "$rc"

@@ -22,7 +22,9 @@ Benchmark (`bench`): times full training steps on random data, as the Go
 BenchmarkTrainStep (model/bench_test.go) does: ACT forward in train mode with
 the carry kept across steps, loss head, backward of loss / batch, sign-SGD on
 the puzzle embeddings, AdamATan2 on all parameters, zero grads. One JSON line
-goes to stdout, progress to stderr.
+goes to stdout, progress to stderr. `--device cuda` runs it on a GPU in fp32
+(torch >= 2.0; each step timed to its last kernel), `trm bench train
+device=cuda`'s baseline.
 
     python3 benchmarks/train/torch_trm.py check [model-golden.json]
     python3 benchmarks/train/torch_trm.py bench --variant attention --steps 5 --threads 2
@@ -634,6 +636,13 @@ def blas_library():
 
 def bench(a):
     torch.set_num_threads(a.threads)
+    gpu = a.device != "cpu"
+    if gpu:
+        # Every tensor the model, the batch and the optimisers make goes to
+        # the device (torch >= 2.0), so the port runs there unchanged.
+        if not hasattr(torch, "set_default_device"):
+            raise SystemExit(f"--device {a.device} needs torch >= 2.0 (this is {torch.__version__})")
+        torch.set_default_device(a.device)
     torch.manual_seed(a.seed)  # weights, data and the exploration draws
     mlp_t = a.variant == "mlp_t"
     cfg = make_config(
@@ -661,6 +670,8 @@ def bench(a):
         adam.step()
         sgd.zero_grad()
         adam.zero_grad(set_to_none=True)
+        if gpu:
+            torch.cuda.synchronize()  # the step's kernels are done, not just queued
         dt = time.perf_counter() - t0
         if i >= a.warmup:
             times.append(dt)
@@ -668,7 +679,8 @@ def bench(a):
         print(f"step {i + 1}/{a.warmup + a.steps}{' (warm-up)' if i < a.warmup else ''}: "
               f"{dt * 1e3:.0f} ms, loss {loss.item():.4f}", file=sys.stderr)
     mean = sum(times) / len(times)
-    print(json.dumps(dict(impl="pytorch", torch=torch.__version__, blas=blas_library(), variant=a.variant, threads=a.threads,
+    blas = f"cuBLAS on {torch.cuda.get_device_name()}" if gpu else blas_library()
+    print(json.dumps(dict(impl="pytorch", torch=torch.__version__, blas=blas, variant=a.variant, threads=a.threads,
                           batch=B, steps=a.steps, ms_per_step=round(mean * 1e3, 2),
                           ms_per_step_min=round(min(times) * 1e3, 2), cpu_s_per_step=round(cpu / a.steps, 3),
                           examples_per_s=round(B / mean, 2),
@@ -696,6 +708,7 @@ def main():
                           ("--threads", 2), ("--seed", 0)):
         b.add_argument(flag, type=int, default=default)
     b.add_argument("--expansion", type=float, default=4.0)
+    b.add_argument("--device", default="cpu", help="cpu, or a torch CUDA device (cuda, cuda:0): fp32 on the GPU")
     b.add_argument("--halt-exploration-prob", type=float, default=0.1)
     b.add_argument("--weight-decay", type=float, default=1.0)
     a = p.parse_args()

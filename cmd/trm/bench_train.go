@@ -39,6 +39,12 @@ func (c *benchTrainCmd) Run(g *globals) error {
 		mc.HiddenSize, mc.NumHeads, mc.LLayers, mc.HCycles, mc.LCycles, mc.HaltMaxSteps, mc.BatchSize, mc.TotalLen(), mc.SeqLen, mc.PrefixLen(), mc.VocabSize)
 	fmt.Printf("%d interleaved rounds of %d steps after one warm-up step; best round of each. A step: ACT forward, backward, both optimisers (trainer: plus loader, EMA, metrics); the evaluation rollout runs %d forward steps.\n",
 		c.Rounds, c.Steps, mc.HaltMaxSteps)
+	for _, r := range res {
+		if r.Backend != "" {
+			fmt.Printf("trm's backend: %s (the device override chooses: cpu, cuda, auto)\n", r.Backend)
+			break
+		}
+	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "variant\tmeasurement\tms/step\texamples/s\tGFLOP/s\tCPU s/step\tvs baseline\t")
 	var skipped []string

@@ -376,6 +376,17 @@ func TestCLIGPUOnFakeDriver(t *testing.T) {
 		t.Errorf("gpu check on the fake with its kernels failed a check:\n%s", r.stdout)
 	}
 
+	// `trm bench train device=cuda` measures the GPU backend (tiny: the
+	// kernels run emulated) and says which backend it timed.
+	r = run("bench", "train", "device=cuda", "arch.hidden_size=16", "arch.num_heads=2", "global_batch_size=2", "arch.H_cycles=1",
+		"arch.L_cycles=1", "arch.L_layers=1", "arch.halt_max_steps=2", "--variants", "attention", "--steps", "1", "--rounds", "1", "--torch", "")
+	r.want(t, 0)
+	for _, want := range []string{"trm's backend: cuda-float32 (trm fake GPU", "trm model step (baseline)", "evaluation rollout", "SGEMM 194x512x16"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("bench train device=cuda output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+
 	// `trm train device=cuda` takes the same steps as the CPU, to float32
 	// rounding: the losses of every step agree.
 	dir := t.TempDir()
