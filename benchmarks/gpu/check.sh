@@ -75,7 +75,7 @@ if [ -x ./trm ]; then
   # the paper's Sudoku size (hidden 512, 8 heads, batch 768; fp32 both).
   # REHEARSE: a tiny model.
   model=(arch.hidden_size=512 arch.num_heads=8 global_batch_size=768)
-  [ -n "${REHEARSE:-}" ] && model=(arch.hidden_size=32 arch.num_heads=2 arch.L_cycles=2 global_batch_size=4)
+  [ -n "${REHEARSE:-}" ] && model=(arch.hidden_size=32 arch.num_heads=2 arch.L_cycles=1 arch.halt_max_steps=4 global_batch_size=4)
   timeout -k 10 180 ./trm bench train device=cuda "${model[@]}" --steps 3 --rounds 1 2>&1 | tee "$OUT/gpu-train.txt"
   brc=${PIPESTATUS[0]}
   [ "$rc" -eq 0 ] && rc=$brc
