@@ -39,6 +39,7 @@ type Backend struct {
 
 	spans []span         // managed allocations, sorted by start address
 	owned [][]byte       // the same allocations, freed by Close
+	free  []byte         // the unused rest of the newest chunk
 	stage map[int][]byte // managed staging buffers, by argument slot
 	err   error          // the first failure; later operations do nothing
 }
@@ -91,7 +92,7 @@ func (b *Backend) Close() error {
 	for _, m := range b.stage {
 		errs = append(errs, b.c.FreeManaged(m))
 	}
-	b.owned, b.stage, b.spans = nil, nil, nil
+	b.owned, b.stage, b.spans, b.free = nil, nil, nil, nil
 	return errors.Join(append(errs, b.s.Close())...)
 }
 
@@ -116,28 +117,36 @@ func (b *Backend) run(op string, launches func() error) {
 	}
 }
 
-// Alloc implements kernels.Backend: n zeroed float32 in managed memory.
+// Alloc implements kernels.Backend: n zeroed float32 in managed memory,
+// carved from chunks of at least chunkBytes (the model makes hundreds of
+// buffers; each would otherwise be a driver allocation of its own), each
+// buffer aligned to 256 bytes as cuMemAlloc's are.
 func (b *Backend) Alloc(n int) []float32 {
+	need := (4*n + 255) &^ 255
 	if b.err != nil || n == 0 {
-		return b.placeholder(n)
+		return make([]float32, n) // every operation on it is refused
 	}
-	m, err := b.c.AllocManaged(n * 4)
-	if err != nil {
-		b.fail(err)
-		return b.placeholder(n)
+	if len(b.free) < need {
+		m, err := b.c.AllocManaged(max(need, chunkBytes))
+		if err != nil {
+			b.fail(err)
+			return make([]float32, n)
+		}
+		b.owned = append(b.owned, m)
+		lo := uintptr(unsafe.Pointer(&m[0]))
+		i := sort.Search(len(b.spans), func(i int) bool { return b.spans[i].lo > lo })
+		b.spans = append(b.spans, span{})
+		copy(b.spans[i+1:], b.spans[i:])
+		b.spans[i] = span{lo, lo + uintptr(len(m))}
+		b.free = m
 	}
-	b.owned = append(b.owned, m)
-	lo := uintptr(unsafe.Pointer(&m[0]))
-	i := sort.Search(len(b.spans), func(i int) bool { return b.spans[i].lo > lo })
-	b.spans = append(b.spans, span{})
-	copy(b.spans[i+1:], b.spans[i:])
-	b.spans[i] = span{lo, lo + uintptr(len(m))}
-	return View[float32](m)
+	x := View[float32](b.free[:4*n:4*n])
+	b.free = b.free[need:]
+	return x
 }
 
-// placeholder keeps a caller that ignores Err from indexing out of range
-// after a failed Alloc; every operation on it is refused.
-func (b *Backend) placeholder(n int) []float32 { return make([]float32, n) }
+// chunkBytes is the least managed allocation Alloc makes.
+const chunkBytes = 64 << 20
 
 // ptr returns the device address of x, which must lie within one managed
 // allocation of this backend and hold at least n elements.

@@ -3,6 +3,7 @@ package cuda
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -230,7 +231,7 @@ func TestGPUBackendTrainsAsTheCPU(t *testing.T)     { trainsAsTheCPU(t, openTest
 // variants) on the GPU backend and on the CPU backend from the same seed:
 // losses and parameters must agree to float32 rounding, which they would
 // not if any operation, or the model's host reads of managed memory, went
-// wrong.
+// wrong; and a second GPU run must repeat the first bit for bit.
 func trainsAsTheCPU(t *testing.T, c *Context) {
 	for _, mlpT := range []bool{false, true} {
 		cfg := model.DefaultConfig()
@@ -289,6 +290,12 @@ func trainsAsTheCPU(t *testing.T, c *Context) {
 		host.Close()
 		gotLoss, gotP := run(newTestBackend(t, c))
 		name := map[bool]string{false: "attention", true: "mlp_t"}[mlpT]
+		// Same seed, same bytes on the GPU too: no atomics, fixed
+		// reduction orders, cuBLAS's deterministic algorithms.
+		againLoss, againP := run(newTestBackend(t, c))
+		if !slices.Equal(againLoss, gotLoss) || !slices.Equal(againP, gotP) {
+			t.Errorf("%s: two GPU runs from the same seed differ", name)
+		}
 		for i := range wantLoss {
 			if d := math.Abs(gotLoss[i] - wantLoss[i]); d > 1e-4*math.Max(1, math.Abs(wantLoss[i])) {
 				t.Errorf("%s step %d: loss %.7g on the GPU backend, %.7g on the CPU", name, i+1, gotLoss[i], wantLoss[i])
