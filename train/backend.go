@@ -3,6 +3,7 @@ package train
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/tinyrecursion/trm/kernels"
 	"github.com/tinyrecursion/trm/kernels/cpu"
@@ -12,13 +13,13 @@ import (
 // Devices are the values of the device key.
 var Devices = []string{"cpu", "cuda", "auto"}
 
-// openBackend returns the compute backend for device ("cpu", "cuda", or
-// "auto": the GPU when one can be opened, else the CPU, saying why) and
+// openBackend returns the compute backend for cfg.Device ("cpu", "cuda",
+// or "auto": the GPU when one can be opened, else the CPU, saying why) and
 // the function that releases it.
-func openBackend(device string, workers int, logf func(string, ...any)) (kernels.Backend[float32], func() error, error) {
-	switch device {
+func openBackend(cfg *Config, logf func(string, ...any)) (kernels.Backend[float32], func() error, error) {
+	switch device := cfg.Device; device {
 	case "cuda", "auto":
-		be, closeFn, err := openCUDA()
+		be, closeFn, err := openCUDA(cuda.BackendOptions{TF32: cfg.GPUTF32})
 		if err == nil {
 			return be, closeFn, nil
 		}
@@ -28,19 +29,19 @@ func openBackend(device string, workers int, logf func(string, ...any)) (kernels
 		logf("device=auto: no GPU backend, training on the CPU: %v", err)
 	case "cpu", "":
 	default:
-		return nil, nil, fmt.Errorf("device = %q; known: cpu, cuda, auto", device)
+		return nil, nil, fmt.Errorf("device = %q; known: %s", device, strings.Join(Devices, ", "))
 	}
-	be := cpu.New32(workers)
+	be := cpu.New32(cfg.Workers)
 	return be, func() error { be.Close(); return nil }, nil
 }
 
 // openCUDA opens the first GPU and the training backend on it.
-func openCUDA() (kernels.Backend[float32], func() error, error) {
+func openCUDA(opts cuda.BackendOptions) (kernels.Backend[float32], func() error, error) {
 	c, err := cuda.Open(cuda.Options{})
 	if err != nil {
 		return nil, nil, err
 	}
-	be, err := cuda.NewBackend(c)
+	be, err := cuda.NewBackend(c, opts)
 	if err != nil {
 		return nil, nil, errors.Join(err, c.Close())
 	}

@@ -96,6 +96,9 @@ type Config struct {
 	// Device is the compute backend: cpu, cuda (the first GPU; an error
 	// when there is none) or auto (the GPU when there is one).
 	Device string `yaml:"device" json:"device"`
+	// GPUTF32 runs the GPU backend's matrix products in TF32 on the tensor
+	// cores (cuda.BackendOptions.TF32); the CPU ignores it.
+	GPUTF32 bool `yaml:"gpu_tf32" json:"gpu_tf32"`
 }
 
 // ModelConfig is the model configuration for a dataset's metadata.

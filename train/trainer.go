@@ -144,7 +144,7 @@ func build(ctx context.Context, cfg *Config, opts Options) (_ *Trainer, err erro
 			}
 		}
 	}
-	if t.be, t.closeBE, err = openBackend(cfg.Device, cfg.Workers, t.logf); err != nil {
+	if t.be, t.closeBE, err = openBackend(cfg, t.logf); err != nil {
 		return nil, err
 	}
 	mc := cfg.ModelConfig(meta.SeqLen, meta.VocabSize, meta.NumPuzzleIdentifiers)

@@ -13,7 +13,8 @@
 # With the device tool, carry them and run this script, e.g.
 #   run(command="bash benchmarks/gpu/check.sh", carry=["trm", "cuda.test"], timeout_s=480)
 # It comes back as $OUT/gpu-check.txt, $OUT/gpu-loader.txt, $OUT/gpu-train.txt
-# (`trm bench train device=cuda` beside PyTorch on the same GPU),
+# (`trm bench train device=cuda` beside PyTorch on the same GPU, then with
+# gpu_tf32=True),
 # $OUT/gpu-tests.txt, $OUT/env.txt. Each step is killed 10 s after its time
 # limit (a GPU stuck in a kernel ignores the polite signal). REHEARSE=1 rehearses the script
 # against the fake driver of internal/fakecuda (LD_LIBRARY_PATH at the
@@ -77,6 +78,10 @@ if [ -x ./trm ]; then
   model=(arch.hidden_size=512 arch.num_heads=8 global_batch_size=768)
   [ -n "${REHEARSE:-}" ] && model=(arch.hidden_size=32 arch.num_heads=2 arch.L_cycles=1 arch.halt_max_steps=4 global_batch_size=4)
   timeout -k 10 180 ./trm bench train device=cuda "${model[@]}" --steps 3 --rounds 1 2>&1 | tee "$OUT/gpu-train.txt"
+  brc=${PIPESTATUS[0]}
+  [ "$rc" -eq 0 ] && rc=$brc
+  # The same with the GEMMs in TF32 on the tensor cores (gpu_tf32=True).
+  timeout -k 10 120 ./trm bench train device=cuda gpu_tf32=True "${model[@]}" --variants mlp_t --steps 3 --rounds 1 --torch "" 2>&1 | tee -a "$OUT/gpu-train.txt"
   brc=${PIPESTATUS[0]}
   [ "$rc" -eq 0 ] && rc=$brc
 fi

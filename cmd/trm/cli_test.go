@@ -388,27 +388,36 @@ func TestCLIGPUOnFakeDriver(t *testing.T) {
 	}
 
 	// `trm train device=cuda` takes the same steps as the CPU, to float32
-	// rounding: the losses of every step agree.
+	// rounding: the losses of every step agree (the last override wins, so
+	// device=cpu after device=cuda trains on the CPU).
 	dir := t.TempDir()
 	trm(t, dir, "build", "maze", "-q", "--generate", "32", "--generate-test", "8", "--size", "7", "--out", "maze").want(t, 0)
 	losses := map[string][]float64{}
-	for _, dev := range []string{"cpu", "cuda"} {
-		runDir := filepath.Join(dir, "run-"+dev)
+	for _, dev := range []struct{ name, override, backend string }{
+		{"cpu", "device=cpu", "backend cpu-float32/"},
+		{"cuda", "device=cuda", "backend cuda-float32 (trm fake GPU"},
+		{"tf32", "gpu_tf32=True", "backend cuda-float32, TF32 GEMMs (trm fake GPU"},
+	} {
+		runDir := filepath.Join(dir, "run-"+dev.name)
 		// Small, as the kernels run emulated: a batch of 4 with a 2-token
 		// prefix, at the full learning rate from the first step.
-		args := append([]string{"train", "-q", "--stop-at", "4", "device=" + dev}, tinyTrain("maze", runDir)...)
+		args := append([]string{"train", "-q", "--stop-at", "4", "device=cuda", dev.override}, tinyTrain("maze", runDir)...)
 		cmd := exec.Command(trmBin, append(args, "global_batch_size=4", "arch.puzzle_emb_len=2", "lr=1e-3", "lr_warmup_steps=0")...)
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH="+lib, "XDG_CACHE_HOME="+t.TempDir())
 		r := runCmd(t, cmd)
-		r.want(t, 0, map[string]string{"cpu": "backend cpu-float32/", "cuda": "backend cuda-float32 (trm fake GPU"}[dev])
+		r.want(t, 0, dev.backend)
 		recs, err := train.ReadMetrics(filepath.Join(runDir, "metrics.jsonl"))
 		must(t, err)
 		for _, rec := range recs {
 			if l, ok := rec["train/lm_loss"]; ok {
-				losses[dev] = append(losses[dev], l)
+				losses[dev.name] = append(losses[dev.name], l)
 			}
 		}
+	}
+	// TF32 products: the first step's loss to their precision, not fp32's.
+	if got, want := losses["tf32"][0], losses["cpu"][0]; math.Abs(got-want) > 5e-3*want || got == losses["cuda"][0] {
+		t.Errorf("step 1: lm_loss %.7g with gpu_tf32=True, %.7g on the CPU, %.7g in fp32 on the GPU", got, want, losses["cuda"][0])
 	}
 	if len(losses["cpu"]) != 4 || len(losses["cuda"]) != 4 {
 		t.Fatalf("losses logged: %v", losses)

@@ -36,6 +36,7 @@ type Backend struct {
 	c    *Context
 	s    *Stream
 	name string
+	tf32 bool
 
 	spans []span         // managed allocations, sorted by start address
 	owned [][]byte       // the same allocations, freed by Close
@@ -56,10 +57,18 @@ const (
 	stageLoss
 )
 
+// BackendOptions configure NewBackend.
+type BackendOptions struct {
+	// TF32 runs the GEMMs on the tensor cores with TF32 inputs (GemmArgs.TF32):
+	// several times the fp32 rate at about 1e-3 relative error per product
+	// (the reference's bf16 forward is coarser still).
+	TF32 bool
+}
+
 // NewBackend returns a training backend on c. It loads cuBLAS and the
 // kernels (compiling them with NVRTC, or from the cache) and refuses a
 // device without managed memory.
-func NewBackend(c *Context) (*Backend, error) {
+func NewBackend(c *Context, opts BackendOptions) (*Backend, error) {
 	if c.Props.ManagedMemory == 0 {
 		return nil, fmt.Errorf("cuda backend: %s does not support managed memory, which the training backend keeps its buffers in", c.Props.Name)
 	}
@@ -73,7 +82,11 @@ func NewBackend(c *Context) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Backend{c: c, s: s, name: "cuda-float32 (" + c.Props.Name + ")", stage: map[int][]byte{}}, nil
+	name := "cuda-float32"
+	if opts.TF32 {
+		name += ", TF32 GEMMs"
+	}
+	return &Backend{c: c, s: s, tf32: opts.TF32, name: name + " (" + c.Props.Name + ")", stage: map[int][]byte{}}, nil
 }
 
 // Name implements kernels.Backend.
@@ -140,7 +153,7 @@ func (b *Backend) Alloc(n int) []float32 {
 		b.spans[i] = span{lo, lo + uintptr(len(m))}
 		b.free = m
 	}
-	x := View[float32](b.free[:4*n:4*n])
+	x := View[float32](b.free[: 4*n : 4*n])
 	b.free = b.free[need:]
 	return x
 }
@@ -220,7 +233,7 @@ func (b *Backend) scratch(n int) (DeviceBuffer, error) { return b.c.Alloc(n * 4)
 // gemm is one row-major fp32 product C = alpha·op(A)·op(B) + beta·C, or a
 // strided batch of them, on the backend's stream.
 func (b *Backend) gemm(g GemmArgs) error {
-	g.AB, g.CType = F32, F32
+	g.AB, g.CType, g.TF32 = F32, F32, b.tf32
 	return b.c.Gemm(b.s, g)
 }
 

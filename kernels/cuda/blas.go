@@ -102,13 +102,14 @@ func (b *cublasAPI) infos() []LibraryInfo {
 
 // cuBLAS enum values (cublas_api.h, library_types.h).
 const (
-	cublasOpN          = 0
-	cublasOpT          = 1
-	cudaR32F           = 0
-	cudaR16BF          = 14
-	cublasCompute32F   = 68
-	cublasDefaultMath  = 0
-	blasWorkspaceBytes = 32 << 20 // NVIDIA recommends 32 MiB on Hopper
+	cublasOpN                = 0
+	cublasOpT                = 1
+	cudaR32F                 = 0
+	cudaR16BF                = 14
+	cublasCompute32F         = 68
+	cublasCompute32FFastTF32 = 77
+	cublasDefaultMath        = 0
+	blasWorkspaceBytes       = 32 << 20 // NVIDIA recommends 32 MiB on Hopper
 )
 
 // blasHandle creates the cuBLAS handle on first use (context thread only).
@@ -186,6 +187,10 @@ type GemmArgs struct {
 	Batch            int // 0 or 1: a single GEMM
 	StrideA, StrideB int64
 	StrideC          int64
+	// TF32 multiplies fp32 inputs on the tensor cores with 10-bit
+	// mantissas (CUBLAS_COMPUTE_32F_FAST_TF32), accumulating in fp32:
+	// several times the fp32 rate, about 1e-3 relative error.
+	TF32 bool
 }
 
 func (g GemmArgs) dtypes() (uintptr, uintptr, error) {
@@ -207,11 +212,15 @@ func (g GemmArgs) dtypes() (uintptr, uintptr, error) {
 	if g.AB == F32 && g.CType != F32 {
 		return 0, 0, fmt.Errorf("gemm: fp32 inputs need an fp32 output")
 	}
+	if g.TF32 && g.AB != F32 {
+		return 0, 0, fmt.Errorf("gemm: TF32 is for fp32 inputs, not %v", g.AB)
+	}
 	return ab, cc, nil
 }
 
 // Gemm enqueues the matrix product on s. fp32 inputs go to cublasSgemm
-// (full fp32); bf16 inputs to cublasGemmEx with fp32 compute. Row-major C =
+// (full fp32), or with TF32 to cublasGemmEx with the TF32 compute type;
+// bf16 inputs to cublasGemmEx with fp32 compute. Row-major C =
 // op(A) op(B) is the column-major product C^T = op(B)^T op(A)^T, so the
 // operands are swapped on the way to cuBLAS.
 func (c *Context) Gemm(s *Stream, g GemmArgs) error {
@@ -245,19 +254,23 @@ func (c *Context) Gemm(s *Stream, g GemmArgs) error {
 		A, B, C := uintptr(g.B), uintptr(g.A), uintptr(g.C)
 		batched := g.Batch > 1
 		algo := ^uintptr(0) // CUBLAS_GEMM_DEFAULT (-1)
+		compute := uintptr(cublasCompute32F)
+		if g.TF32 {
+			compute = cublasCompute32FFastTF32
+		}
 		switch {
-		case g.AB == F32 && !batched:
+		case g.AB == F32 && !g.TF32 && !batched:
 			return b.check("cublasSgemm_v2", call(b.sgemm, h, opB, opA, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc))
-		case g.AB == F32:
+		case g.AB == F32 && !g.TF32:
 			return b.check("cublasSgemmStridedBatched", call(b.sgemmStridedBatched, h, opB, opA, m, n, k, alpha,
 				A, lda, uintptr(g.StrideB), B, ldb, uintptr(g.StrideA), beta, C, ldc, uintptr(g.StrideC), uintptr(g.Batch)))
 		case !batched:
 			return b.check("cublasGemmEx", call(b.gemmEx, h, opB, opA, m, n, k, alpha,
-				A, ab, lda, B, ab, ldb, beta, C, cc, ldc, cublasCompute32F, algo))
+				A, ab, lda, B, ab, ldb, beta, C, cc, ldc, compute, algo))
 		default:
 			return b.check("cublasGemmStridedBatchedEx", call(b.gemmStridedBatchedEx, h, opB, opA, m, n, k, alpha,
 				A, ab, lda, uintptr(g.StrideB), B, ab, ldb, uintptr(g.StrideA), beta, C, cc, ldc, uintptr(g.StrideC),
-				uintptr(g.Batch), cublasCompute32F, algo))
+				uintptr(g.Batch), compute, algo))
 		}
 	})
 }

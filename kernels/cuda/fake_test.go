@@ -119,6 +119,40 @@ func TestFakeGPUDevice(t *testing.T) {
 	}
 }
 
+// TestFakeGPUTF32 runs one product in fp32 and in TF32: the fake rounds
+// TF32 inputs as the tensor cores do, so the TF32 product must move away
+// from the fp32 one (the compute type reached cuBLAS) yet stay within the
+// TF32 tolerance of the check.
+func TestFakeGPUTF32(t *testing.T) {
+	h := newHarness(openFakeGPU(t, false), nil, 3)
+	defer h.free()
+	g := gemmCase{ab: F32, c: F32, transB: true, m: 64, n: 48, k: 256, alpha: 1}
+	results := map[bool][]float32{}
+	A, B := h.randn(g.m*g.k, F32, 1), h.randn(g.n*g.k, F32, 1)
+	want := make([]float32, g.m*g.n)
+	refGemm(g.args(), A, B, want, 0, g.m)
+	for _, tf32 := range []bool{false, true} {
+		g.tf32 = tf32
+		a := g.args()
+		a.A, a.B, a.C = h.upload(A, F32), h.upload(B, F32), h.alloc(4*g.m*g.n)
+		h.do(func() error { return h.c.Gemm(nil, a) })
+		results[tf32] = h.download(a.C, g.m*g.n, F32)
+	}
+	if h.err != nil {
+		t.Fatal(h.err)
+	}
+	for tf32, rel := range map[bool]float64{false: 1e-5, true: 2e-3} {
+		atol, rtol := tolFor(F32, want, rel)
+		if r := compare(results[tf32], want, atol, rtol); !r.OK() {
+			t.Errorf("tf32 %v: %d of %d outside %g (max rel %.3g)", tf32, r.Bad, r.N, rel, r.MaxRel)
+		}
+	}
+	atol, rtol := tolFor(F32, want, 1e-5)
+	if r := compare(results[true], want, atol, rtol); r.OK() {
+		t.Errorf("the TF32 product is as close as fp32's (max rel %.3g): its inputs were not rounded", r.MaxRel)
+	}
+}
+
 func TestFakeGPUAllocatorReuses(t *testing.T) { allocatorReuses(t, openFakeGPU(t, false)) }
 
 func TestFakeGPUPinnedRoundTrip(t *testing.T) { pinnedRoundTrip(t, openFakeGPU(t, false)) }

@@ -8,6 +8,7 @@ import (
 type gemmCase struct {
 	name    string
 	ab, c   DType
+	tf32    bool
 	transA  bool
 	transB  bool
 	m, n, k int
@@ -35,12 +36,17 @@ func gemmCases() []gemmCase {
 			gemmCase{name: "batched NN 8x97x64x97 " + tag, ab: t.ab, c: t.c, m: 97, n: 64, k: 97, batch: 8, alpha: 1, beta: 0.5, relTol: t.rel},
 		)
 	}
-	return out
+	// fp32 on the tensor cores: inputs rounded to 10 mantissa bits (2^-11
+	// relative each), products summed in fp32.
+	return append(out,
+		gemmCase{name: "NT 640x384x512 f32->f32 tf32", ab: F32, c: F32, tf32: true, transB: true, m: 640, n: 384, k: 512, alpha: 1, relTol: 2e-3},
+		gemmCase{name: "batched NN 8x97x64x97 f32->f32 tf32", ab: F32, c: F32, tf32: true, m: 97, n: 64, k: 97, batch: 8, alpha: 1, beta: 0.5, relTol: 2e-3},
+	)
 }
 
 func (g gemmCase) args() GemmArgs {
 	a := GemmArgs{TransA: g.transA, TransB: g.transB, M: g.m, N: g.n, K: g.k, Alpha: g.alpha, Beta: g.beta,
-		AB: g.ab, CType: g.c, Lda: g.k, Ldb: g.n, Ldc: g.n, Batch: max(g.batch, 1)}
+		AB: g.ab, CType: g.c, Lda: g.k, Ldb: g.n, Ldc: g.n, Batch: max(g.batch, 1), TF32: g.tf32}
 	if g.transA {
 		a.Lda = g.m
 	}
@@ -92,6 +98,7 @@ func gemmCheck(h *harness, g gemmCase) (comparison, error) {
 type benchShape struct {
 	name    string
 	ab, c   DType
+	tf32    bool
 	transA  bool
 	transB  bool
 	m, n, k int
@@ -111,6 +118,7 @@ func benchGemms(ctx context.Context, c *Context, s *Stream, tokens int, printf f
 	shapes := []benchShape{
 		{name: "8192^3", ab: BF16, c: BF16, transB: true, m: 8192, n: 8192, k: 8192},
 		{name: "8192^3 sgemm", ab: F32, c: F32, transB: true, m: 8192, n: 8192, k: 8192},
+		{name: "8192^3 tf32", ab: F32, c: F32, tf32: true, transB: true, m: 8192, n: 8192, k: 8192},
 		{name: "qkv fwd  x.Wt  (tokens x 512 x 1536)", ab: BF16, c: BF16, transB: true, m: tokens, n: 1536, k: 512},
 		{name: "gate_up fwd x.Wt (tokens x 512 x 3072)", ab: BF16, c: BF16, transB: true, m: tokens, n: 3072, k: 512},
 		{name: "gate_up bwd dY.W (tokens x 3072 x 512)", ab: BF16, c: BF16, m: tokens, n: 512, k: 3072},
@@ -141,7 +149,7 @@ func benchGemm(c *Context, s *Stream, sh benchShape) (tflops float64, spot strin
 	h := newHarness(c, s, 7)
 	defer h.free()
 	a := GemmArgs{TransA: sh.transA, TransB: sh.transB, M: sh.m, N: sh.n, K: sh.k, Alpha: 1, AB: sh.ab, CType: sh.c,
-		Lda: sh.k, Ldb: sh.n, Ldc: sh.n}
+		Lda: sh.k, Ldb: sh.n, Ldc: sh.n, TF32: sh.tf32}
 	if sh.transA {
 		a.Lda = sh.m
 	}
@@ -205,7 +213,11 @@ func benchGemm(c *Context, s *Stream, sh benchShape) (tflops float64, spot strin
 		}
 		gv, wv = append(gv, got[r*sh.n+col]), append(wv, float32(sum))
 	}
-	atol, rtol := tolFor(sh.c, wv, 1e-5)
+	rel := 1e-5
+	if sh.tf32 {
+		rel = 2e-3
+	}
+	atol, rtol := tolFor(sh.c, wv, rel)
 	r := compare(gv, wv, atol, rtol)
 	verdict := "ok"
 	if !r.OK() {

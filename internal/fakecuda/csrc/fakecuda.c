@@ -65,6 +65,7 @@ enum {
 	fakeR32F = 0,
 	fakeR16BF = 14,
 	fakeCompute32F = 68,
+	fakeCompute32FFastTF32 = 77,
 };
 
 /* Distinct non-null handles for contexts, streams, events. */
@@ -336,6 +337,16 @@ const char *cublasGetStatusName(cublasStatus_t status) {
 
 size_t cublasLtGetVersion(void) { return 120405; }
 
+/* TF32 keeps 10 of fp32's 23 mantissa bits: round to nearest, ties away
+ * from zero, as the tensor cores' conversion does (finite values). */
+static float toTF32(float f) {
+	uint32_t bits;
+	memcpy(&bits, &f, 4);
+	bits = (bits + 0x1000u) & ~0x1fffu;
+	memcpy(&f, &bits, 4);
+	return f;
+}
+
 static float loadValue(const void *p, int type, long long i) {
 	if (type == fakeR32F) return ((const float *)p)[i];
 	uint32_t bits = (uint32_t)((const uint16_t *)p)[i] << 16;
@@ -363,7 +374,8 @@ static void storeValue(void *p, int type, long long i, double v) {
  */
 static cublasStatus_t gemm(cublasHandle_t handle, int transa, int transb, int m, int n, int k, float alpha,
 			   const void *A, int atype, int lda, long long strideA, const void *B, int btype, int ldb,
-			   long long strideB, float beta, void *C, int ctype, int ldc, long long strideC, int batch) {
+			   long long strideB, float beta, void *C, int ctype, int ldc, long long strideC, int batch,
+			   int tf32) {
 	if (handle != (cublasHandle_t)&blasHandle || m < 0 || n < 0 || k < 0 || batch < 1 || transa < 0 ||
 	    transa > 2 || transb < 0 || transb > 2)
 		return fakeBlasInvalidValue;
@@ -376,9 +388,10 @@ static cublasStatus_t gemm(cublasHandle_t handle, int transa, int transb, int m,
 			for (int i = 0; i < m; i++) {
 				double acc = 0;
 				for (int l = 0; l < k; l++) {
-					double x = loadValue(A, atype, oa + (ta ? l + (long long)i * lda : i + (long long)l * lda));
-					double y = loadValue(B, btype, ob + (tb ? j + (long long)l * ldb : l + (long long)j * ldb));
-					acc += x * y;
+					float x = loadValue(A, atype, oa + (ta ? l + (long long)i * lda : i + (long long)l * lda));
+					float y = loadValue(B, btype, ob + (tb ? j + (long long)l * ldb : l + (long long)j * ldb));
+					if (tf32) x = toTF32(x), y = toTF32(y);
+					acc += (double)x * y;
 				}
 				long long ci = oc + i + (long long)j * ldc;
 				double v = (double)alpha * acc;
@@ -391,7 +404,9 @@ static cublasStatus_t gemm(cublasHandle_t handle, int transa, int transb, int m,
 }
 
 static int typesSupported(int atype, int btype, int ctype, int compute) {
-	if (compute != fakeCompute32F || atype != btype) return 0;
+	if (atype != btype) return 0;
+	if (compute == fakeCompute32FFastTF32) return atype == fakeR32F && ctype == fakeR32F;
+	if (compute != fakeCompute32F) return 0;
 	if (atype == fakeR32F) return ctype == fakeR32F;
 	return atype == fakeR16BF && (ctype == fakeR32F || ctype == fakeR16BF);
 }
@@ -400,7 +415,7 @@ cublasStatus_t cublasSgemm_v2(cublasHandle_t handle, cublasOperation_t transa, c
 			      int k, const float *alpha, const float *A, int lda, const float *B, int ldb, const float *beta,
 			      float *C, int ldc) {
 	return gemm(handle, transa, transb, m, n, k, *alpha, A, fakeR32F, lda, 0, B, fakeR32F, ldb, 0, *beta, C, fakeR32F,
-		    ldc, 0, 1);
+		    ldc, 0, 1, 0);
 }
 
 cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb,
@@ -408,7 +423,7 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_
 					 long long int strideA, const float *B, int ldb, long long int strideB,
 					 const float *beta, float *C, int ldc, long long int strideC, int batchCount) {
 	return gemm(handle, transa, transb, m, n, k, *alpha, A, fakeR32F, lda, strideA, B, fakeR32F, ldb, strideB, *beta,
-		    C, fakeR32F, ldc, strideC, batchCount);
+		    C, fakeR32F, ldc, strideC, batchCount, 0);
 }
 
 cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n,
@@ -417,7 +432,7 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa, cub
 			    cublasComputeType_t computeType, cublasGemmAlgo_t algo) {
 	if (!typesSupported(Atype, Btype, Ctype, computeType) || (int)algo != -1) return fakeBlasNotSupported;
 	return gemm(handle, transa, transb, m, n, k, *(const float *)alpha, A, Atype, lda, 0, B, Btype, ldb, 0,
-		    *(const float *)beta, C, Ctype, ldc, 0, 1);
+		    *(const float *)beta, C, Ctype, ldc, 0, 1, computeType == fakeCompute32FFastTF32);
 }
 
 cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb,
@@ -428,5 +443,5 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation
 					  cublasGemmAlgo_t algo) {
 	if (!typesSupported(Atype, Btype, Ctype, computeType) || (int)algo != -1) return fakeBlasNotSupported;
 	return gemm(handle, transa, transb, m, n, k, *(const float *)alpha, A, Atype, lda, strideA, B, Btype, ldb,
-		    strideB, *(const float *)beta, C, Ctype, ldc, strideC, batchCount);
+		    strideB, *(const float *)beta, C, Ctype, ldc, strideC, batchCount, computeType == fakeCompute32FFastTF32);
 }
