@@ -38,7 +38,9 @@ func (m *Model[T]) Backward(scale float64) error {
 	dz := a.dZ
 	be.Gemm(true, false, d.V, d.h, d.N, 1, a.dLogitsFull, d.V, zH, d.h, 1, m.gLMHead, d.h)
 	be.Gemm(false, false, d.N, d.h, d.V, 1, a.dLogitsFull, d.V, m.lmHead, d.h, 0, dz, d.h)
-	// q_head: 0.5·BCE(q_halt, seq_correct); q_continue gets no loss.
+	// q_head: 0.5·BCE(q_halt, seq_correct); q_continue gets no loss. The
+	// per-row gradients dq [B, 2] go through two products over position 0
+	// of every row (stride L·h), as in the forward.
 	for b := 0; b < d.B; b++ {
 		var y T
 		if a.seqCorrect[b] {
@@ -46,14 +48,11 @@ func (m *Model[T]) Backward(scale float64) error {
 		}
 		_, g := kernels.BCEWithLogits(out.QHalt[b], y)
 		g *= T(0.5 * scale)
-		z := zH[b*d.L*d.h : b*d.L*d.h+d.h]
-		dzr := dz[b*d.L*d.h : b*d.L*d.h+d.h]
-		for i := range z {
-			m.gQW[i] += g * z[i]
-			dzr[i] += g * m.qW[i]
-		}
+		a.dq[2*b], a.dq[2*b+1] = g, 0
 		m.gQB[0] += g
 	}
+	be.Gemm(true, false, 2, d.h, d.B, 1, a.dq, 2, zH, d.L*d.h, 1, m.gQW, d.h)
+	be.Gemm(false, false, d.B, d.h, 2, 1, a.dq, 2, m.qW, d.h, 1, dz, d.L*d.h)
 
 	// z_H = net(z_H + z_L): the gradient reaches z_L only.
 	m.netBackward(&a.slots[lc], dz)

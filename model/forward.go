@@ -36,6 +36,7 @@ type activations[T kernels.Float] struct {
 	x, inj, tmp []T // input embeddings, z_H + x, residual scratch: [N, h]
 	slots       []slot[T]
 	logitsFull  []T       // [N, V], prefix rows included
+	q, dq       []T       // [B, 2] q_head products (halt, continue) and their gradients
 	tokLoss     []float64 // [B·S]
 	inputs      []int32   // [B·S] token ids of the last Forward
 	labelsFull  []int32   // [N] labels of the last Forward, prefix rows ignored
@@ -79,6 +80,7 @@ func (m *Model[T]) allocActivations() {
 		}
 	}
 	a.logitsFull, a.dLogitsFull = al(d.N*d.V), al(d.N*d.V)
+	a.q, a.dq = al(2*d.B), al(2*d.B)
 	a.tokLoss, a.gradScale, a.lossFull = make([]float64, d.B*d.S), make([]float64, d.N), make([]float64, d.N)
 	a.inputs, a.labelsFull = make([]int32, d.B*d.S), make([]int32, d.N)
 	a.seqCorrect = make([]bool, d.B)
@@ -217,21 +219,16 @@ func (m *Model[T]) inner(c *Carry[T], train bool) {
 
 	// lm_head over every position; the prefix rows are dropped below.
 	be.Gemm(false, true, d.N, d.V, d.h, 1, zH, d.h, m.lmHead, d.h, 0, a.logitsFull, d.V)
+	// q_head reads position 0 of every row (quirk Q-M15): the rows of zH
+	// at stride L·h, one product on the backend rather than B reads of
+	// scattered device rows on the host.
+	be.Gemm(false, true, d.B, 2, d.h, 1, zH, d.L*d.h, m.qW, d.h, 0, a.q, 2)
 	out := &m.out
 	for b := 0; b < d.B; b++ {
 		be.Copy(out.Logits[b*d.S*d.V:(b+1)*d.S*d.V], a.logitsFull[(b*d.L+d.P)*d.V:(b+1)*d.L*d.V])
-		z := zH[b*d.L*d.h : b*d.L*d.h+d.h] // position 0 (quirk Q-M15)
-		out.QHalt[b] = dot(z, m.qW[:d.h]) + m.qB[0]
-		out.QContinue[b] = dot(z, m.qW[d.h:]) + m.qB[1]
+		out.QHalt[b] = a.q[2*b] + m.qB[0]
+		out.QContinue[b] = a.q[2*b+1] + m.qB[1]
 	}
-}
-
-func dot[T kernels.Float](x, y []T) T {
-	var s T
-	for i, v := range x {
-		s += v * y[i]
-	}
-	return s
 }
 
 // inputEmbeddings writes x = sqrt(h)·[puzzle prefix; token embeddings]
