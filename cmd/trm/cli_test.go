@@ -415,6 +415,36 @@ func TestCLIGPUOnFakeDriver(t *testing.T) {
 			}
 		}
 	}
+	// `trm eval device=cuda` of the GPU-trained checkpoint reports the
+	// metrics the CPU reports for it.
+	evals := map[string]map[string]float64{}
+	for _, dev := range []string{"cpu", "cuda"} {
+		cmd := exec.Command(trmBin, "eval", "--checkpoint", filepath.Join(dir, "run-cuda"), "device="+dev)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH="+lib, "XDG_CACHE_HOME="+t.TempDir())
+		r := runCmd(t, cmd)
+		r.want(t, 0)
+		if want := map[string]string{"cpu": "backend cpu-float32/", "cuda": "backend cuda-float32 (trm fake GPU"}[dev]; !strings.Contains(r.stdout, want) {
+			t.Errorf("eval device=%s output lacks %q:\n%s", dev, want, r.stdout)
+		}
+		evals[dev] = map[string]float64{}
+		for _, line := range strings.Split(r.stdout, "\n") {
+			var k string
+			var v float64
+			if n, _ := fmt.Sscanf(line, "  %s %g", &k, &v); n == 2 {
+				evals[dev][k] = v
+			}
+		}
+	}
+	if len(evals["cpu"]) == 0 || len(evals["cpu"]) != len(evals["cuda"]) {
+		t.Errorf("eval metrics: cpu %v, cuda %v", evals["cpu"], evals["cuda"])
+	}
+	for k, want := range evals["cpu"] {
+		if got := evals["cuda"][k]; math.Abs(got-want) > 1e-4*math.Max(1, math.Abs(want)) {
+			t.Errorf("eval %s: %.7g with device=cuda, %.7g with device=cpu", k, got, want)
+		}
+	}
+
 	// TF32 products: the first step's loss to their precision, not fp32's.
 	if got, want := losses["tf32"][0], losses["cpu"][0]; math.Abs(got-want) > 5e-3*want || got == losses["cuda"][0] {
 		t.Errorf("step 1: lm_loss %.7g with gpu_tf32=True, %.7g on the CPU, %.7g in fp32 on the GPU", got, want, losses["cuda"][0])
