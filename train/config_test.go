@@ -14,8 +14,13 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Arch.PuzzleEmbNdim != 512 || c.Arch.HiddenSize != 512 || c.Arch.LCycles != 6 || c.GlobalBatchSize != 768 ||
-		c.LR != 1e-4 || c.PuzzleEmbLR != 1e-2 || c.Epochs != 100000 || c.EMA || len(c.Evaluators) != 1 {
+		c.LR != 1e-4 || c.PuzzleEmbLR != 1e-2 || c.Epochs != 100000 || c.EMA || len(c.Evaluators) != 1 ||
+		c.Device != "cpu" || c.GPUTF32 {
 		t.Errorf("defaults: %+v", c)
+	}
+	c, err = LoadConfig("", []string{"device=cuda", "gpu_tf32=True"})
+	if err != nil || c.Device != "cuda" || !c.GPUTF32 {
+		t.Errorf("device=cuda gpu_tf32=True: %+v, %v", c, err)
 	}
 }
 
@@ -43,6 +48,8 @@ func TestConfigErrors(t *testing.T) {
 		{"ema=maybe", "wrong type"},
 		{"epochs=10", "eval_interval = 10000 must divide epochs = 10"},
 		{"novalue", "want key=value"},
+		{"device=gpu", `device = "gpu"; known: cpu, cuda, auto`},
+		{"gpu_tf32=fast", "wrong type"},
 	} {
 		_, err := LoadConfig("", []string{tc.override})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
