@@ -27,7 +27,7 @@ func openBackend(cfg *Config, logf func(string, ...any)) (kernels.Backend[float3
 			return nil, nil, fmt.Errorf("device=cuda: %w (device=cpu trains on the CPU)", err)
 		}
 		logf("device=auto: no GPU backend, training on the CPU: %v", err)
-	case "cpu", "":
+	case "cpu":
 	default:
 		return nil, nil, fmt.Errorf("device = %q; known: %s", device, strings.Join(Devices, ", "))
 	}

@@ -89,9 +89,9 @@ const (
 // (loader, ACT forward, backward, both optimisers, EMA, metrics), the
 // model step alone on a fixed batch (the baseline every ratio is against),
 // the same step in the PyTorch re-implementation of the reference when
-// cfg.Torch is set (on the same GPU with the GPU backend), one evaluation rollout (halt_max_steps forward steps,
-// in the first round only), and the backend's SGEMM on the model's largest
-// matmul shape. The measurements alternate in rounds so that a machine's
+// cfg.Torch is set (on the same GPU with the GPU backend), one evaluation
+// rollout (halt_max_steps forward steps, in the first round only), and the
+// backend's SGEMM on the model's largest matmul shape. The measurements alternate in rounds so that a machine's
 // drift reaches all of them alike.
 func Bench(ctx context.Context, cfg BenchConfig, log func(format string, args ...any)) (*model.Config, []BenchResult, error) {
 	if cfg.Steps < 1 || cfg.Rounds < 1 {

@@ -316,6 +316,9 @@ func (b *Backend) Copy(dst, src []float32) {
 
 // Zero implements kernels.Backend.
 func (b *Backend) Zero(x []float32) {
+	if len(x) == 0 {
+		return
+	}
 	px := b.ptr(x, len(x), "zero")
 	b.run("zero", func() error { return b.c.Memset(b.s, px, 0, 4*len(x)) })
 }
@@ -520,7 +523,7 @@ func (b *Backend) MLP(out, x, wGateUp, wDown, gateUp, act []float32, rows, dim, 
 // crossEntropy runs one loss kernel; the losses come back through a
 // managed staging buffer.
 func (b *Backend) crossEntropy(kind LossKind, loss []float64, dlogits, logits []float32, labels []int32, gradScale []float64, rows, vocab int) {
-	if rows == 0 {
+	if rows == 0 || b.err != nil {
 		return
 	}
 	if len(loss) < rows || len(labels) < rows || (gradScale != nil && len(gradScale) < rows) {
@@ -534,9 +537,10 @@ func (b *Backend) crossEntropy(kind LossKind, loss []float64, dlogits, logits []
 		a.RowScale = staged(b, stageScale, gradScale[:rows])
 	}
 	lossBuf := b.stageBuf(stageLoss, rows*8)
-	if lossBuf != nil {
-		a.Loss = DevPtr(unsafe.Pointer(&lossBuf[0]))
+	if lossBuf == nil {
+		return // b.err says why
 	}
+	a.Loss = DevPtr(unsafe.Pointer(&lossBuf[0]))
 	b.run("cross-entropy", func() error { return b.c.CrossEntropy(b.s, F32, a) })
 	if b.err == nil {
 		copy(loss[:rows], View[float64](lossBuf))
