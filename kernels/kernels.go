@@ -41,6 +41,10 @@ type Backend[T Float] interface {
 	Copy(dst, src []T)
 	// Zero sets every element of x to 0.
 	Zero(x []T)
+	// CopyRows copies rows blocks of width elements between strided
+	// layouts: dst[r·dstStride + j] = src[r·srcStride + j], j < width (the
+	// token rows of a batch to and from rows with a prefix, in one call).
+	CopyRows(dst []T, dstStride int, src []T, srcStride int, rows, width int)
 	// Add writes out = a + b elementwise (out may alias a or b).
 	Add(out, a, b []T)
 	// Transpose writes out[b] = in[b]ᵀ for batch matrices of rows×cols.

@@ -140,9 +140,11 @@ func (m *Model[T]) embeddingBackward(dx []T) {
 			}
 		}
 	}
-	for b := 0; b < d.B; b++ {
-		m.be.ScatterAdd(m.gEmbed, dx[(b*d.L+d.P)*d.h:(b+1)*d.L*d.h], a.inputs[b*d.S:(b+1)*d.S], d.h, tokScale)
-	}
+	// The token rows side by side (in the forward's residual scratch, unused
+	// by the backward), then one scatter over every row's tokens.
+	tokens := a.tmp[:d.B*d.S*d.h]
+	m.be.CopyRows(tokens, d.S*d.h, dx[d.P*d.h:], d.L*d.h, d.B, d.S*d.h)
+	m.be.ScatterAdd(m.gEmbed, tokens, a.inputs, d.h, tokScale)
 	if nd := m.Cfg.PuzzleEmbNdim; nd > 0 {
 		for b := 0; b < d.B; b++ {
 			src := dx[b*d.L*d.h : b*d.L*d.h+nd]

@@ -224,8 +224,8 @@ func (m *Model[T]) inner(c *Carry[T], train bool) {
 	// scattered device rows on the host.
 	be.Gemm(false, true, d.B, 2, d.h, 1, zH, d.L*d.h, m.qW, d.h, 0, a.q, 2)
 	out := &m.out
+	be.CopyRows(out.Logits, d.S*d.V, a.logitsFull[d.P*d.V:], d.L*d.V, d.B, d.S*d.V)
 	for b := 0; b < d.B; b++ {
-		be.Copy(out.Logits[b*d.S*d.V:(b+1)*d.S*d.V], a.logitsFull[(b*d.L+d.P)*d.V:(b+1)*d.L*d.V])
 		out.QHalt[b] = a.q[2*b] + m.qB[0]
 		out.QContinue[b] = a.q[2*b+1] + m.qB[1]
 	}
@@ -252,8 +252,12 @@ func (m *Model[T]) inputEmbeddings(c *Carry[T]) {
 				pre[i] = tokScale * v
 			}
 		}
-		m.be.Gather(x[(b*d.L+d.P)*d.h:(b+1)*d.L*d.h], m.embed, c.Inputs[b*d.S:(b+1)*d.S], d.h, tokScale)
 	}
+	// Every row's tokens in one gather (into the residual scratch, free
+	// until the first block) and one strided copy past the prefixes.
+	tokens := m.acts.tmp[:d.B*d.S*d.h]
+	m.be.Gather(tokens, m.embed, c.Inputs, d.h, tokScale)
+	m.be.CopyRows(x[d.P*d.h:], d.L*d.h, tokens, d.S*d.h, d.B, d.S*d.h)
 	if learned {
 		invSqrt2 := T(0.707106781)
 		for b := 0; b < d.B; b++ {

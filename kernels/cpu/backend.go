@@ -192,6 +192,13 @@ func (b *Backend[T]) Copy(dst, src []T) { copy(dst, src[:len(dst)]) }
 // Zero implements kernels.Backend.
 func (b *Backend[T]) Zero(x []T) { clear(x) }
 
+// CopyRows implements kernels.Backend.
+func (b *Backend[T]) CopyRows(dst []T, dstStride int, src []T, srcStride int, rows, width int) {
+	for r := range rows {
+		copy(dst[r*dstStride:r*dstStride+width], src[r*srcStride:r*srcStride+width])
+	}
+}
+
 // Add implements kernels.Backend.
 func (b *Backend[T]) Add(out, x, y []T) {
 	n := len(out)

@@ -314,6 +314,16 @@ func (b *Backend) Copy(dst, src []float32) {
 	b.run("copy", func() error { return b.c.CopyDtoD(b.s, pd, ps, 4*n) })
 }
 
+// CopyRows implements kernels.Backend with one strided copy
+// (cuMemcpy2DAsync).
+func (b *Backend) CopyRows(dst []float32, dstStride int, src []float32, srcStride int, rows, width int) {
+	if rows == 0 || width == 0 {
+		return
+	}
+	pd, ps := b.ptr(dst, extent(rows, width, dstStride), "copy-rows destination"), b.ptr(src, extent(rows, width, srcStride), "copy-rows source")
+	b.run("copy-rows", func() error { return b.c.CopyRows(b.s, pd, 4*dstStride, ps, 4*srcStride, 4*width, rows) })
+}
+
 // Zero implements kernels.Backend.
 func (b *Backend) Zero(x []float32) {
 	if len(x) == 0 {

@@ -88,10 +88,11 @@ func backendMatchesCPU(t *testing.T, c *Context) {
 			run: func(be kernels.Backend[float32], x [][]float32) { be.Gather(x[1], x[0], ids, dim, 1.5) }},
 		{name: "scatter-add, repeated ids", sizes: []int{vocab * dim, len(ids) * dim}, outs: []int{0},
 			run: func(be kernels.Backend[float32], x [][]float32) { be.ScatterAdd(x[0], x[1], ids, dim, 0.5) }},
-		{name: "copy, zero", sizes: []int{rows * dim, rows * dim, rows * dim}, outs: []int{0, 2},
+		{name: "copy, zero, copy rows", sizes: []int{rows * dim, rows * dim, rows * dim, rows * dim}, outs: []int{0, 2, 3},
 			run: func(be kernels.Backend[float32], x [][]float32) {
 				be.Copy(x[0][dim:], x[1][:len(x[1])-dim])
 				be.Zero(x[2][3:])
+				be.CopyRows(x[3][5:], dim, x[1], dim+1, rows-3, dim-6)
 			}},
 		{name: "add in place", sizes: []int{rows * dim, rows * dim}, outs: []int{0},
 			run: func(be kernels.Backend[float32], x [][]float32) { be.Add(x[0], x[0], x[1]) }},

@@ -74,6 +74,7 @@ type Context struct {
 	params    [32]uint64         // kernel argument values
 	paramPtrs [32]uintptr        // pointers to params, as cuLaunchKernel wants
 	scalars   [2]float32         // cuBLAS alpha and beta (host pointer mode)
+	copy2D    memcpy2D           // cuMemcpy2DAsync's parameters
 	blasH     uintptr            // cublasHandle_t, created on first use
 	blasWS    DeviceBuffer       // cuBLAS workspace
 	KernelLog []string           // one line per kernel module: compiled or cached, and where

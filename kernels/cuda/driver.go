@@ -17,7 +17,7 @@ type driverAPI struct {
 	cuDevicePrimaryCtxRetain, cuDevicePrimaryCtxRelease, cuCtxSetCurrent     uintptr
 	cuCtxSynchronize, cuMemGetInfo                                           uintptr
 	cuMemAlloc, cuMemFree, cuMemHostAlloc, cuMemFreeHost                     uintptr
-	cuMemAllocManaged                                                        uintptr
+	cuMemAllocManaged, cuMemcpy2DAsync                                       uintptr
 	cuMemcpyHtoDAsync, cuMemcpyDtoHAsync, cuMemcpyDtoDAsync, cuMemsetD8Async uintptr
 	cuStreamCreate, cuStreamDestroy, cuStreamSynchronize, cuStreamWaitEvent  uintptr
 	cuEventCreate, cuEventDestroy, cuEventRecord, cuEventSynchronize         uintptr
@@ -46,7 +46,7 @@ func loadDriver(env searchEnv) (*driverAPI, error) {
 		{&d.cuMemGetInfo, "cuMemGetInfo_v2"},
 		{&d.cuMemAlloc, "cuMemAlloc_v2"}, {&d.cuMemFree, "cuMemFree_v2"},
 		{&d.cuMemHostAlloc, "cuMemHostAlloc"}, {&d.cuMemFreeHost, "cuMemFreeHost"},
-		{&d.cuMemAllocManaged, "cuMemAllocManaged"},
+		{&d.cuMemAllocManaged, "cuMemAllocManaged"}, {&d.cuMemcpy2DAsync, "cuMemcpy2DAsync_v2"},
 		{&d.cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2"}, {&d.cuMemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2"},
 		{&d.cuMemcpyDtoDAsync, "cuMemcpyDtoDAsync_v2"}, {&d.cuMemsetD8Async, "cuMemsetD8Async"},
 		{&d.cuStreamCreate, "cuStreamCreate"}, {&d.cuStreamDestroy, "cuStreamDestroy_v2"},
@@ -110,3 +110,28 @@ const (
 
 // cuMemAllocManaged flag: the memory is accessible from any stream.
 const memAttachGlobal = 0x01
+
+// memoryTypeDevice is CU_MEMORYTYPE_DEVICE, for CUDA_MEMCPY2D.
+const memoryTypeDevice = 2
+
+// memcpy2D is cuda.h's CUDA_MEMCPY2D, the size_t layout that
+// cuMemcpy2DAsync_v2 takes (128 bytes; each memory type is a 4-byte enum
+// padded to the pointer after it).
+type memcpy2D struct {
+	srcXInBytes, srcY uintptr
+	srcMemoryType     uint32
+	_                 uint32
+	srcHost           uintptr
+	srcDevice         DevPtr
+	srcArray          uintptr
+	srcPitch          uintptr
+	dstXInBytes, dstY uintptr
+	dstMemoryType     uint32
+	_                 uint32
+	dstHost           uintptr
+	dstDevice         DevPtr
+	dstArray          uintptr
+	dstPitch          uintptr
+	widthInBytes      uintptr
+	height            uintptr
+}

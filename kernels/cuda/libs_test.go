@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 func touch(t *testing.T, path string) {
@@ -131,5 +132,18 @@ func TestErrorNames(t *testing.T) {
 	}
 	if got := cublasStatusName(99); got != "CUBLAS_STATUS_99" {
 		t.Errorf("unknown status named %q", got)
+	}
+}
+
+// TestMemcpy2DLayout: the Go struct handed to cuMemcpy2DAsync_v2 has
+// cuda.h's CUDA_MEMCPY2D layout (x86-64: size_t and pointers 8 bytes, the
+// memory-type enums 4 bytes padded).
+func TestMemcpy2DLayout(t *testing.T) {
+	var m memcpy2D
+	got := []uintptr{unsafe.Offsetof(m.srcMemoryType), unsafe.Offsetof(m.srcHost), unsafe.Offsetof(m.srcPitch),
+		unsafe.Offsetof(m.dstMemoryType), unsafe.Offsetof(m.dstDevice), unsafe.Offsetof(m.widthInBytes), unsafe.Sizeof(m)}
+	want := []uintptr{16, 24, 48, 72, 88, 112, 128}
+	if !slices.Equal(got, want) {
+		t.Errorf("memcpy2D offsets %v, want %v", got, want)
 	}
 }

@@ -357,6 +357,20 @@ func (c *Context) CopyDtoD(s *Stream, dst, src DevPtr, n int) error {
 	})
 }
 
+// CopyRows enqueues a strided device-to-device copy of rows blocks of
+// width bytes: block r goes from src + r·srcPitch to dst + r·dstPitch.
+func (c *Context) CopyRows(s *Stream, dst DevPtr, dstPitch int, src DevPtr, srcPitch int, width, rows int) error {
+	if width == 0 || rows == 0 {
+		return nil
+	}
+	return c.Do(func() error {
+		c.copy2D = memcpy2D{srcMemoryType: memoryTypeDevice, srcDevice: src, srcPitch: uintptr(srcPitch),
+			dstMemoryType: memoryTypeDevice, dstDevice: dst, dstPitch: uintptr(dstPitch),
+			widthInBytes: uintptr(width), height: uintptr(rows)}
+		return c.drv.check("cuMemcpy2DAsync_v2", call(c.drv.cuMemcpy2DAsync, uintptr(unsafe.Pointer(&c.copy2D)), s.handle()))
+	})
+}
+
 // Memset enqueues setting n bytes at dst to b.
 func (c *Context) Memset(s *Stream, dst DevPtr, b byte, n int) error {
 	return c.Do(func() error {

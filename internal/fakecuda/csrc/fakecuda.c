@@ -48,6 +48,21 @@ typedef int cublasMath_t;
 typedef int cudaDataType;
 typedef int cublasComputeType_t;
 typedef int cublasGemmAlgo_t;
+typedef struct CUDA_MEMCPY2D_st {
+	size_t srcXInBytes, srcY;
+	int srcMemoryType;
+	const void *srcHost;
+	CUdeviceptr srcDevice;
+	void *srcArray;
+	size_t srcPitch;
+	size_t dstXInBytes, dstY;
+	int dstMemoryType;
+	void *dstHost;
+	CUdeviceptr dstDevice;
+	void *dstArray;
+	size_t dstPitch;
+	size_t WidthInBytes, Height;
+} CUDA_MEMCPY2D;
 #endif
 
 enum {
@@ -208,6 +223,18 @@ CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, CUstream s) 
 CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s) {
 	if (!isStream(s)) return fakeInvalidValue;
 	memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, n);
+	return fakeSuccess;
+}
+
+/* Device to device only (memory type 2), as trm copies; pitches as the
+ * driver checks them. */
+CUresult cuMemcpy2DAsync_v2(const CUDA_MEMCPY2D *p, CUstream s) {
+	if (!isStream(s) || p->srcMemoryType != 2 || p->dstMemoryType != 2 || p->srcPitch < p->WidthInBytes ||
+	    p->dstPitch < p->WidthInBytes)
+		return fakeInvalidValue;
+	for (size_t r = 0; r < p->Height; r++)
+		memmove((char *)(uintptr_t)p->dstDevice + p->dstXInBytes + (p->dstY + r) * p->dstPitch,
+			(const char *)(uintptr_t)p->srcDevice + p->srcXInBytes + (p->srcY + r) * p->srcPitch, p->WidthInBytes);
 	return fakeSuccess;
 }
 
