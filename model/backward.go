@@ -146,12 +146,10 @@ func (m *Model[T]) embeddingBackward(dx []T) {
 	m.be.CopyRows(tokens, d.S*d.h, dx[d.P*d.h:], d.L*d.h, d.B, d.S*d.h)
 	m.be.ScatterAdd(m.gEmbed, tokens, a.inputs, d.h, tokScale)
 	if nd := m.Cfg.PuzzleEmbNdim; nd > 0 {
-		for b := 0; b < d.B; b++ {
-			src := dx[b*d.L*d.h : b*d.L*d.h+nd]
-			dst := m.PuzzleEmbGrad[b*nd : (b+1)*nd]
-			for i, v := range src {
-				dst[i] = tokScale * v
-			}
+		// The rows' first nd values side by side, scaled where they lie.
+		m.be.CopyRows(m.PuzzleEmbGrad, nd, dx, d.L*d.h, d.B, nd)
+		for i, v := range m.PuzzleEmbGrad {
+			m.PuzzleEmbGrad[i] = tokScale * v
 		}
 	}
 }

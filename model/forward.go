@@ -241,21 +241,23 @@ func (m *Model[T]) inputEmbeddings(c *Carry[T]) {
 	if learned {
 		tokScale = 1
 	}
+	// Each row is [prefix of P positions; S tokens]. The prefix holds the
+	// row's puzzle embedding (nd values) and zeros after it, which nothing
+	// but the learned-position sum below ever overwrites. The embeddings
+	// are gathered side by side into the residual scratch (free until the
+	// first block), then put in place by one strided copy each.
 	nd := m.Cfg.PuzzleEmbNdim
-	for b := 0; b < d.B; b++ {
-		pre := x[b*d.L*d.h : (b*d.L+d.P)*d.h]
-		clear(pre)
-		if nd > 0 {
-			id := int(c.PuzzleIdentifiers[b])
-			m.PuzzleEmbIDs[b] = c.PuzzleIdentifiers[b]
-			for i, v := range m.PuzzleEmb[id*nd : (id+1)*nd] {
-				pre[i] = tokScale * v
-			}
+	tokens, puzzles := m.acts.tmp[:d.B*d.S*d.h], m.acts.tmp[d.B*d.S*d.h:][:d.B*nd]
+	if learned {
+		for b := 0; b < d.B; b++ {
+			clear(x[b*d.L*d.h+nd : (b*d.L+d.P)*d.h])
 		}
 	}
-	// Every row's tokens in one gather (into the residual scratch, free
-	// until the first block) and one strided copy past the prefixes.
-	tokens := m.acts.tmp[:d.B*d.S*d.h]
+	if nd > 0 {
+		copy(m.PuzzleEmbIDs, c.PuzzleIdentifiers)
+		m.be.Gather(puzzles, m.PuzzleEmb, c.PuzzleIdentifiers, nd, tokScale)
+		m.be.CopyRows(x, d.L*d.h, puzzles, nd, d.B, nd)
+	}
 	m.be.Gather(tokens, m.embed, c.Inputs, d.h, tokScale)
 	m.be.CopyRows(x[d.P*d.h:], d.L*d.h, tokens, d.S*d.h, d.B, d.S*d.h)
 	if learned {
