@@ -69,7 +69,7 @@ func runGemmChecks(h *harness, printf func(string, ...any)) (failed int, err err
 			verdict = fmt.Sprintf("FAIL (%d of %d outside)", r.Bad, r.N)
 			failed++
 		}
-		printf("  %-32s max abs %-9.3g max rel %-9.3g tol %.3g+%.3g|x|  %s\n", g.name, r.MaxAbs, r.MaxRel, r.ATol, r.RTol, verdict)
+		printf("  %-36s max abs %-9.3g max rel %-9.3g tol %.3g+%.3g|x|  %s\n", g.name, r.MaxAbs, r.MaxRel, r.ATol, r.RTol, verdict)
 	}
 	return failed, nil
 }
