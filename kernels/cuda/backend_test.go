@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -227,6 +228,35 @@ func TestFakeGPUBackendRefusesForeignBuffers(t *testing.T) {
 	be2.RMSNorm(short, short, short, 2, 4, 1e-5)
 	if err := be2.Err(); err == nil || !strings.Contains(err.Error(), "rmsnorm out holds 4 values, the operation needs 8") {
 		t.Errorf("rmsnorm over a short buffer: err = %v", err)
+	}
+}
+
+// TestFakeGPUManagedLimit: managed memory stops at the device's free memory
+// less the reserve (the fake has 8 of 16 GiB free: 6 GiB), with an error
+// that says so, and what is freed may be asked for again. (The limit is
+// then lowered, so that the test does not fill gigabytes.)
+func TestFakeGPUManagedLimit(t *testing.T) {
+	c := openFakeGPU(t, false)
+	a, err := c.AllocManaged(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.managedCap != 6<<30 {
+		t.Errorf("managed limit %d MiB, want 6144", c.managedCap>>20)
+	}
+	c.managedCap = 4 << 20
+	if _, err := c.AllocManaged(4 << 20); !errors.Is(err, ErrManagedLimit) || !strings.Contains(err.Error(), "4 MiB more would pass the 4 MiB") {
+		t.Fatalf("managed memory past the limit: %v", err)
+	}
+	if err := c.FreeManaged(a); err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.AllocManaged(4 << 20)
+	if err != nil {
+		t.Fatalf("after a free: %v", err)
+	}
+	if err := c.FreeManaged(b); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -75,9 +75,12 @@ type Context struct {
 	paramPtrs [32]uintptr        // pointers to params, as cuLaunchKernel wants
 	scalars   [2]float32         // cuBLAS alpha and beta (host pointer mode)
 	copy2D    memcpy2D           // cuMemcpy2DAsync's parameters
-	blasH     uintptr            // cublasHandle_t, created on first use
-	blasWS    DeviceBuffer       // cuBLAS workspace
-	KernelLog []string           // one line per kernel module: compiled or cached, and where
+	// managed memory handed out, and the most this context hands out
+	// (AllocManaged; 0 until the first request)
+	managedBytes, managedCap int64
+	blasH                    uintptr      // cublasHandle_t, created on first use
+	blasWS                   DeviceBuffer // cuBLAS workspace
+	KernelLog                []string     // one line per kernel module: compiled or cached, and where
 }
 
 // Open loads the CUDA driver, picks the device and makes its primary

@@ -202,6 +202,13 @@ func (p *PinnedAllocator) Free(b []byte) error {
 // the driver migrating pages to whichever side touches them. The host must
 // not touch it while kernels that use it may be running unless the device
 // reports ConcurrentManaged. Free it with FreeManaged.
+//
+// Managed memory can be asked for beyond the device's memory, and the
+// driver then migrates pages back and forth; in a container that can hang
+// the GPU rather than fail. So the managed memory of a context is capped
+// at the device's free memory when it first asks, less a reserve for cuBLAS
+// and scratch (an eighth of the device, at least 1 GiB), and a request
+// beyond that fails with an error saying so.
 func (c *Context) AllocManaged(n int) ([]byte, error) {
 	if n <= 0 {
 		return nil, fmt.Errorf("managed alloc of %d bytes", n)
@@ -211,19 +218,37 @@ func (c *Context) AllocManaged(n int) ([]byte, error) {
 	var p unsafe.Pointer
 	d := c.drv
 	err := c.Do(func() error {
+		if c.managedCap == 0 {
+			var free, total uintptr
+			if err := d.check("cuMemGetInfo_v2", call(d.cuMemGetInfo, uintptr(unsafe.Pointer(&free)), uintptr(unsafe.Pointer(&total)))); err != nil {
+				return err
+			}
+			c.managedCap = max(int64(free)-max(int64(total)/8, 1<<30), 1)
+		}
+		if c.managedBytes+int64(n) > c.managedCap {
+			return fmt.Errorf("%w: %d MiB more would pass the %d MiB this context keeps to (the device's free memory less a reserve); a smaller batch, or the CPU",
+				ErrManagedLimit, n>>20, c.managedCap>>20)
+		}
 		if err := d.check("cuMemAllocManaged", call(d.cuMemAllocManaged, uintptr(unsafe.Pointer(&p)), uintptr(n), memAttachGlobal)); err != nil {
 			return err
 		}
 		if err := d.check("cuMemsetD8Async", call(d.cuMemsetD8Async, uintptr(p), 0, uintptr(n), 0)); err != nil {
 			return err
 		}
-		return d.check("cuCtxSynchronize", call(d.cuCtxSynchronize))
+		if err := d.check("cuCtxSynchronize", call(d.cuCtxSynchronize)); err != nil {
+			return err
+		}
+		c.managedBytes += int64(n)
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("allocating %d bytes of managed memory: %w", n, err)
 	}
 	return unsafe.Slice((*byte)(p), n), nil
 }
+
+// ErrManagedLimit is AllocManaged's refusal to pass the device's memory.
+var ErrManagedLimit = errors.New("managed memory limit")
 
 // FreeManaged frees memory from AllocManaged.
 func (c *Context) FreeManaged(b []byte) error {
@@ -232,7 +257,13 @@ func (c *Context) FreeManaged(b []byte) error {
 	}
 	p := uintptr(unsafe.Pointer(&b[0]))
 	d := c.drv
-	return c.Do(func() error { return d.check("cuMemFree_v2", call(d.cuMemFree, p)) })
+	return c.Do(func() error {
+		if err := d.check("cuMemFree_v2", call(d.cuMemFree, p)); err != nil {
+			return err
+		}
+		c.managedBytes -= int64(len(b))
+		return nil
+	})
 }
 
 // Stream is a CUDA stream. A nil *Stream means the legacy default stream.
