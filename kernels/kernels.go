@@ -11,9 +11,11 @@ type Float interface {
 // row-wise operation is exact per row, so results never depend on how a
 // backend splits the work.
 //
-// Buffers are host slices: the GPU backend (kernels/cuda) allocates them in
-// managed memory, so that the model's few direct reads and writes (q
-// logits, logits for argmax and metrics, the carry reset) work unchanged.
+// Buffers are host slices. On a device backend each also has a device
+// copy, which the operations use: after writing a buffer (or part of one)
+// on the host, ToDevice sends it; before reading one on the host, ToHost
+// fetches it. On the CPU both do nothing, so only a device backend's tests
+// catch a missing one.
 type Backend[T Float] interface {
 	// Name identifies the backend in logs and benchmarks ("cpu-float32").
 	Name() string
@@ -25,6 +27,10 @@ type Backend[T Float] interface {
 	// Alloc returns a zeroed buffer of n elements that lives as long as the
 	// backend. Callers allocate everything once and reuse it across steps.
 	Alloc(n int) []T
+	// ToDevice makes the device copy of x (a buffer from Alloc, or part of
+	// one) equal to its host values; ToHost the other way round.
+	ToDevice(x []T)
+	ToHost(x []T)
 
 	// Gemm computes C = alpha·op(A)·op(B) + beta·C; op(A) is m×k (A stored
 	// k×m when transA), op(B) is k×n (B stored n×k when transB); lda, ldb and

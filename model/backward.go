@@ -41,6 +41,7 @@ func (m *Model[T]) Backward(scale float64) error {
 	// q_head: 0.5·BCE(q_halt, seq_correct); q_continue gets no loss. The
 	// per-row gradients dq [B, 2] go through two products over position 0
 	// of every row (stride L·h), as in the forward.
+	var gBias T
 	for b := 0; b < d.B; b++ {
 		var y T
 		if a.seqCorrect[b] {
@@ -49,8 +50,11 @@ func (m *Model[T]) Backward(scale float64) error {
 		_, g := kernels.BCEWithLogits(out.QHalt[b], y)
 		g *= T(0.5 * scale)
 		a.dq[2*b], a.dq[2*b+1] = g, 0
-		m.gQB[0] += g
+		gBias += g
 	}
+	m.gQB[0], m.gQB[1] = gBias, 0 // the gradients were just zeroed
+	be.ToDevice(a.dq)
+	be.ToDevice(m.gQB)
 	be.Gemm(true, false, 2, d.h, d.B, 1, a.dq, 2, zH, d.L*d.h, 1, m.gQW, d.h)
 	be.Gemm(false, false, d.B, d.h, 2, 1, a.dq, 2, m.qW, d.h, 1, dz, d.L*d.h)
 
@@ -134,11 +138,14 @@ func (m *Model[T]) embeddingBackward(dx []T) {
 	if m.embedPos != nil {
 		// x = sqrt(h)·(0.707106781·(e + pos))
 		tokScale = scale * T(0.707106781)
+		m.be.ToHost(dx)
+		clear(m.gEmbPos) // zeroed on the device with the other gradients
 		for b := 0; b < d.B; b++ {
 			for i, v := range dx[b*d.L*d.h : (b+1)*d.L*d.h] {
 				m.gEmbPos[i] += tokScale * v
 			}
 		}
+		m.be.ToDevice(m.gEmbPos)
 	}
 	// The token rows side by side (in the forward's residual scratch, unused
 	// by the backward), then one scatter over every row's tokens.
@@ -148,6 +155,7 @@ func (m *Model[T]) embeddingBackward(dx []T) {
 	if nd := m.Cfg.PuzzleEmbNdim; nd > 0 {
 		// The rows' first nd values side by side, scaled where they lie.
 		m.be.CopyRows(m.PuzzleEmbGrad, nd, dx, d.L*d.h, d.B, nd)
+		m.be.ToHost(m.PuzzleEmbGrad) // sign-SGD runs on the host
 		for i, v := range m.PuzzleEmbGrad {
 			m.PuzzleEmbGrad[i] = tokScale * v
 		}

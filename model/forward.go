@@ -149,6 +149,8 @@ func (m *Model[T]) Forward(c *Carry[T], batch *Batch, train bool) (*StepOutput[T
 			copy(c.ZH[(b*d.L+p)*d.h:(b*d.L+p+1)*d.h], m.hInit)
 			copy(c.ZL[(b*d.L+p)*d.h:(b*d.L+p+1)*d.h], m.lInit)
 		}
+		m.be.ToDevice(c.ZH[b*d.L*d.h : (b+1)*d.L*d.h])
+		m.be.ToDevice(c.ZL[b*d.L*d.h : (b+1)*d.L*d.h])
 		c.Steps[b] = 0
 		copy(c.Inputs[b*d.S:(b+1)*d.S], batch.Inputs[b*d.S:(b+1)*d.S])
 		copy(c.Labels[b*d.S:(b+1)*d.S], batch.Labels[b*d.S:(b+1)*d.S])
@@ -223,6 +225,8 @@ func (m *Model[T]) inner(c *Carry[T], train bool) {
 	// at stride L·h, one product on the backend rather than B reads of
 	// scattered device rows on the host.
 	be.Gemm(false, true, d.B, 2, d.h, 1, zH, d.L*d.h, m.qW, d.h, 0, a.q, 2)
+	be.ToHost(a.q)
+	be.ToHost(m.qB)
 	out := &m.out
 	be.CopyRows(out.Logits, d.S*d.V, a.logitsFull[d.P*d.V:], d.L*d.V, d.B, d.S*d.V)
 	for b := 0; b < d.B; b++ {
@@ -248,11 +252,6 @@ func (m *Model[T]) inputEmbeddings(c *Carry[T]) {
 	// first block), then put in place by one strided copy each.
 	nd := m.Cfg.PuzzleEmbNdim
 	tokens, puzzles := m.acts.tmp[:d.B*d.S*d.h], m.acts.tmp[d.B*d.S*d.h:][:d.B*nd]
-	if learned {
-		for b := 0; b < d.B; b++ {
-			clear(x[b*d.L*d.h+nd : (b*d.L+d.P)*d.h])
-		}
-	}
 	if nd > 0 {
 		copy(m.PuzzleEmbIDs, c.PuzzleIdentifiers)
 		m.be.Gather(puzzles, m.PuzzleEmb, c.PuzzleIdentifiers, nd, tokScale)
@@ -261,13 +260,19 @@ func (m *Model[T]) inputEmbeddings(c *Carry[T]) {
 	m.be.Gather(tokens, m.embed, c.Inputs, d.h, tokScale)
 	m.be.CopyRows(x[d.P*d.h:], d.L*d.h, tokens, d.S*d.h, d.B, d.S*d.h)
 	if learned {
+		// On the host: x, the positions, and the prefix padding that the
+		// last call's sum overwrote.
+		m.be.ToHost(x)
+		m.be.ToHost(m.embedPos)
 		invSqrt2 := T(0.707106781)
 		for b := 0; b < d.B; b++ {
+			clear(x[b*d.L*d.h+nd : (b*d.L+d.P)*d.h])
 			e := x[b*d.L*d.h : (b+1)*d.L*d.h]
 			for i, p := range m.embedPos {
 				e[i] = scale * (invSqrt2 * (e[i] + p))
 			}
 		}
+		m.be.ToDevice(x)
 	}
 }
 
@@ -313,6 +318,7 @@ func (m *Model[T]) block(l *layerParams[T], a *blockActs[T], save bool) {
 func (m *Model[T]) lossHead(c *Carry[T]) {
 	d, a, out := m.dims, &m.acts, &m.out
 	m.be.StablemaxCrossEntropy(a.tokLoss, nil, out.Logits, c.Labels, nil, d.B*d.S, d.V)
+	m.be.ToHost(out.Logits)
 	var met Metrics
 	var accuracy float32
 	var qLoss T

@@ -107,10 +107,37 @@ func New[T kernels.Float](cfg Config, be kernels.Backend[T], seed uint64) (*Mode
 	m.exploreSrc = newPCG(seed, streamExplore)
 	m.explore = rand.New(m.exploreSrc)
 	m.allocActivations()
+	m.SyncToDevice()
+	be.ToDevice(m.cos)
+	be.ToDevice(m.sin)
 	if err := be.Err(); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// SyncToDevice sends the host values of every state_dict tensor to the
+// backend's device copies: after writing weights on the host (a checkpoint,
+// safetensors). SyncToHost is the other way round, before reading them. On
+// the CPU both do nothing.
+func (m *Model[T]) SyncToDevice() {
+	m.be.ToDevice(m.Params)
+	for _, t := range m.tensors {
+		if t.Grad == nil { // the trainable ones are views of Params
+			m.be.ToDevice(t.Data)
+		}
+	}
+}
+
+// SyncToHost fetches every state_dict tensor from the device (see
+// SyncToDevice).
+func (m *Model[T]) SyncToHost() {
+	m.be.ToHost(m.Params)
+	for _, t := range m.tensors {
+		if t.Grad == nil {
+			m.be.ToHost(t.Data)
+		}
+	}
 }
 
 // bindViews points the named fields at their tensors.

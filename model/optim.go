@@ -48,10 +48,19 @@ func NewSignSGD[T kernels.Float](weightDecay float64) *SignSGD[T] {
 
 // Step updates m.PuzzleEmb from the gradients of the last Backward.
 func (o *SignSGD[T]) Step(m *Model[T], lr float64) error {
-	if m.Cfg.PuzzleEmbNdim == 0 {
+	nd := m.Cfg.PuzzleEmbNdim
+	if nd == 0 {
 		return nil
 	}
-	return o.StepRows(m.PuzzleEmb, m.Cfg.PuzzleEmbNdim, m.PuzzleEmbIDs, m.PuzzleEmbGrad, lr)
+	// The table lives on the host, where only this step changes it; the
+	// rows it moved go to the device for the next gather.
+	if err := o.StepRows(m.PuzzleEmb, nd, m.PuzzleEmbIDs, m.PuzzleEmbGrad, lr); err != nil {
+		return err
+	}
+	for _, id := range m.PuzzleEmbIDs {
+		m.be.ToDevice(m.PuzzleEmb[int(id)*nd : (int(id)+1)*nd])
+	}
+	return m.be.Err()
 }
 
 // StepRows updates table ([rows, dim]) from per-example gradients grads
@@ -138,7 +147,7 @@ type EMA[T kernels.Float] struct {
 // NewEMA registers m: the shadow starts as a copy of the parameters.
 func NewEMA[T kernels.Float](m *Model[T], mu float64) *EMA[T] {
 	e := &EMA[T]{Mu: mu, Shadow: m.be.Alloc(len(m.Params)), model: m}
-	copy(e.Shadow, m.Params)
+	m.be.Copy(e.Shadow, m.Params)
 	return e
 }
 
@@ -148,8 +157,12 @@ func (e *EMA[T]) Update() { e.model.be.Lerp(e.Shadow, e.model.Params, e.Mu) }
 // Swap exchanges the parameters and the shadow, so the model evaluates with
 // the averaged weights; a second Swap restores the trained ones.
 func (e *EMA[T]) Swap() {
-	p := e.model.Params
+	be, p := e.model.be, e.model.Params
+	be.ToHost(p)
+	be.ToHost(e.Shadow)
 	for i, v := range e.Shadow {
 		e.Shadow[i], p[i] = p[i], v
 	}
+	be.ToDevice(p)
+	be.ToDevice(e.Shadow)
 }

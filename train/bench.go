@@ -356,6 +356,8 @@ func (b *variantBench) measureGemm() error {
 		for i := range b.gemmW {
 			b.gemmW[i] = rng.Float32() - 0.5
 		}
+		b.be.ToDevice(b.gemmX)
+		b.be.ToDevice(b.gemmW)
 	}
 	gemm := func() { b.be.Gemm(false, true, rows, n, k, 1, b.gemmX, k, b.gemmW, k, 0, b.gemmY, n) }
 	gemm()

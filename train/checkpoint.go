@@ -74,6 +74,7 @@ func (t *Trainer) Checkpoint() (err error) {
 	if t.ema != nil {
 		t.ema.Swap()
 	}
+	t.m.SyncToHost() // a device backend's weights, to write them
 	mc, _ := json.Marshal(t.m.Cfg)
 	weights := encodeSafetensors(weightsTensors(t.m), map[string]string{"format": "pt", "trm_model_config": string(mc), "step": strconv.Itoa(t.step)})
 	if t.ema != nil {
@@ -168,6 +169,16 @@ func (t *Trainer) stateBytes() ([]byte, error) {
 	mc := t.m.Cfg
 	B, L, h := mc.BatchSize, mc.TotalLen(), mc.HiddenSize
 	c := t.carry
+	t.m.SyncToHost()
+	for _, x := range [][]float32{t.adam.M, t.adam.V, c.ZH, c.ZL} {
+		t.be.ToHost(x)
+	}
+	if t.ema != nil {
+		t.be.ToHost(t.ema.Shadow)
+	}
+	if err := t.be.Err(); err != nil {
+		return nil, err
+	}
 	halted := make([]byte, len(c.Halted))
 	for i, v := range c.Halted {
 		if v {
@@ -369,6 +380,17 @@ func (t *Trainer) restore(ck string, files map[string][]byte, step int) error {
 			return fmt.Errorf("%s: %w", filepath.Join(ck, ARCStateFile), err)
 		}
 	}
+	// What was read on the host goes to a device backend's copies.
+	t.m.SyncToDevice()
+	for _, x := range [][]float32{t.adam.M, t.adam.V, c.ZH, c.ZL} {
+		t.be.ToDevice(x)
+	}
+	if t.ema != nil {
+		t.be.ToDevice(t.ema.Shadow)
+	}
+	if err := t.be.Err(); err != nil {
+		return err
+	}
 	t.step = step
 	return nil
 }
@@ -457,5 +479,6 @@ func setWeights(name string, data []byte, m *model.Model[float32], resize bool) 
 				name, err, m.Cfg.VocabSize, m.Cfg.SeqLen, m.Cfg.NumPuzzleIdentifiers)
 		}
 	}
-	return nil
+	m.SyncToDevice()
+	return m.Backend().Err()
 }

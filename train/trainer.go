@@ -81,7 +81,7 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Trainer, error) {
 			return nil, err
 		}
 		if t.ema != nil {
-			copy(t.ema.Shadow, t.m.Params)
+			t.be.Copy(t.ema.Shadow, t.m.Params)
 		}
 	}
 	if _, err := os.Stat(filepath.Join(t.Dir, "metrics.jsonl")); err == nil {

@@ -128,6 +128,12 @@ func (b *Backend[T]) Err() error { return nil }
 // Alloc implements kernels.Backend with a bump allocator over large chunks.
 func (b *Backend[T]) Alloc(n int) []T { return b.arena.alloc(n) }
 
+// ToDevice implements kernels.Backend: the CPU's buffers have no other copy.
+func (b *Backend[T]) ToDevice([]T) {}
+
+// ToHost implements kernels.Backend.
+func (b *Backend[T]) ToHost([]T) {}
+
 // Close stops the backend's worker goroutines; the backend must not be used
 // afterwards.
 func (b *Backend[T]) Close() { close(b.pool.start) }

@@ -13,41 +13,43 @@ import (
 // Backend is kernels.Backend[float32] on a GPU, so that the TRM model, its
 // optimisers and the trainer run there unchanged.
 //
-// The interface hands buffers around as host slices, and the model reads a
-// few values back on the host (q logits, logits for the argmax and metrics)
-// and resets rows of its carry with copies. Backend therefore allocates
-// every buffer in CUDA managed memory: one address that is a Go slice on
-// the host and a device pointer in kernels and cuBLAS, the driver moving
-// pages to whichever side touches them. Every operation runs on the
-// backend's stream and is waited for before it returns, so the host never
-// touches a buffer while a kernel may be using it, on any GPU.
+// Every buffer from Alloc is a host slice with a device copy: buffers are
+// carved in step from a host chunk (ordinary Go memory, committed only
+// where the host touches it) and a device chunk (cuMemAlloc) of the same
+// size, so the device address of any slice is one lookup away. Operations
+// work on the device copies; the model sends what it writes on the host
+// with ToDevice and fetches what it reads with ToHost (the interface's
+// contract). No managed memory: nothing pages behind the program's back,
+// and nothing depends on the runtime offering unified memory.
 //
-// That makes each operation a round trip (launch, wait), and host reads of
-// big buffers move pages back over the bus; the model keeps such reads few,
-// but making them explicit device operations is the next step for speed.
-//
-// The small host arrays the interface passes (token ids, labels, row
-// scales, losses) are staged through managed buffers of the backend. Every
-// []float32 argument must come from Alloc: anything else is refused with an
-// error. Operations do not return errors (the interface is the CPU's): the
-// first failure is kept, every later operation does nothing, and Err
-// reports it; the model returns it from Forward and Backward.
+// Every operation runs on the backend's stream and is waited for before it
+// returns, so a copy or a host write never races a kernel. The small host
+// arrays the interface passes (token ids, labels, row scales, losses) go
+// through device staging buffers. Every []float32 argument must come from
+// Alloc: anything else is refused with an error. Operations do not return
+// errors (the interface is the CPU's): the first failure is kept, every
+// later operation does nothing, and Err reports it; the model returns it
+// from Forward and Backward.
 type Backend struct {
 	c    *Context
 	s    *Stream
 	name string
 	tf32 bool
 
-	spans []span         // managed allocations, sorted by start address
-	owned [][]byte       // the same allocations, freed by Close
-	free  []byte         // the unused rest of the newest chunk
-	stage map[int][]byte // managed staging buffers, by argument slot
-	err   error          // the first failure; later operations do nothing
+	spans []span               // chunk pairs, sorted by host address
+	free  []byte               // the unused rest of the newest host chunk
+	stage map[int]DeviceBuffer // device staging buffers, by argument slot
+	err   error                // the first failure; later operations do nothing
 }
 
-type span struct{ lo, hi uintptr }
+// span is one host chunk [lo, hi) and its device twin.
+type span struct {
+	lo, hi uintptr
+	host   []byte // keeps the chunk alive
+	dev    DeviceBuffer
+}
 
-// staging slots: one managed buffer per host argument of an operation.
+// staging slots: one device buffer per host argument of an operation.
 const (
 	stageIDs = iota
 	stageOrder
@@ -66,12 +68,9 @@ type BackendOptions struct {
 }
 
 // NewBackend returns a training backend on c. It loads cuBLAS and the
-// kernels (compiling them with NVRTC, or from the cache) and refuses a
-// device without managed memory.
+// kernels (compiling them with NVRTC, or from the cache) now, so that a
+// missing piece is reported before any training.
 func NewBackend(c *Context, opts BackendOptions) (*Backend, error) {
-	if c.Props.ManagedMemory == 0 {
-		return nil, fmt.Errorf("cuda backend: %s does not support managed memory, which the training backend keeps its buffers in", c.Props.Name)
-	}
 	if err := c.LoadBLAS(); err != nil {
 		return nil, err
 	}
@@ -86,7 +85,7 @@ func NewBackend(c *Context, opts BackendOptions) (*Backend, error) {
 	if opts.TF32 {
 		name += ", TF32 GEMMs"
 	}
-	return &Backend{c: c, s: s, tf32: opts.TF32, name: name + " (" + c.Props.Name + ")", stage: map[int][]byte{}}, nil
+	return &Backend{c: c, s: s, tf32: opts.TF32, name: name + " (" + c.Props.Name + ")", stage: map[int]DeviceBuffer{}}, nil
 }
 
 // Name implements kernels.Backend.
@@ -95,18 +94,18 @@ func (b *Backend) Name() string { return b.name }
 // Err implements kernels.Backend: the first failed operation, or nil.
 func (b *Backend) Err() error { return b.err }
 
-// Close frees every buffer the backend allocated and its stream; slices
-// from Alloc must not be used afterwards.
+// Close gives back every device buffer the backend holds and its stream;
+// slices from Alloc must not be used afterwards.
 func (b *Backend) Close() error {
-	errs := []error{b.s.Synchronize()}
-	for _, m := range b.owned {
-		errs = append(errs, b.c.FreeManaged(m))
+	err := b.s.Synchronize()
+	for _, sp := range b.spans {
+		b.c.Free(sp.dev)
 	}
-	for _, m := range b.stage {
-		errs = append(errs, b.c.FreeManaged(m))
+	for _, d := range b.stage {
+		b.c.Free(d)
 	}
-	b.owned, b.stage, b.spans, b.free = nil, nil, nil, nil
-	return errors.Join(append(errs, b.s.Close())...)
+	b.stage, b.spans, b.free = nil, nil, nil
+	return errors.Join(err, b.s.Close())
 }
 
 func (b *Backend) fail(err error) {
@@ -130,39 +129,45 @@ func (b *Backend) run(op string, launches func() error) {
 	}
 }
 
-// Alloc implements kernels.Backend: n zeroed float32 in managed memory,
-// carved from chunks of at least chunkBytes (the model makes hundreds of
-// buffers; each would otherwise be a driver allocation of its own), each
-// buffer aligned to 256 bytes as cuMemAlloc's are.
+// Alloc implements kernels.Backend: n zeroed float32 on the host and on
+// the device, carved from chunk pairs of at least chunkBytes (the model
+// makes hundreds of buffers), each aligned to 256 bytes as cuMemAlloc's are.
 func (b *Backend) Alloc(n int) []float32 {
 	need := (4*n + 255) &^ 255
 	if b.err != nil || n == 0 {
 		return make([]float32, n) // every operation on it is refused
 	}
 	if len(b.free) < need {
-		m, err := b.c.AllocManaged(max(need, chunkBytes))
+		size := max(need, chunkBytes)
+		dev, err := b.c.Alloc(size)
+		if err == nil {
+			err = b.c.Memset(b.s, dev.Ptr, 0, size)
+		}
+		if err == nil {
+			err = b.s.Synchronize()
+		}
 		if err != nil {
-			b.fail(err)
+			b.fail(fmt.Errorf("allocating %d MiB on the device: %w", size>>20, err))
 			return make([]float32, n)
 		}
-		b.owned = append(b.owned, m)
-		lo := uintptr(unsafe.Pointer(&m[0]))
+		host := make([]byte, size)
+		lo := uintptr(unsafe.Pointer(&host[0]))
 		i := sort.Search(len(b.spans), func(i int) bool { return b.spans[i].lo > lo })
 		b.spans = append(b.spans, span{})
 		copy(b.spans[i+1:], b.spans[i:])
-		b.spans[i] = span{lo, lo + uintptr(len(m))}
-		b.free = m
+		b.spans[i] = span{lo: lo, hi: lo + uintptr(size), host: host, dev: dev}
+		b.free = host
 	}
 	x := View[float32](b.free[: 4*n : 4*n])
 	b.free = b.free[need:]
 	return x
 }
 
-// chunkBytes is the least managed allocation Alloc makes.
+// chunkBytes is the least chunk Alloc makes.
 const chunkBytes = 64 << 20
 
-// ptr returns the device address of x, which must lie within one managed
-// allocation of this backend and hold at least n elements.
+// ptr returns the device address of x, which must lie within one chunk of
+// this backend and hold at least n elements.
 func (b *Backend) ptr(x []float32, n int, what string) DevPtr {
 	if n == 0 {
 		return 0
@@ -178,7 +183,7 @@ func (b *Backend) ptr(x []float32, n int, what string) DevPtr {
 		b.fail(fmt.Errorf("%s is not a buffer from this backend's Alloc", what))
 		return 0
 	}
-	return DevPtr(lo)
+	return b.spans[i].dev.Ptr + DevPtr(lo-b.spans[i].lo)
 }
 
 // optional is ptr for an argument that may be nil (address 0).
@@ -189,41 +194,59 @@ func (b *Backend) optional(x []float32, n int, what string) DevPtr {
 	return b.ptr(x, n, what)
 }
 
-// staged copies x into the managed staging buffer of slot and returns its
+// ToDevice implements kernels.Backend.
+func (b *Backend) ToDevice(x []float32) {
+	p := b.ptr(x, len(x), "to-device buffer")
+	if p == 0 {
+		return
+	}
+	b.run("copy to the device", func() error { return b.c.CopyHtoD(b.s, p, Bytes(x)) })
+}
+
+// ToHost implements kernels.Backend.
+func (b *Backend) ToHost(x []float32) {
+	p := b.ptr(x, len(x), "to-host buffer")
+	if p == 0 {
+		return
+	}
+	b.run("copy to the host", func() error { return b.c.CopyDtoH(b.s, Bytes(x), p) })
+}
+
+// staged copies x into the device staging buffer of slot and returns its
 // address (0 for nil x).
 func staged[T int32 | float64](b *Backend, slot int, x []T) DevPtr {
 	if x == nil || b.err != nil {
 		return 0
 	}
-	buf := b.stageBuf(slot, len(x)*int(unsafe.Sizeof(x[0])))
-	if buf == nil {
+	p := b.stageBuf(slot, len(x)*int(unsafe.Sizeof(x[0])))
+	if p == 0 {
 		return 0
 	}
-	copy(View[T](buf), x)
-	return DevPtr(unsafe.Pointer(&buf[0]))
+	if err := b.c.CopyHtoD(b.s, p, Bytes(x)); err != nil {
+		b.fail(fmt.Errorf("staging %d values: %w", len(x), err))
+		return 0
+	}
+	return p
 }
 
-// stageBuf returns slot's staging buffer with room for n bytes, growing it
-// by doubling.
-func (b *Backend) stageBuf(slot, n int) []byte {
-	buf := b.stage[slot]
-	if len(buf) >= max(n, 1) {
-		return buf
+// stageBuf returns the address of slot's device staging buffer with room
+// for n bytes (the allocator's size classes make regrowth rare).
+func (b *Backend) stageBuf(slot, n int) DevPtr {
+	d, ok := b.stage[slot]
+	if ok && d.Bytes >= max(n, 1) {
+		return d.Ptr
 	}
-	if buf != nil {
-		if err := b.c.FreeManaged(buf); err != nil {
-			b.fail(err)
-			return nil
-		}
-		delete(b.stage, slot)
+	if ok {
+		b.c.Free(d)
 	}
-	buf, err := b.c.AllocManaged(max(n, 2*len(buf), 256))
+	d, err := b.c.Alloc(max(n, 2*d.Bytes, 256))
 	if err != nil {
+		delete(b.stage, slot)
 		b.fail(err)
-		return nil
+		return 0
 	}
-	b.stage[slot] = buf
-	return buf
+	b.stage[slot] = d
+	return d.Ptr
 }
 
 // scratch returns a device buffer of n float32 for one operation; the
@@ -531,7 +554,7 @@ func (b *Backend) MLP(out, x, wGateUp, wDown, gateUp, act []float32, rows, dim, 
 }
 
 // crossEntropy runs one loss kernel; the losses come back through a
-// managed staging buffer.
+// device staging buffer and one copy back.
 func (b *Backend) crossEntropy(kind LossKind, loss []float64, dlogits, logits []float32, labels []int32, gradScale []float64, rows, vocab int) {
 	if rows == 0 || b.err != nil {
 		return
@@ -546,15 +569,15 @@ func (b *Backend) crossEntropy(kind LossKind, loss []float64, dlogits, logits []
 	if gradScale != nil {
 		a.RowScale = staged(b, stageScale, gradScale[:rows])
 	}
-	lossBuf := b.stageBuf(stageLoss, rows*8)
-	if lossBuf == nil {
+	if a.Loss = b.stageBuf(stageLoss, rows*8); a.Loss == 0 {
 		return // b.err says why
 	}
-	a.Loss = DevPtr(unsafe.Pointer(&lossBuf[0]))
-	b.run("cross-entropy", func() error { return b.c.CrossEntropy(b.s, F32, a) })
-	if b.err == nil {
-		copy(loss[:rows], View[float64](lossBuf))
-	}
+	b.run("cross-entropy", func() error {
+		if err := b.c.CrossEntropy(b.s, F32, a); err != nil {
+			return err
+		}
+		return b.c.CopyDtoH(b.s, Bytes(loss[:rows]), a.Loss)
+	})
 }
 
 // StablemaxCrossEntropy implements kernels.Backend.

@@ -76,8 +76,6 @@ func Check(ctx context.Context, w io.Writer, opts CheckOptions) error {
 	printf("  compute capability %d.%d, %d SMs, %.1f GiB, L2 %d MiB, shared/block %d KiB (opt-in %d KiB)\n",
 		p.Major, p.Minor, p.SMs, float64(p.TotalMem)/(1<<30), p.L2Bytes>>20, p.SharedPerBlock>>10, p.SharedPerBlockOptin>>10)
 	printf("  SM clock %d MHz, memory clock %d MHz, bus %d bits\n", p.ClockKHz/1000, p.MemClockKHz/1000, p.BusWidthBits)
-	printf("  managed memory %s, concurrent host access %s (trm train device=cuda keeps its buffers there)\n",
-		yesNo(p.ManagedMemory), yesNo(p.ConcurrentManaged))
 
 	if kernelErr == nil {
 		printf("\nKernels (%d modules in %.2fs)\n", len(c.KernelLog), kernelTime.Seconds())
@@ -289,11 +287,4 @@ func parallelRows(n int, f func(lo, hi int)) {
 		}(lo, min(lo+chunk, n))
 	}
 	wg.Wait()
-}
-
-func yesNo(v int) string {
-	if v != 0 {
-		return "yes"
-	}
-	return "no"
 }

@@ -34,8 +34,6 @@ type DeviceProps struct {
 	ClockKHz            int
 	MemClockKHz         int
 	BusWidthBits        int
-	ManagedMemory       int // 1: cuMemAllocManaged works (the training backend's buffers)
-	ConcurrentManaged   int // 1: the host may touch managed memory while kernels run
 }
 
 // Arch is the compute capability as NVRTC spells it: 90 for 9.0.
@@ -75,12 +73,9 @@ type Context struct {
 	paramPtrs [32]uintptr        // pointers to params, as cuLaunchKernel wants
 	scalars   [2]float32         // cuBLAS alpha and beta (host pointer mode)
 	copy2D    memcpy2D           // cuMemcpy2DAsync's parameters
-	// managed memory handed out, and the most this context hands out
-	// (AllocManaged; 0 until the first request)
-	managedBytes, managedCap int64
-	blasH                    uintptr      // cublasHandle_t, created on first use
-	blasWS                   DeviceBuffer // cuBLAS workspace
-	KernelLog                []string     // one line per kernel module: compiled or cached, and where
+	blasH     uintptr            // cublasHandle_t, created on first use
+	blasWS    DeviceBuffer       // cuBLAS workspace
+	KernelLog []string           // one line per kernel module: compiled or cached, and where
 }
 
 // Open loads the CUDA driver, picks the device and makes its primary
@@ -172,7 +167,6 @@ func (c *Context) queryProps() error {
 		{&p.SharedPerBlock, attrMaxSharedMemoryPerBlock, false}, {&p.SharedPerBlockOptin, attrMaxSharedMemoryPerBlockO, false},
 		{&p.MaxThreadsPerBlock, attrMaxThreadsPerBlock, false}, {&p.ClockKHz, attrClockRate, false},
 		{&p.MemClockKHz, attrMemoryClockRate, false}, {&p.BusWidthBits, attrGlobalMemoryBusWidth, false},
-		{&p.ManagedMemory, attrManagedMemory, false}, {&p.ConcurrentManaged, attrConcurrentManagedAccess, false},
 	}
 	for _, a := range attrs {
 		var v int32

@@ -17,7 +17,7 @@ type driverAPI struct {
 	cuDevicePrimaryCtxRetain, cuDevicePrimaryCtxRelease, cuCtxSetCurrent     uintptr
 	cuCtxSynchronize, cuMemGetInfo                                           uintptr
 	cuMemAlloc, cuMemFree, cuMemHostAlloc, cuMemFreeHost                     uintptr
-	cuMemAllocManaged, cuMemcpy2DAsync                                       uintptr
+	cuMemcpy2DAsync                                                          uintptr
 	cuMemcpyHtoDAsync, cuMemcpyDtoHAsync, cuMemcpyDtoDAsync, cuMemsetD8Async uintptr
 	cuStreamCreate, cuStreamDestroy, cuStreamSynchronize, cuStreamWaitEvent  uintptr
 	cuEventCreate, cuEventDestroy, cuEventRecord, cuEventSynchronize         uintptr
@@ -46,7 +46,7 @@ func loadDriver(env searchEnv) (*driverAPI, error) {
 		{&d.cuMemGetInfo, "cuMemGetInfo_v2"},
 		{&d.cuMemAlloc, "cuMemAlloc_v2"}, {&d.cuMemFree, "cuMemFree_v2"},
 		{&d.cuMemHostAlloc, "cuMemHostAlloc"}, {&d.cuMemFreeHost, "cuMemFreeHost"},
-		{&d.cuMemAllocManaged, "cuMemAllocManaged"}, {&d.cuMemcpy2DAsync, "cuMemcpy2DAsync_v2"},
+		{&d.cuMemcpy2DAsync, "cuMemcpy2DAsync_v2"},
 		{&d.cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2"}, {&d.cuMemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2"},
 		{&d.cuMemcpyDtoDAsync, "cuMemcpyDtoDAsync_v2"}, {&d.cuMemsetD8Async, "cuMemsetD8Async"},
 		{&d.cuStreamCreate, "cuStreamCreate"}, {&d.cuStreamDestroy, "cuStreamDestroy_v2"},
@@ -98,8 +98,6 @@ const (
 	attrL2CacheSize              = 38
 	attrComputeCapabilityMajor   = 75
 	attrComputeCapabilityMinor   = 76
-	attrManagedMemory            = 83
-	attrConcurrentManagedAccess  = 89
 	attrMaxSharedMemoryPerBlockO = 97
 )
 
@@ -107,9 +105,6 @@ const (
 const (
 	memHostAllocPortable = 0x01
 )
-
-// cuMemAllocManaged flag: the memory is accessible from any stream.
-const memAttachGlobal = 0x01
 
 // memoryTypeDevice is CU_MEMORYTYPE_DEVICE, for CUDA_MEMCPY2D.
 const memoryTypeDevice = 2

@@ -188,13 +188,6 @@ CUresult cuMemFree_v2(CUdeviceptr dptr) {
 	return fakeSuccess;
 }
 
-/* Managed memory is host memory here as every "device" allocation is; the
- * flags must be CU_MEM_ATTACH_GLOBAL (1) or CU_MEM_ATTACH_HOST (2). */
-CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flags) {
-	if (flags != 1 && flags != 2) return fakeInvalidValue;
-	return cuMemAlloc_v2(dptr, bytesize);
-}
-
 CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int flags) {
 	if (bytesize == 0 || flags > 0x0f) return fakeInvalidValue;
 	*pp = aligned_alloc(4096, (bytesize + 4095) / 4096 * 4096);
