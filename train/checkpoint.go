@@ -156,6 +156,17 @@ func checkpointSteps(dir string) ([]int, error) {
 	return steps, nil
 }
 
+// deviceState lists the training state besides the weights that a device
+// backend keeps on the device: the optimiser's moments, the carry's latents,
+// the EMA shadow. A checkpoint fetches them and a restore sends them back.
+func (t *Trainer) deviceState() [][]float32 {
+	s := [][]float32{t.adam.M, t.adam.V, t.carry.ZH, t.carry.ZL}
+	if t.ema != nil {
+		s = append(s, t.ema.Shadow)
+	}
+	return s
+}
+
 func (t *Trainer) stateBytes() ([]byte, error) {
 	ls := t.trainL.State()
 	lsb, err := ls.MarshalBinary()
@@ -170,11 +181,8 @@ func (t *Trainer) stateBytes() ([]byte, error) {
 	B, L, h := mc.BatchSize, mc.TotalLen(), mc.HiddenSize
 	c := t.carry
 	t.m.SyncToHost()
-	for _, x := range [][]float32{t.adam.M, t.adam.V, c.ZH, c.ZL} {
+	for _, x := range t.deviceState() {
 		t.be.ToHost(x)
-	}
-	if t.ema != nil {
-		t.be.ToHost(t.ema.Shadow)
 	}
 	if err := t.be.Err(); err != nil {
 		return nil, err
@@ -382,11 +390,8 @@ func (t *Trainer) restore(ck string, files map[string][]byte, step int) error {
 	}
 	// What was read on the host goes to a device backend's copies.
 	t.m.SyncToDevice()
-	for _, x := range [][]float32{t.adam.M, t.adam.V, c.ZH, c.ZL} {
+	for _, x := range t.deviceState() {
 		t.be.ToDevice(x)
-	}
-	if t.ema != nil {
-		t.be.ToDevice(t.ema.Shadow)
 	}
 	if err := t.be.Err(); err != nil {
 		return err

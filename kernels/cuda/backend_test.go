@@ -66,6 +66,17 @@ func backendMatchesCPU(t *testing.T, c *Context) {
 	labels[2], labels[9] = kernels.IgnoreLabel, kernels.IgnoreLabel
 	cos, sin := kernels.RoPETables[float32](seq, hd, 10000)
 	adam := kernels.NewAdamATan2Scalars(1e-3, 0.9, 0.95, 0.1, 3)
+	// The rotation both ways, with the tables in the backend's buffers.
+	ropeOp := func(name string, rope func(kernels.Backend[float32], []float32, int, int, int, int, int, []float32, []float32)) backendOp {
+		return backendOp{name: name, sizes: []int{batch * seq * 3 * w, seq * hd, seq * hd}, outs: []int{0},
+			run: func(be kernels.Backend[float32], x [][]float32) {
+				copy(x[1], cos)
+				copy(x[2], sin)
+				be.ToDevice(x[1])
+				be.ToDevice(x[2])
+				rope(be, x[0], batch*seq, 3*w, 2*heads, hd, seq, x[1], x[2])
+			}}
+	}
 
 	ops := []backendOp{
 		{name: "gemm nn, strided, beta", sizes: []int{rows * 30, 30 * 16, rows * 20}, outs: []int{2},
@@ -109,22 +120,8 @@ func backendMatchesCPU(t *testing.T, c *Context) {
 				be.RMSNorm(x[2], x[3], x[2], rows, dim, 1e-5) // a real output and rstd
 				be.RMSNormBackward(x[0], x[1], x[2], x[3], rows, dim)
 			}},
-		{name: "rope", sizes: []int{batch * seq * 3 * w, seq * hd, seq * hd}, outs: []int{0},
-			run: func(be kernels.Backend[float32], x [][]float32) {
-				copy(x[1], cos)
-				copy(x[2], sin)
-				be.ToDevice(x[1])
-				be.ToDevice(x[2])
-				be.RoPE(x[0], batch*seq, 3*w, 2*heads, hd, seq, x[1], x[2])
-			}},
-		{name: "rope backward", sizes: []int{batch * seq * 3 * w, seq * hd, seq * hd}, outs: []int{0},
-			run: func(be kernels.Backend[float32], x [][]float32) {
-				copy(x[1], cos)
-				copy(x[2], sin)
-				be.ToDevice(x[1])
-				be.ToDevice(x[2])
-				be.RoPEBackward(x[0], batch*seq, 3*w, 2*heads, hd, seq, x[1], x[2])
-			}},
+		ropeOp("rope", kernels.Backend[float32].RoPE),
+		ropeOp("rope backward", kernels.Backend[float32].RoPEBackward),
 		{name: "attention", sizes: []int{batch * seq * w, batch * heads * seq * seq, batch * seq * 3 * w}, outs: []int{0, 1},
 			run: func(be kernels.Backend[float32], x [][]float32) {
 				be.Attention(x[0], x[1], x[2], batch, seq, heads, hd)
