@@ -31,7 +31,7 @@ type cli struct {
 	Export   exportCmd   `cmd:"" help:"Convert a dataset to the reference's NumPy layout or to Arrow IPC tensors (npy, arrow)."`
 	Import   importCmd   `cmd:"" help:"Convert a dataset built by the reference (npy) into a trm dataset."`
 	Cache    cacheCmd    `cmd:"" help:"Build or refresh a dataset's Arrow IPC cache for zero-copy loading."`
-	Train    trainCmd    `cmd:"" help:"Train a TRM on the CPU with the reference's config and overrides (key=value ...)."`
+	Train    trainCmd    `cmd:"" help:"Train a TRM with the reference's config and overrides (key=value ...), on the CPU or, with device=cuda, the GPU."`
 	Eval     evalCmd     `cmd:"" help:"Evaluate a checkpoint on a dataset's test split."`
 	Plot     plotCmd     `cmd:"" help:"Draw a run's training and evaluation curves as PNG."`
 	Bench    benchCmd    `cmd:"" help:"Throughput benchmarks (pipeline, loader, train) against baselines measured in the same run."`
