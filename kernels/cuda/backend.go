@@ -42,12 +42,14 @@ type Backend struct {
 	err   error                // the first failure; later operations do nothing
 }
 
-// span is one host chunk [lo, hi) and its device twin.
+// span is one host chunk, starting at address lo, and its device twin.
 type span struct {
-	lo, hi uintptr
-	host   []byte // keeps the chunk alive
-	dev    DeviceBuffer
+	lo   uintptr
+	host []byte
+	dev  DeviceBuffer
 }
+
+func (s span) hi() uintptr { return s.lo + uintptr(len(s.host)) }
 
 // staging slots: one device buffer per host argument of an operation.
 const (
@@ -155,7 +157,7 @@ func (b *Backend) Alloc(n int) []float32 {
 		i := sort.Search(len(b.spans), func(i int) bool { return b.spans[i].lo > lo })
 		b.spans = append(b.spans, span{})
 		copy(b.spans[i+1:], b.spans[i:])
-		b.spans[i] = span{lo: lo, hi: lo + uintptr(size), host: host, dev: dev}
+		b.spans[i] = span{lo: lo, host: host, dev: dev}
 		b.free = host
 	}
 	x := View[float32](b.free[: 4*n : 4*n])
@@ -178,8 +180,8 @@ func (b *Backend) ptr(x []float32, n int, what string) DevPtr {
 	}
 	lo := uintptr(unsafe.Pointer(&x[0]))
 	hi := lo + uintptr(n)*4
-	i := sort.Search(len(b.spans), func(i int) bool { return b.spans[i].hi > lo })
-	if i == len(b.spans) || b.spans[i].lo > lo || hi > b.spans[i].hi {
+	i := sort.Search(len(b.spans), func(i int) bool { return b.spans[i].hi() > lo })
+	if i == len(b.spans) || b.spans[i].lo > lo || hi > b.spans[i].hi() {
 		b.fail(fmt.Errorf("%s is not a buffer from this backend's Alloc", what))
 		return 0
 	}
@@ -249,10 +251,6 @@ func (b *Backend) stageBuf(slot, n int) DevPtr {
 	return d.Ptr
 }
 
-// scratch returns a device buffer of n float32 for one operation; the
-// caller frees it after the operation's wait.
-func (b *Backend) scratch(n int) (DeviceBuffer, error) { return b.c.Alloc(n * 4) }
-
 // gemm is one row-major fp32 product C = alpha·op(A)·op(B) + beta·C, or a
 // strided batch of them, on the backend's stream.
 func (b *Backend) gemm(g GemmArgs) error {
@@ -265,19 +263,13 @@ func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a []floa
 	if m == 0 || n == 0 {
 		return
 	}
-	rowsA, rowsB := m, k
+	rowsA, colsA := m, k // as stored
 	if transA {
-		rowsA = k
+		rowsA, colsA = k, m
 	}
+	rowsB, colsB := k, n
 	if transB {
-		rowsB = n
-	}
-	colsA, colsB := k, n
-	if transA {
-		colsA = m
-	}
-	if transB {
-		colsB = k
+		rowsB, colsB = n, k
 	}
 	pa := b.ptr(a, extent(rowsA, colsA, lda), "gemm A")
 	pb := b.ptr(bm, extent(rowsB, colsB, ldb), "gemm B")
@@ -326,8 +318,7 @@ func (b *Backend) ScatterAdd(dtable, dout []float32, ids []int32, dim int, scale
 }
 
 // Copy implements kernels.Backend: a device-to-device copy, so that the
-// model's buffer copies (the carry, residual gradients) do not pull pages
-// to the host.
+// model's buffer copies (the carry, residual gradients) stay on the device.
 func (b *Backend) Copy(dst, src []float32) {
 	n := len(dst)
 	pd, ps := b.ptr(dst, n, "copy destination"), b.ptr(src, n, "copy source")
@@ -417,8 +408,8 @@ func (b *Backend) RoPEBackward(dx []float32, rows, stride, heads, headDim, seq i
 	b.run("rope backward", func() error { return b.c.RoPEBackward(b.s, F32, px, px, a) })
 }
 
-// heads is the layout of Attention's operands for strided-batched GEMMs:
-// one call per head, batched over the sequences.
+// headLayout is the layout of Attention's operands for strided-batched
+// GEMMs: one call per head, batched over the sequences.
 type headLayout struct {
 	w          int   // heads·headDim, the width of q, k, v and out
 	sQKV, sOut int64 // element strides between sequences
@@ -524,22 +515,29 @@ func (b *Backend) MLP(out, x, wGateUp, wDown, gateUp, act []float32, rows, dim, 
 	pgu, pd := b.ptr(wGateUp, 2*inter*dim, "mlp gate_up weight"), b.ptr(wDown, dim*inter, "mlp down weight")
 	keepGU, keepAct := b.optional(gateUp, rows*2*inter, "mlp gate_up"), b.optional(act, rows*inter, "mlp act")
 	b.run("mlp", func() error {
-		gu, a := keepGU, keepAct
-		for _, s := range []struct {
-			p *DevPtr
-			n int
-		}{{&gu, rows * 2 * inter}, {&a, rows * inter}} {
-			if *s.p != 0 {
-				continue
+		// Scratch goes back to the allocator's cache at the end: its next
+		// use is on this same stream, after this operation.
+		var scratch []DeviceBuffer
+		defer func() {
+			for _, buf := range scratch {
+				b.c.Free(buf)
 			}
-			buf, err := b.scratch(s.n)
-			if err != nil {
-				return err
+		}()
+		orScratch := func(p DevPtr, n int) (DevPtr, error) {
+			if p != 0 {
+				return p, nil
 			}
-			// Freed to the allocator's cache now: the next use of the
-			// block is on this same stream, after this operation.
-			defer b.c.Free(buf)
-			*s.p = buf.Ptr
+			buf, err := b.c.Alloc(4 * n)
+			scratch = append(scratch, buf)
+			return buf.Ptr, err
+		}
+		gu, err := orScratch(keepGU, rows*2*inter)
+		if err != nil {
+			return err
+		}
+		a, err := orScratch(keepAct, rows*inter)
+		if err != nil {
+			return err
 		}
 		if err := b.gemm(GemmArgs{TransB: true, M: rows, N: 2 * inter, K: dim, Alpha: 1, A: px, B: pgu, C: gu,
 			Lda: dim, Ldb: dim, Ldc: 2 * inter}); err != nil {
