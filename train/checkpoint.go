@@ -71,10 +71,12 @@ func (t *Trainer) Checkpoint() (err error) {
 			err = atomicdir.StagedError(err, tmp, final)
 		}
 	}()
+	// A device backend's weights on the host, for both files (with EMA, the
+	// swaps leave the trained ones there again).
+	t.m.SyncToHost()
 	if t.ema != nil {
 		t.ema.Swap()
 	}
-	t.m.SyncToHost() // a device backend's weights, to write them
 	mc, _ := json.Marshal(t.m.Cfg)
 	weights := encodeSafetensors(weightsTensors(t.m), map[string]string{"format": "pt", "trm_model_config": string(mc), "step": strconv.Itoa(t.step)})
 	if t.ema != nil {
@@ -167,6 +169,8 @@ func (t *Trainer) deviceState() [][]float32 {
 	return s
 }
 
+// stateBytes encodes the training state from the host copies: the weights
+// Checkpoint has just fetched, the rest of the device state fetched here.
 func (t *Trainer) stateBytes() ([]byte, error) {
 	ls := t.trainL.State()
 	lsb, err := ls.MarshalBinary()
@@ -180,7 +184,6 @@ func (t *Trainer) stateBytes() ([]byte, error) {
 	mc := t.m.Cfg
 	B, L, h := mc.BatchSize, mc.TotalLen(), mc.HiddenSize
 	c := t.carry
-	t.m.SyncToHost()
 	for _, x := range t.deviceState() {
 		t.be.ToHost(x)
 	}
