@@ -151,7 +151,7 @@ func kernelChecks() []kernelCheck {
 				ids[i] = int32(h.rng.IntN(ckV))
 			}
 			ids[5] = ckV // out of range: a row of NaN
-			pt, pi, out := h.upload(table, F32), h.uploadInt32(ids), h.alloc(ckRows*ckH*dt.Size())
+			pt, pi, out := h.upload(table, F32), uploadRaw(h, ids), h.alloc(ckRows*ckH*dt.Size())
 			h.do(func() error { return h.c.Embedding(h.s, dt, out, pt, pi, ckRows, ckH, ckV, 22.627417) })
 			return h.results(output(h, "out", dt, out, refEmbedding(table, ids, ckH, ckV, 22.627417), relFP32))
 		}),
@@ -166,7 +166,7 @@ func kernelChecks() []kernelCheck {
 			refEmbeddingBackward(want, dout, ids, ckH, 0.5)
 			order, offsets, uids := GroupByID(ids)
 			pd, pt := h.upload(dout, dt), h.upload(dtable, F32)
-			g := Groups{U: len(uids), Order: h.uploadInt32(order), Offsets: h.uploadInt32(offsets), UIDs: h.uploadInt32(uids)}
+			g := Groups{U: len(uids), Order: uploadRaw(h, order), Offsets: uploadRaw(h, offsets), UIDs: uploadRaw(h, uids)}
 			h.do(func() error { return h.c.EmbeddingBackward(h.s, dt, pt, pd, g, ckH, 0.5, true) })
 			return h.results(output(h, "dtable", F32, pt, want, 1e-5))
 		}),
@@ -195,7 +195,7 @@ func kernelChecks() []kernelCheck {
 			for i := range uids {
 				uids[i] = int32(i*10 + 3)
 			}
-			pw, pg, pu := h.upload(w, F32), h.upload(g, F32), h.uploadInt32(uids)
+			pw, pg, pu := h.upload(w, F32), h.upload(g, F32), uploadRaw(h, uids)
 			h.do(func() error { return h.c.SparseSignSGD(h.s, pw, pg, pu, U, ckH, 1e-2, 0.1) })
 			refSparseSignSGD(w, g, uids, ckH, 1e-2, 0.1)
 			return h.results(output(h, "w", F32, pw, w, relFP32))
@@ -275,7 +275,7 @@ func xentCheck(h *harness, dt DType, kind LossKind) ([]namedComparison, error) {
 		scale[i] = 1 / float64(1+h.rng.IntN(900))
 	}
 	labels[1], labels[2] = -100, -100
-	a := CrossEntropyArgs{Kind: kind, Logits: h.upload(logits, dt), Labels: h.uploadInt32(labels), RowScale: h.uploadF64(scale),
+	a := CrossEntropyArgs{Kind: kind, Logits: h.upload(logits, dt), Labels: uploadRaw(h, labels), RowScale: uploadRaw(h, scale),
 		Loss: h.alloc(rows * 8), DLogits: h.alloc(rows * ckV * 4), Rows: rows, V: ckV, IgnoreIndex: -100}
 	h.do(func() error { return h.c.CrossEntropy(h.s, dt, a) })
 	wl, wd := refCrossEntropy(kind, logits, labels, scale, rows, ckV, -100)

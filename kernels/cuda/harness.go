@@ -92,15 +92,11 @@ func (h *harness) upload(x []float32, dt DType) DevPtr {
 	return p
 }
 
-func (h *harness) uploadInt32(x []int32) DevPtr {
-	p := h.alloc(max(len(x)*4, 1))
-	h.do(func() error { return h.c.CopyHtoD(h.s, p, Bytes(x)) })
-	return p
-}
-
-func (h *harness) uploadF64(x []float64) DevPtr {
-	p := h.alloc(max(len(x)*8, 1))
-	h.do(func() error { return h.c.CopyHtoD(h.s, p, Bytes(x)) })
+// uploadRaw copies x to the device as it is (ids, fp64 scales).
+func uploadRaw[T int32 | float64](h *harness, x []T) DevPtr {
+	b := Bytes(x)
+	p := h.alloc(max(len(b), 1))
+	h.do(func() error { return h.c.CopyHtoD(h.s, p, b) })
 	return p
 }
 

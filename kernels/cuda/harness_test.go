@@ -15,7 +15,7 @@ func TestHarnessStopsAtFirstError(t *testing.T) {
 	h.do(func() error { return first })
 	h.do(func() error { t.Error("a step ran after a failure"); return nil })
 	p := h.upload(h.randn(8, BF16, 1), BF16)
-	q := h.uploadInt32([]int32{1, 2})
+	q := uploadRaw(h, []int32{1, 2})
 	out := h.alloc(64)
 	if p != 0 || q != 0 || out != 0 {
 		t.Errorf("pointers after a failure: %v %v %v", p, q, out)
