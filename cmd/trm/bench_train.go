@@ -41,7 +41,7 @@ func (c *benchTrainCmd) Run(g *globals) error {
 		c.Rounds, c.Steps, mc.HaltMaxSteps)
 	for _, r := range res {
 		if r.Backend != "" {
-			fmt.Printf("trm's backend: %s (the device override chooses: cpu, cuda, auto)\n", r.Backend)
+			fmt.Printf("trm's backend: %s (the device override chooses: %s)\n", r.Backend, strings.Join(train.Devices, ", "))
 			break
 		}
 	}
