@@ -104,8 +104,7 @@ func New[T kernels.Float](cfg Config, be kernels.Backend[T], seed uint64) (*Mode
 		copy(m.cos, cos)
 		copy(m.sin, sin)
 	}
-	m.exploreSrc = newPCG(seed, streamExplore)
-	m.explore = rand.New(m.exploreSrc)
+	m.SeedExplore(seed)
 	m.allocActivations()
 	m.SyncToDevice()
 	be.ToDevice(m.cos)
@@ -241,6 +240,15 @@ type StepOutput[T kernels.Float] struct {
 // ExploreState returns the state of the ACT exploration stream, so that a
 // checkpoint can resume the exact same halting decisions.
 func (m *Model[T]) ExploreState() ([]byte, error) { return m.exploreSrc.MarshalBinary() }
+
+// SeedExplore restarts the halting-exploration draws from stream seed: each
+// rank of a data-parallel job explores its own rows independently (the
+// reference seeds every rank with seed + rank), while its weights start
+// from the shared seed.
+func (m *Model[T]) SeedExplore(seed uint64) {
+	m.exploreSrc = newPCG(seed, streamExplore)
+	m.explore = rand.New(m.exploreSrc)
+}
 
 // SetExploreState restores a state returned by ExploreState.
 func (m *Model[T]) SetExploreState(state []byte) error { return m.exploreSrc.UnmarshalBinary(state) }

@@ -48,16 +48,24 @@ func NewSignSGD[T kernels.Float](weightDecay float64) *SignSGD[T] {
 
 // Step updates m.PuzzleEmb from the gradients of the last Backward.
 func (o *SignSGD[T]) Step(m *Model[T], lr float64) error {
+	return o.StepGathered(m, m.PuzzleEmbIDs, m.PuzzleEmbGrad, lr)
+}
+
+// StepGathered updates m.PuzzleEmb from the rows ids and their gradients
+// grads ([len(ids), puzzle_emb_ndim]) of every rank of a data-parallel job,
+// concatenated in rank order (each rank's PuzzleEmbIDs and PuzzleEmbGrad),
+// so that every rank moves its copy of the table identically.
+func (o *SignSGD[T]) StepGathered(m *Model[T], ids []int32, grads []T, lr float64) error {
 	nd := m.Cfg.PuzzleEmbNdim
 	if nd == 0 {
 		return nil
 	}
 	// The table lives on the host, where only this step changes it; the
 	// rows it moved go to the device for the next gather.
-	if err := o.StepRows(m.PuzzleEmb, nd, m.PuzzleEmbIDs, m.PuzzleEmbGrad, lr); err != nil {
+	if err := o.StepRows(m.PuzzleEmb, nd, ids, grads, lr); err != nil {
 		return err
 	}
-	for _, id := range m.PuzzleEmbIDs {
+	for _, id := range ids {
 		m.be.ToDevice(m.PuzzleEmb[int(id)*nd : (int(id)+1)*nd])
 	}
 	return m.be.Err()
