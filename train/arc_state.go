@@ -74,7 +74,35 @@ func compareStrings(a, b string) int {
 	return 0
 }
 
+// unmarshalARCStates replaces the votes of arcs with those of a state
+// written by marshalARCStates.
 func unmarshalARCStates(data []byte, arcs []*ARC) error {
+	for _, a := range arcs {
+		a.reset()
+	}
+	return addARCStates(data, arcs)
+}
+
+// mergeARCStates returns evaluators like arcs holding the votes of states
+// (one marshalARCStates each, in rank order) one after another: the
+// reference's vote over ranks in rank order, each rank's in its own order.
+func mergeARCStates(states [][]byte, arcs []*ARC) ([]*ARC, error) {
+	merged := make([]*ARC, len(arcs))
+	for i, a := range arcs {
+		c := *a
+		c.reset()
+		merged[i] = &c
+	}
+	for r, s := range states {
+		if err := addARCStates(s, merged); err != nil {
+			return nil, fmt.Errorf("ARC votes of rank %d: %w", r, err)
+		}
+	}
+	return merged, nil
+}
+
+// addARCStates appends the votes of a marshalARCStates state to arcs.
+func addARCStates(data []byte, arcs []*ARC) error {
 	var states []arcState
 	if err := json.Unmarshal(data, &states); err != nil {
 		return err
@@ -92,7 +120,6 @@ func unmarshalARCStates(data []byte, arcs []*ARC) error {
 		return h, nil
 	}
 	for i, a := range arcs {
-		a.reset()
 		for _, g := range states[i].Grids {
 			h, err := parse(g.Hash)
 			if err != nil {

@@ -59,6 +59,49 @@ func TestARCEvaluatorGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	batches := voteGoldenScenario(t, l, ev)
+	// The votes survive a checkpoint round trip.
+	restored, err := NewARC(dir, int32(src.Meta.BlankIdentifierID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unmarshalARCStates(marshalARCStates([]*ARC{ev}), []*ARC{restored}); err != nil {
+		t.Fatal(err)
+	}
+	checkARCGolden(t, restored, golden, batches)
+
+	// Two ranks, each voting on its half of one batch of every row, merge
+	// in rank order into the one evaluator's votes.
+	var states [][]byte
+	for rank := range 2 {
+		l, err := loader.New(src, loader.Config{Sampler: loader.Eval, GlobalBatch: 1 << 14, Rank: rank, WorldSize: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := NewARC(dir, int32(src.Meta.BlankIdentifierID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := voteGoldenScenario(t, l, ev); n != 1 {
+			t.Fatalf("rank %d: %d batches, want 1", rank, n)
+		}
+		l.Close()
+		states = append(states, marshalARCStates([]*ARC{ev}))
+	}
+	merged, err := mergeARCStates(states, []*ARC{ev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkARCGolden(t, merged[0], golden, 1)
+	// Merging leaves the evaluator it copies from as it was.
+	checkARCGolden(t, restored, golden, batches)
+}
+
+// voteGoldenScenario feeds ev the golden scenario's synthetic predictions
+// for every batch of l (the labels, one cell changed for every third
+// identifier, q from the identifier) and returns the number of batches.
+func voteGoldenScenario(t *testing.T, l *loader.Loader, ev *ARC) int {
+	t.Helper()
 	ev.BeginEval()
 	var inputs, preds []int32
 	batches := 0
@@ -87,15 +130,12 @@ func TestARCEvaluatorGolden(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	// The votes survive a checkpoint round trip.
-	restored, err := NewARC(dir, int32(src.Meta.BlankIdentifierID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unmarshalARCStates(marshalARCStates([]*ARC{ev}), []*ARC{restored}); err != nil {
-		t.Fatal(err)
-	}
-	ev = restored
+	return batches
+}
+
+// checkARCGolden compares ev's pass@K and submission.json with the golden.
+func checkARCGolden(t *testing.T, ev *ARC, golden arcEvalGolden, batches int) {
+	t.Helper()
 	out := t.TempDir()
 	metrics, err := ev.Result(out)
 	if err != nil {
