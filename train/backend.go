@@ -14,12 +14,12 @@ import (
 var Devices = []string{"cpu", "cuda", "auto"}
 
 // openBackend returns the compute backend for cfg.Device ("cpu", "cuda",
-// or "auto": the GPU when one can be opened, else the CPU, saying why) and
+// or "auto": GPU gpu when it can be opened, else the CPU, saying why) and
 // the function that releases it.
-func openBackend(cfg *Config, logf func(string, ...any)) (kernels.Backend[float32], func() error, error) {
+func openBackend(cfg *Config, gpu int, logf func(string, ...any)) (kernels.Backend[float32], func() error, error) {
 	switch device := cfg.Device; device {
 	case "cuda", "auto":
-		be, closeFn, err := openCUDA(cuda.BackendOptions{TF32: cfg.GPUTF32})
+		be, closeFn, err := openCUDA(gpu, cuda.BackendOptions{TF32: cfg.GPUTF32})
 		if err == nil {
 			return be, closeFn, nil
 		}
@@ -35,9 +35,9 @@ func openBackend(cfg *Config, logf func(string, ...any)) (kernels.Backend[float3
 	return be, func() error { be.Close(); return nil }, nil
 }
 
-// openCUDA opens the first GPU and the training backend on it.
-func openCUDA(opts cuda.BackendOptions) (kernels.Backend[float32], func() error, error) {
-	c, err := cuda.Open(cuda.Options{})
+// openCUDA opens GPU gpu and the training backend on it.
+func openCUDA(gpu int, opts cuda.BackendOptions) (kernels.Backend[float32], func() error, error) {
+	c, err := cuda.Open(cuda.Options{Device: gpu})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -252,7 +252,7 @@ func (b *variantBench) measureTrainer(ctx context.Context, runDir string, steps 
 func (b *variantBench) measureModel(ctx context.Context, steps int) error {
 	if b.m == nil {
 		var err error
-		if b.be, b.closeBE, err = openBackend(b.cfg, b.log); err != nil {
+		if b.be, b.closeBE, err = openBackend(b.cfg, 0, b.log); err != nil {
 			return err
 		}
 		_, b.gpu = b.be.(*cuda.Backend)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -53,8 +54,47 @@ func weightsTensors(m *model.Model[float32]) []stTensor {
 
 // Checkpoint writes <run>/step_<step> atomically (built in a hidden
 // staging directory, swapped in when complete, as datasets are) and prunes
-// old ones beyond keep_checkpoints.
-func (t *Trainer) Checkpoint() (err error) {
+// old ones beyond keep_checkpoints. In a job every rank calls it: rank 0
+// writes the weights, the shared state and every rank's own state (carry,
+// loader position, exploration stream, ARC votes), which it gathers.
+func (t *Trainer) Checkpoint() error {
+	if !t.distributed() {
+		return t.writeCheckpoint(nil)
+	}
+	var payload []byte
+	var err error
+	if !t.lead() {
+		var state []byte
+		if state, err = t.rankStateBytes(); err == nil {
+			var votes []byte
+			if len(t.arcs) > 0 {
+				votes = marshalARCStates(t.arcs)
+			}
+			payload = packPair(state, votes)
+		}
+	}
+	all, err := gatherChecked(t.opts.Group, payload, err)
+	if t.lead() && err == nil {
+		ranks := map[string][]byte{}
+		for r := 1; r < len(all) && err == nil; r++ {
+			var state, votes []byte
+			if state, votes, err = unpackPair(all[r]); err == nil {
+				ranks[rankFile(StateFile, r)] = state
+				if len(t.arcs) > 0 {
+					ranks[rankFile(ARCStateFile, r)] = votes
+				}
+			}
+		}
+		if err == nil {
+			err = t.writeCheckpoint(ranks)
+		}
+	}
+	return agree(t.opts.Group, err)
+}
+
+// writeCheckpoint writes the checkpoint with the other ranks' files
+// ranks (none in a single process).
+func (t *Trainer) writeCheckpoint(ranks map[string][]byte) (err error) {
 	if err := t.be.Err(); err != nil {
 		// The weights after a failed device operation are not a state to resume from.
 		return fmt.Errorf("no checkpoint at step %d: %w", t.step, err)
@@ -90,6 +130,7 @@ func (t *Trainer) Checkpoint() (err error) {
 	if len(t.arcs) > 0 {
 		files[ARCStateFile] = marshalARCStates(t.arcs)
 	}
+	maps.Copy(files, ranks)
 	man := checkpointManifest{Format: checkpointKind, Version: 1, Step: t.step, Files: map[string]manifestEntry{}}
 	for name, data := range files {
 		sum := sha256.Sum256(data)
@@ -170,38 +211,70 @@ func (t *Trainer) deviceState() [][]float32 {
 }
 
 // stateBytes encodes the training state from the host copies: the weights
-// Checkpoint has just fetched, the rest of the device state fetched here.
+// Checkpoint has just fetched, the rest of the device state fetched here;
+// with rank 0's own state (rankState) in a job.
 func (t *Trainer) stateBytes() ([]byte, error) {
-	ls := t.trainL.State()
-	lsb, err := ls.MarshalBinary()
+	for _, x := range t.deviceState() {
+		t.be.ToHost(x)
+	}
+	own, meta, err := t.rankState()
 	if err != nil {
 		return nil, err
 	}
-	rng, err := t.m.ExploreState()
+	n := len(t.m.Params)
+	ts := append([]stTensor{
+		{"params", "F32", []int{n}, f32Bytes(t.m.Params)},
+		{"adam.m", "F32", []int{n}, f32Bytes(t.adam.M)},
+		{"adam.v", "F32", []int{n}, f32Bytes(t.adam.V)},
+		{"puzzle_emb", "F32", []int{len(t.m.PuzzleEmb)}, f32Bytes(t.m.PuzzleEmb)},
+	}, own...)
+	if t.ema != nil {
+		ts = append(ts, stTensor{"ema.shadow", "F32", []int{n}, f32Bytes(t.ema.Shadow)})
+	}
+	meta["adam_steps"] = strconv.Itoa(t.adam.Steps)
+	if t.distributed() {
+		meta["world_size"] = strconv.Itoa(t.worldSize())
+	}
+	return encodeSafetensors(ts, meta), nil
+}
+
+// rankStateBytes encodes the state of a rank other than 0 for its own file.
+func (t *Trainer) rankStateBytes() ([]byte, error) {
+	t.be.ToHost(t.carry.ZH)
+	t.be.ToHost(t.carry.ZL)
+	ts, meta, err := t.rankState()
 	if err != nil {
 		return nil, err
+	}
+	return encodeSafetensors(ts, meta), nil
+}
+
+// rankState is the training state that differs between the ranks of a job
+// (for a single process, its part of the state file): the ACT carry, the
+// loader's position and the exploration stream, read from the host copies.
+func (t *Trainer) rankState() ([]stTensor, map[string]string, error) {
+	if err := t.be.Err(); err != nil {
+		return nil, nil, err
+	}
+	ls := t.trainL.State()
+	lsb, err := ls.MarshalBinary()
+	if err != nil {
+		return nil, nil, err
+	}
+	rng, err := t.m.ExploreState()
+	if err != nil {
+		return nil, nil, err
 	}
 	mc := t.m.Cfg
 	B, L, h := mc.BatchSize, mc.TotalLen(), mc.HiddenSize
 	c := t.carry
-	for _, x := range t.deviceState() {
-		t.be.ToHost(x)
-	}
-	if err := t.be.Err(); err != nil {
-		return nil, err
-	}
 	halted := make([]byte, len(c.Halted))
 	for i, v := range c.Halted {
 		if v {
 			halted[i] = 1
 		}
 	}
-	n := len(t.m.Params)
 	ts := []stTensor{
-		{"params", "F32", []int{n}, f32Bytes(t.m.Params)},
-		{"adam.m", "F32", []int{n}, f32Bytes(t.adam.M)},
-		{"adam.v", "F32", []int{n}, f32Bytes(t.adam.V)},
-		{"puzzle_emb", "F32", []int{len(t.m.PuzzleEmb)}, f32Bytes(t.m.PuzzleEmb)},
 		{"carry.z_H", "F32", []int{B, L, h}, f32Bytes(c.ZH)},
 		{"carry.z_L", "F32", []int{B, L, h}, f32Bytes(c.ZL)},
 		{"carry.steps", "I32", []int{B}, i32Bytes(c.Steps)},
@@ -210,16 +283,12 @@ func (t *Trainer) stateBytes() ([]byte, error) {
 		{"carry.labels", "I32", []int{B, mc.SeqLen}, i32Bytes(c.Labels)},
 		{"carry.puzzle_identifiers", "I32", []int{B}, i32Bytes(c.PuzzleIdentifiers)},
 	}
-	if t.ema != nil {
-		ts = append(ts, stTensor{"ema.shadow", "F32", []int{n}, f32Bytes(t.ema.Shadow)})
-	}
 	meta := map[string]string{
 		"step":         strconv.Itoa(t.step),
-		"adam_steps":   strconv.Itoa(t.adam.Steps),
 		"loader_state": string(lsb),
 		"explore_rng":  hex.EncodeToString(rng),
 	}
-	return encodeSafetensors(ts, meta), nil
+	return ts, meta, nil
 }
 
 // FindCheckpoint resolves path to a complete checkpoint directory: path
@@ -271,7 +340,7 @@ func readCheckpoint(path string) (dir string, files map[string][]byte, step int,
 	}
 	files = map[string][]byte{}
 	for name, e := range man.Files {
-		if !slices.Contains(requiredCheckpointFiles, name) && name != ARCStateFile {
+		if !slices.Contains(requiredCheckpointFiles, name) && name != ARCStateFile && !rankFilePattern.MatchString(name) {
 			return "", nil, 0, fmt.Errorf("%s: lists %q, which is not a checkpoint file", mp, name)
 		}
 		p := filepath.Join(dir, name)
@@ -292,27 +361,38 @@ func readCheckpoint(path string) (dir string, files map[string][]byte, step int,
 // Resume reopens the run in dir (a run directory or one of its step
 // directories) from its latest checkpoint, so that Run continues exactly as
 // the uninterrupted run would have.
+// In a job every rank resumes from the same checkpoint, each with its own
+// part of the state; the job must have as many ranks as the one that wrote
+// it.
 func Resume(ctx context.Context, dir string, opts Options) (*Trainer, error) {
+	g := opts.Group
 	ck, files, step, err := readCheckpoint(dir)
-	if err != nil {
+	var cfg *Config
+	if err == nil {
+		cfg, err = LoadConfig(filepath.Join(ck, ConfigFile), nil)
+	}
+	if err = agree(g, err); err != nil {
 		return nil, err
 	}
 	runDir := filepath.Dir(ck)
-	cfgPath := filepath.Join(ck, ConfigFile)
-	cfg, err := LoadConfig(cfgPath, nil)
-	if err != nil {
-		return nil, err
-	}
 	cfg.CheckpointPath = runDir
+	if groupSize(g) > 1 {
+		if err := agreeConfig(g, cfg); err != nil {
+			return nil, err
+		}
+	}
 	t, err := build(ctx, cfg, opts)
-	if err != nil {
+	if err = agree(g, err); err != nil {
+		if t != nil {
+			t.Close()
+		}
 		return nil, err
 	}
-	if err := t.restore(ck, files, step); err != nil {
-		t.Close()
-		return nil, err
+	err = t.restore(ck, files, step)
+	if err == nil && t.lead() {
+		t.metrics, err = openMetrics(filepath.Join(runDir, "metrics.jsonl"), step)
 	}
-	if t.metrics, err = openMetrics(filepath.Join(runDir, "metrics.jsonl"), step); err != nil {
+	if err = agree(g, err); err != nil {
 		t.Close()
 		return nil, err
 	}
@@ -329,34 +409,61 @@ func (t *Trainer) restore(ck string, files map[string][]byte, step int) error {
 	if err != nil {
 		return err
 	}
+	world := 1
+	if w, ok := meta["world_size"]; ok {
+		if world, err = strconv.Atoi(w); err != nil || world < 2 {
+			return fmt.Errorf("%s: world_size %q", name, w)
+		}
+	}
+	if world != t.worldSize() {
+		return fmt.Errorf("%s was written by a job of %d processes, this one has %d; resume it with %d (trm train --nproc %d --resume %s)",
+			ck, world, t.worldSize(), world, world, filepath.Dir(ck))
+	}
+	// This rank's own state: in the state file for rank 0, in its own
+	// file for the others.
+	own, ownMeta, ownName := ts, meta, name
+	if r := t.rank(); r > 0 {
+		ownName = filepath.Join(ck, rankFile(StateFile, r))
+		data, ok := files[rankFile(StateFile, r)]
+		if !ok {
+			return fmt.Errorf("checkpoint %s holds no state for rank %d", ck, r)
+		}
+		if own, ownMeta, err = decodeSafetensors(ownName, data); err != nil {
+			return err
+		}
+	}
 	mc := t.m.Cfg
 	B, L, h, n := mc.BatchSize, mc.TotalLen(), mc.HiddenSize, len(t.m.Params)
-	get := func(k string) (stTensor, bool) { v, ok := ts[k]; return v, ok }
-	f32 := func(k string, shape []int, dst []float32) error {
-		v, ok := get(k)
+	f32 := func(in map[string]stTensor, k string, shape []int, dst []float32) error {
+		v, ok := in[k]
 		return readF32(v, ok, k, shape, dst)
 	}
 	i32 := func(k string, shape []int, dst []int32) error {
-		v, ok := get(k)
+		v, ok := own[k]
 		return readI32(v, ok, k, shape, dst)
 	}
 	c := t.carry
 	errs := []error{
-		f32("params", []int{n}, t.m.Params),
-		f32("adam.m", []int{n}, t.adam.M),
-		f32("adam.v", []int{n}, t.adam.V),
-		f32("puzzle_emb", []int{len(t.m.PuzzleEmb)}, t.m.PuzzleEmb),
-		f32("carry.z_H", []int{B, L, h}, c.ZH),
-		f32("carry.z_L", []int{B, L, h}, c.ZL),
+		f32(ts, "params", []int{n}, t.m.Params),
+		f32(ts, "adam.m", []int{n}, t.adam.M),
+		f32(ts, "adam.v", []int{n}, t.adam.V),
+		f32(ts, "puzzle_emb", []int{len(t.m.PuzzleEmb)}, t.m.PuzzleEmb),
+	}
+	if t.ema != nil {
+		errs = append(errs, f32(ts, "ema.shadow", []int{n}, t.ema.Shadow))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	errs = []error{
+		f32(own, "carry.z_H", []int{B, L, h}, c.ZH),
+		f32(own, "carry.z_L", []int{B, L, h}, c.ZL),
 		i32("carry.steps", []int{B}, c.Steps),
 		i32("carry.inputs", []int{B, mc.SeqLen}, c.Inputs),
 		i32("carry.labels", []int{B, mc.SeqLen}, c.Labels),
 		i32("carry.puzzle_identifiers", []int{B}, c.PuzzleIdentifiers),
 	}
-	if t.ema != nil {
-		errs = append(errs, f32("ema.shadow", []int{n}, t.ema.Shadow))
-	}
-	if hv, ok := ts["carry.halted"]; !ok || hv.DType != "U8" || len(hv.Data) != B {
+	if hv, ok := own["carry.halted"]; !ok || hv.DType != "U8" || len(hv.Data) != B {
 		errs = append(errs, errors.New(`tensor "carry.halted" missing or not U8 [batch]`))
 	} else {
 		for i, v := range hv.Data {
@@ -364,31 +471,42 @@ func (t *Trainer) restore(ck string, files map[string][]byte, step int) error {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		return fmt.Errorf("%s: %w", ownName, err)
 	}
 	if t.adam.Steps, err = strconv.Atoi(meta["adam_steps"]); err != nil {
 		return fmt.Errorf("%s: adam_steps: %w", name, err)
 	}
-	if got, err := strconv.Atoi(meta["step"]); err != nil || got != step {
-		return fmt.Errorf("%s: step %q, the manifest says %d", name, meta["step"], step)
+	checkStep := func(name string, meta map[string]string) error {
+		if got, err := strconv.Atoi(meta["step"]); err != nil || got != step {
+			return fmt.Errorf("%s: step %q, the manifest says %d", name, meta["step"], step)
+		}
+		return nil
+	}
+	err = checkStep(name, meta)
+	if err == nil && ownName != name {
+		err = checkStep(ownName, ownMeta)
+	}
+	if err != nil {
+		return err
 	}
 	var ls loader.State
-	if err := ls.UnmarshalBinary([]byte(meta["loader_state"])); err != nil {
-		return fmt.Errorf("%s: loader state: %w", name, err)
+	if err := ls.UnmarshalBinary([]byte(ownMeta["loader_state"])); err != nil {
+		return fmt.Errorf("%s: loader state: %w", ownName, err)
 	}
 	if err := t.trainL.Restore(ls); err != nil {
-		return fmt.Errorf("%s: loader state: %w", name, err)
+		return fmt.Errorf("%s: loader state: %w", ownName, err)
 	}
-	rng, err := hex.DecodeString(meta["explore_rng"])
+	rng, err := hex.DecodeString(ownMeta["explore_rng"])
 	if err == nil {
 		err = t.m.SetExploreState(rng)
 	}
 	if err != nil {
-		return fmt.Errorf("%s: explore_rng: %w", name, err)
+		return fmt.Errorf("%s: explore_rng: %w", ownName, err)
 	}
-	if data, ok := files[ARCStateFile]; ok && len(t.arcs) > 0 {
+	arcFile := rankFile(ARCStateFile, t.rank())
+	if data, ok := files[arcFile]; ok && len(t.arcs) > 0 {
 		if err := unmarshalARCStates(data, t.arcs); err != nil {
-			return fmt.Errorf("%s: %w", filepath.Join(ck, ARCStateFile), err)
+			return fmt.Errorf("%s: %w", filepath.Join(ck, arcFile), err)
 		}
 	}
 	// What was read on the host goes to a device backend's copies.

@@ -24,9 +24,22 @@
 // over the run's evaluations) and scores pass@K, writing the Kaggle
 // submission.json. eval_save_outputs (any of EvalOutputKeys) saves the
 // named batch and model tensors of every evaluation, padding rows included,
-// as <run>/step_<N>_all_preds.0.safetensors: the reference's torch.save
+// as <run>/step_<N>_all_preds.<rank>.safetensors: the reference's torch.save
 // file, in a format any framework reads (trm eval: eval_all_preds.0.safetensors
 // in the checkpoint).
+//
+// Data parallel (Options.Group, over train/dist): as the reference under
+// torchrun, every rank trains the same weights on its global_batch_size /
+// ranks rows of each batch, with its own ACT carry and exploration stream
+// (seed + rank); the dense gradients are summed over the ranks before
+// AdamATan2, the puzzle-embedding gradients of all ranks gathered for one
+// identical sign-SGD step, the metrics summed on rank 0, which logs them.
+// Evaluation splits every test batch the same way; rank 0 sums the metrics
+// and votes on every rank's ARC predictions in rank order. Rank 0 writes
+// each checkpoint, with every other rank's own state in
+// train_state.rank<R>.safetensors (and arc_state.rank<R>.json); a job
+// resumes with as many ranks as wrote it. The ranks agree on every failure
+// and on a Ctrl-C, so they stop together, after the same step.
 //
 // Bench measures training throughput: the loop, the bare model step, the
 // PyTorch port of the reference (benchmarks/train/torch_trm.py), an

@@ -78,7 +78,7 @@ func EvalCheckpoint(ctx context.Context, path string, data []string, overrides [
 	meta := src.Meta
 	mc := cfg.ModelConfig(meta.SeqLen, meta.VocabSize, meta.NumPuzzleIdentifiers)
 	var notes []string
-	be, closeBE, err := openBackend(cfg, func(f string, a ...any) { notes = append(notes, fmt.Sprintf(f, a...)) })
+	be, closeBE, err := openBackend(cfg, 0, func(f string, a ...any) { notes = append(notes, fmt.Sprintf(f, a...)) })
 	if err != nil {
 		return nil, err
 	}

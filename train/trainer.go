@@ -2,12 +2,15 @@ package train
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -16,6 +19,7 @@ import (
 	"github.com/tinyrecursion/trm/kernels"
 	"github.com/tinyrecursion/trm/loader"
 	"github.com/tinyrecursion/trm/model"
+	"github.com/tinyrecursion/trm/train/dist"
 )
 
 // Options control a training run beyond its configuration.
@@ -26,6 +30,13 @@ type Options struct {
 	// StopAtStep ends the run after that many optimiser steps with a
 	// checkpoint, as an interruption would (0: run to the end).
 	StopAtStep int
+	// Group makes the run one rank of a data-parallel job (nil: a single
+	// process); every rank is started with the same configuration and
+	// takes Cfg.GlobalBatchSize / Group.Size() rows of each batch.
+	Group *dist.Group
+	// GPU is the ordinal of the GPU a device=cuda run uses (torchrun's
+	// LOCAL_RANK in a job).
+	GPU int
 }
 
 // Trainer is one training run, on the CPU or GPU backend (Config.Device).
@@ -64,43 +75,76 @@ var ErrStopped = errors.New("training stopped; resume with --resume")
 // New prepares a fresh run: datasets, model, optimisers, run directory.
 // Every check (dataset shape, checkpoint compatibility, configuration)
 // happens here, before any training step.
-func New(ctx context.Context, cfg *Config, opts Options) (*Trainer, error) {
-	if err := cfg.Validate(); err != nil {
+//
+// In a data-parallel job every rank calls New with the same configuration;
+// the ranks start from rank 0's weights, and only rank 0 writes the run
+// directory. A failure on any rank fails New on every rank.
+func New(ctx context.Context, cfg *Config, opts Options) (_ *Trainer, err error) {
+	g := opts.Group
+	if err := agree(g, cfg.Validate()); err != nil {
 		return nil, err
 	}
 	if cfg.RunName == "" {
-		cfg.RunName = "TinyRecursiveReasoningModel_ACTV1-" + time.Now().UTC().Format("20060102-150405")
+		name := []byte("TinyRecursiveReasoningModel_ACTV1-" + time.Now().UTC().Format("20060102-150405"))
+		if groupSize(g) > 1 {
+			// The ranks' clocks may straddle a second: rank 0 names the run.
+			if name, err = g.Broadcast(name); err != nil {
+				return nil, err
+			}
+		}
+		cfg.RunName = string(name)
 	}
-	t, err := build(ctx, cfg, opts)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.LoadCheckpoint != "" {
-		if err := loadWeights(cfg.LoadCheckpoint, t.m, true); err != nil {
-			t.Close()
+	if groupSize(g) > 1 {
+		if err := agreeConfig(g, cfg); err != nil {
 			return nil, err
 		}
-		if t.ema != nil {
-			t.be.Copy(t.ema.Shadow, t.m.Params)
+	}
+	t, err := build(ctx, cfg, opts)
+	if err = agree(g, err); err != nil {
+		if t != nil {
+			t.Close()
+		}
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			t.Close()
+		}
+	}()
+	if cfg.LoadCheckpoint != "" && t.lead() {
+		err = loadWeights(cfg.LoadCheckpoint, t.m, true)
+	}
+	if err = agree(g, err); err != nil {
+		return nil, err
+	}
+	if t.distributed() {
+		if err := t.broadcastWeights(); err != nil {
+			return nil, err
 		}
 	}
+	if t.ema != nil {
+		t.be.Copy(t.ema.Shadow, t.m.Params)
+	}
+	if t.lead() {
+		err = t.createRunDir()
+	}
+	return t, agree(g, err)
+}
+
+// createRunDir makes the run directory with its configuration and an empty
+// metrics log.
+func (t *Trainer) createRunDir() (err error) {
 	if _, err := os.Stat(filepath.Join(t.Dir, "metrics.jsonl")); err == nil {
-		t.Close()
-		return nil, fmt.Errorf("run directory %s already holds a run: resume it with --resume %s, or choose another run_name", t.Dir, t.Dir)
+		return fmt.Errorf("run directory %s already holds a run: resume it with --resume %s, or choose another run_name", t.Dir, t.Dir)
 	}
 	if err := os.MkdirAll(t.Dir, 0o755); err != nil {
-		t.Close()
-		return nil, err
+		return err
 	}
-	if err := atomicdir.WriteFileAtomic(filepath.Join(t.Dir, "config.yaml"), cfg.YAML()); err != nil {
-		t.Close()
-		return nil, err
+	if err := atomicdir.WriteFileAtomic(filepath.Join(t.Dir, "config.yaml"), t.Cfg.YAML()); err != nil {
+		return err
 	}
-	if t.metrics, err = openMetrics(filepath.Join(t.Dir, "metrics.jsonl"), -1); err != nil {
-		t.Close()
-		return nil, err
-	}
-	return t, nil
+	t.metrics, err = openMetrics(filepath.Join(t.Dir, "metrics.jsonl"), -1)
+	return err
 }
 
 // build opens the data and allocates the model and optimisers for cfg.
@@ -111,6 +155,10 @@ func build(ctx context.Context, cfg *Config, opts Options) (_ *Trainer, err erro
 			t.Close()
 		}
 	}()
+	world := t.worldSize()
+	if cfg.GlobalBatchSize%world != 0 {
+		return nil, fmt.Errorf("global_batch_size %d is not divisible by the %d processes of the job", cfg.GlobalBatchSize, world)
+	}
 	if t.trainSrc, err = loader.Open(ctx, cfg.DataPaths, "train", loader.OpenOptions{}); err != nil {
 		return nil, fmt.Errorf("training data: %w", err)
 	}
@@ -144,12 +192,16 @@ func build(ctx context.Context, cfg *Config, opts Options) (_ *Trainer, err erro
 			}
 		}
 	}
-	if t.be, t.closeBE, err = openBackend(cfg, t.logf); err != nil {
+	if t.be, t.closeBE, err = openBackend(cfg, opts.GPU, t.logf); err != nil {
 		return nil, err
 	}
 	mc := cfg.ModelConfig(meta.SeqLen, meta.VocabSize, meta.NumPuzzleIdentifiers)
+	mc.BatchSize = cfg.GlobalBatchSize / world
 	if t.m, err = model.New(mc, t.be, uint64(cfg.Seed)); err != nil {
 		return nil, err
+	}
+	if r := t.rank(); r > 0 {
+		t.m.SeedExplore(uint64(cfg.Seed) + uint64(r))
 	}
 	t.adam = model.NewAdamATan2(t.m, cfg.Beta1, cfg.Beta2, cfg.WeightDecay)
 	t.sgd = model.NewSignSGD[float32](cfg.PuzzleEmbWeightDecay)
@@ -158,7 +210,7 @@ func build(ctx context.Context, cfg *Config, opts Options) (_ *Trainer, err erro
 	}
 	t.carry = t.m.NewCarry()
 	t.trainL, err = loader.New(t.trainSrc, loader.Config{Sampler: loader.Train, GlobalBatch: cfg.GlobalBatchSize,
-		Seed: cfg.Seed, EpochsPerIter: cfg.EpochsPerIter(), Passes: cfg.TotalIters()})
+		Rank: t.rank(), WorldSize: world, Seed: cfg.Seed, EpochsPerIter: cfg.EpochsPerIter(), Passes: cfg.TotalIters()})
 	if err != nil {
 		return nil, fmt.Errorf("training loader: %w", err)
 	}
@@ -214,8 +266,12 @@ func (t *Trainer) Run(ctx context.Context) error {
 	cfg := t.Cfg
 	// Which backend runs, said up front: on a GPU machine a user would
 	// otherwise take the CPU's pace for the GPU's.
-	t.logf("run directory %s; total_steps %d, %d iterations of %d epochs; backend %s",
-		t.Dir, t.totalSteps, cfg.TotalIters(), cfg.EpochsPerIter(), t.be.Name())
+	job := ""
+	if t.distributed() {
+		job = fmt.Sprintf("; %d processes of %d rows each", t.worldSize(), cfg.GlobalBatchSize/t.worldSize())
+	}
+	t.logf("run directory %s; total_steps %d, %d iterations of %d epochs; backend %s%s",
+		t.Dir, t.totalSteps, cfg.TotalIters(), cfg.EpochsPerIter(), t.be.Name(), job)
 	var bar *progressbar.ProgressBar
 	if t.opts.Progress != nil {
 		bar = progressbar.NewOptions(t.totalSteps, progressbar.OptionSetWriter(t.opts.Progress),
@@ -227,8 +283,17 @@ func (t *Trainer) Run(ctx context.Context) error {
 	gbs := float64(cfg.GlobalBatchSize)
 	lastCkpt := -1
 	started, startStep := time.Now(), t.step
+	// A single process stops where it sees ctx cancelled. The ranks of a
+	// job see a Ctrl-C at different moments, so they agree after each step
+	// (stopAgreed) and only then stop, all after the same step; until
+	// then they fetch batches regardless of ctx.
+	stopAgreed := false
+	nextCtx := ctx
+	if t.distributed() {
+		nextCtx = context.WithoutCancel(ctx)
+	}
 	for {
-		if err := ctx.Err(); err != nil {
+		if stopAgreed || (!t.distributed() && ctx.Err() != nil) {
 			if lastCkpt != t.step {
 				if err := t.Checkpoint(); err != nil {
 					return err
@@ -237,47 +302,27 @@ func (t *Trainer) Run(ctx context.Context) error {
 			return ErrStopped
 		}
 		waitStart := time.Now()
-		b, err := t.trainL.Next(ctx)
+		b, err := t.trainL.Next(nextCtx)
 		t.WaitTime += time.Since(waitStart)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil && !t.distributed() {
 				continue // checkpoint above
 			}
 			return err
 		}
 		t.step++
 		stepStart := time.Now()
-		rec := map[string]float64{}
-		if t.step <= t.totalSteps {
-			t.batch.Inputs = b.WidenInputs(t.batch.Inputs)
-			t.batch.Labels = b.WidenLabels(t.batch.Labels)
-			t.batch.PuzzleIdentifiers = b.PuzzleIdentifiers
-			out, err := t.m.Forward(t.carry, &t.batch, true)
-			if err != nil {
+		stepped := t.step <= t.totalSteps
+		var sums model.Metrics
+		lr := 0.0
+		if stepped {
+			if sums, lr, err = t.trainStep(b, netSched, embSched); err != nil {
 				b.Release()
 				return err
 			}
-			if err := t.m.Backward(1 / gbs); err != nil {
-				b.Release()
-				return err
-			}
-			lr := 0.0
-			if cfg.Arch.PuzzleEmbNdim > 0 {
-				lr = embSched.LR(t.step)
-				if err := t.sgd.Step(t.m, lr); err != nil {
-					b.Release()
-					return err
-				}
-			}
-			if !cfg.FreezeWeights || cfg.Arch.PuzzleEmbNdim == 0 {
-				lr = netSched.LR(t.step)
-				t.adam.Step(lr)
-			}
-			rec = trainRecord(out.Metrics, gbs)
-			rec["train/lr"] = lr
 		}
 		b.Release()
 		if t.ema != nil {
@@ -288,10 +333,18 @@ func (t *Trainer) Run(ctx context.Context) error {
 		if err := t.be.Err(); err != nil {
 			return err
 		}
+		if sums, stopAgreed, err = t.reduceMetrics(sums, ctx.Err() != nil); err != nil {
+			return err
+		}
 		t.TrainTime += time.Since(stepStart)
-		if len(rec) > 0 {
-			if err := t.metrics.Write(t.step, rec); err != nil {
-				return err
+		rec := map[string]float64{}
+		if stepped {
+			rec = trainRecord(sums, gbs)
+			rec["train/lr"] = lr
+			if t.metrics != nil {
+				if err := t.metrics.Write(t.step, rec); err != nil {
+					return err
+				}
 			}
 		}
 		if bar != nil {
@@ -304,12 +357,13 @@ func (t *Trainer) Run(ctx context.Context) error {
 			it := b.Pass - 1
 			if it >= cfg.MinEvalInterval && t.evalSrc != nil {
 				if _, err := t.EvaluateNow(ctx); err != nil {
-					if ctx.Err() == nil {
+					if !errors.Is(err, errEvalInterrupted) && (t.distributed() || ctx.Err() == nil) {
 						return err
 					}
 					// Interrupted mid-evaluation: keep the training done so
 					// far; this step's evaluation is skipped.
 					t.logf("evaluation at step %d interrupted", t.step)
+					stopAgreed = t.distributed()
 					continue
 				}
 			}
@@ -344,6 +398,40 @@ func (t *Trainer) Run(ctx context.Context) error {
 	return nil
 }
 
+// trainStep is one optimiser step on batch b: forward, backward, the
+// gradients summed over a job's ranks, both optimisers. It returns this
+// rank's metric sums and the learning rate logged.
+func (t *Trainer) trainStep(b *loader.Batch, netSched, embSched model.Schedule) (model.Metrics, float64, error) {
+	cfg := t.Cfg
+	t.batch.Inputs = b.WidenInputs(t.batch.Inputs)
+	t.batch.Labels = b.WidenLabels(t.batch.Labels)
+	t.batch.PuzzleIdentifiers = b.PuzzleIdentifiers
+	out, err := t.m.Forward(t.carry, &t.batch, true)
+	if err != nil {
+		return model.Metrics{}, 0, err
+	}
+	if err := t.m.Backward(1 / float64(cfg.GlobalBatchSize)); err != nil {
+		return model.Metrics{}, 0, err
+	}
+	if t.distributed() {
+		if err := t.reduceGradients(); err != nil {
+			return model.Metrics{}, 0, err
+		}
+	}
+	lr := 0.0
+	if cfg.Arch.PuzzleEmbNdim > 0 {
+		lr = embSched.LR(t.step)
+		if err := t.puzzleEmbStep(lr); err != nil {
+			return model.Metrics{}, 0, err
+		}
+	}
+	if !cfg.FreezeWeights || cfg.Arch.PuzzleEmbNdim == 0 {
+		lr = netSched.LR(t.step)
+		t.adam.Step(lr)
+	}
+	return out.Metrics, lr, nil
+}
+
 // trainRecord is the reference's logged train metrics: losses over the
 // global batch, the rest over the count of halted rows.
 func trainRecord(m model.Metrics, gbs float64) map[string]float64 {
@@ -360,20 +448,24 @@ func trainRecord(m model.Metrics, gbs float64) map[string]float64 {
 }
 
 // EvaluateNow evaluates the current model (with the EMA weights when
-// enabled) on the test split, logs the metrics and returns them.
+// enabled) on the test split, logs the metrics and returns them (on rank 0
+// of a job; nil on the others).
 func (t *Trainer) EvaluateNow(ctx context.Context) (map[string]float64, error) {
 	if t.ema != nil {
 		t.ema.Swap()
 		defer t.ema.Swap()
 	}
 	started := time.Now()
-	res, err := Evaluate(ctx, t.m, t.evalSrc, EvalOptions{GlobalBatch: t.Cfg.GlobalBatchSize, ARCs: t.arcs,
+	res, err := Evaluate(ctx, t.m, t.evalSrc, EvalOptions{GlobalBatch: t.Cfg.GlobalBatchSize, ARCs: t.arcs, Group: t.opts.Group,
 		SubmissionDir: filepath.Join(t.Dir, fmt.Sprintf("evaluator_ARC_step_%d", t.step)),
-		SaveOutputs:   t.Cfg.EvalSaveOutputs, OutputsPath: filepath.Join(t.Dir, fmt.Sprintf("step_%d_all_preds.0.safetensors", t.step))})
+		SaveOutputs:   t.Cfg.EvalSaveOutputs, OutputsPath: filepath.Join(t.Dir, fmt.Sprintf("step_%d_all_preds.%d.safetensors", t.step, t.rank()))})
 	if err != nil {
 		return nil, err
 	}
 	t.EvalTime += time.Since(started)
+	if !t.lead() {
+		return nil, nil
+	}
 	t.logf("step %d eval (%.1fs): %s", t.step, time.Since(started).Seconds(), formatMetrics(res))
 	return res, t.metrics.Write(t.step, res)
 }
@@ -389,40 +481,119 @@ type EvalOptions struct {
 	// save from every batch into the safetensors file OutputsPath.
 	SaveOutputs []string
 	OutputsPath string
+	// Group makes this one rank of a data-parallel evaluation: each rank
+	// evaluates its slice of every batch, and rank 0 sums the metrics and
+	// votes on the ARC predictions of all ranks.
+	Group *dist.Group
+}
+
+// errEvalInterrupted reports, on every rank of a job, that some rank's
+// evaluation was cancelled.
+var errEvalInterrupted = errors.New("evaluation interrupted")
+
+// evalSums are the metric sums of one rank's evaluation, per set in the
+// order the sets appeared.
+type evalSums struct {
+	Sets []string
+	Sums []model.Metrics
+	// Interrupted: the rank's evaluation was cancelled before its end.
+	Interrupted bool
+}
+
+func (e *evalSums) add(set string, m model.Metrics) {
+	i := slices.Index(e.Sets, set)
+	if i < 0 {
+		e.Sets = append(e.Sets, set)
+		e.Sums = append(e.Sums, model.Metrics{})
+		i = len(e.Sets) - 1
+	}
+	s := &e.Sums[i]
+	s.Count += m.Count
+	s.Accuracy += m.Accuracy
+	s.ExactAccuracy += m.ExactAccuracy
+	s.QHaltAccuracy += m.QHaltAccuracy
+	s.Steps += m.Steps
+	s.LMLoss += m.LMLoss
+	s.QHaltLoss += m.QHaltLoss
+}
+
+// metrics are the reference's evaluation metrics: every sum over the count.
+func (e *evalSums) metrics() map[string]float64 {
+	res := map[string]float64{}
+	for i, set := range e.Sets {
+		s := e.Sums[i]
+		c := max(s.Count, 1) // the reference divides by count; guard empty sets
+		res[set+"/count"] = s.Count
+		res[set+"/accuracy"] = s.Accuracy / c
+		res[set+"/exact_accuracy"] = s.ExactAccuracy / c
+		res[set+"/q_halt_accuracy"] = s.QHaltAccuracy / c
+		res[set+"/steps"] = s.Steps / c
+		res[set+"/lm_loss"] = s.LMLoss / c
+		res[set+"/q_halt_loss"] = s.QHaltLoss / c
+	}
+	return res
 }
 
 // Evaluate runs the reference's evaluation loop: every test batch from a
 // fresh carry for halt_max_steps ACT steps, metrics of the final step summed
-// per set and divided by the count, then the ARC evaluators.
+// per set and divided by the count, then the ARC evaluators. In a job
+// (opts.Group) rank 0 returns the metrics of all ranks, the others nil.
 func Evaluate(ctx context.Context, m *model.Model[float32], src *loader.Source, opts EvalOptions) (map[string]float64, error) {
-	arcs := opts.ARCs
-	l, err := loader.New(src, loader.Config{Sampler: loader.Eval, GlobalBatch: opts.GlobalBatch})
+	var sums evalSums
+	err := evaluateRank(ctx, m, src, opts, &sums)
+	if g := opts.Group; groupSize(g) > 1 {
+		// Every rank joins, failed or not, so that none waits for another.
+		return evaluateJoin(ctx, g, &sums, opts, err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("evaluation loader: %w", err)
+		return nil, err
+	}
+	return evalResult(&sums, opts.ARCs, opts.SubmissionDir)
+}
+
+// evaluateRank is this rank's share of Evaluate: its slice of every batch,
+// its metric sums, its ARC votes and saved outputs.
+func evaluateRank(ctx context.Context, m *model.Model[float32], src *loader.Source, opts EvalOptions, sums *evalSums) error {
+	g := opts.Group
+	l, err := loader.New(src, loader.Config{Sampler: loader.Eval, GlobalBatch: opts.GlobalBatch, Rank: groupRank(g), WorldSize: groupSize(g)})
+	if err != nil {
+		return fmt.Errorf("evaluation loader: %w", err)
 	}
 	defer l.Close()
 	var saver *outputsWriter
 	if len(opts.SaveOutputs) > 0 {
 		if saver, err = newOutputsWriter(opts.OutputsPath, opts.SaveOutputs, src.Meta.SeqLen, src.Meta.VocabSize); err != nil {
-			return nil, fmt.Errorf("eval_save_outputs: %w", err)
+			return fmt.Errorf("eval_save_outputs: %w", err)
 		}
 		defer saver.abort()
 	}
-	for _, a := range arcs {
+	for _, a := range opts.ARCs {
 		a.BeginEval()
 	}
+	if err := evaluateBatches(ctx, m, l, opts.ARCs, saver, sums); err != nil {
+		return err
+	}
+	if saver != nil {
+		if err := saver.commit(); err != nil {
+			return fmt.Errorf("eval_save_outputs: %w", err)
+		}
+	}
+	return nil
+}
+
+// evaluateBatches runs the model over every batch of l, summing the metrics
+// into sums and passing the predictions to the ARC evaluators and saver.
+func evaluateBatches(ctx context.Context, m *model.Model[float32], l *loader.Loader, arcs []*ARC, saver *outputsWriter, sums *evalSums) error {
 	carry := m.NewCarry()
 	var batch model.Batch
 	var q []float64
-	sums := map[string]*model.Metrics{}
-	var sets []string
 	for {
 		b, err := l.Next(ctx)
 		if errors.Is(err, io.EOF) {
-			break
+			return nil
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		batch.Inputs = b.WidenInputs(batch.Inputs)
 		batch.Labels = b.WidenLabels(batch.Labels)
@@ -432,30 +603,17 @@ func Evaluate(ctx context.Context, m *model.Model[float32], src *loader.Source, 
 		for {
 			if out, err = m.Forward(carry, &batch, false); err != nil {
 				b.Release()
-				return nil, err
+				return err
 			}
 			if out.AllHalted {
 				break
 			}
 		}
-		s := sums[b.Set]
-		if s == nil {
-			s = &model.Metrics{}
-			sums[b.Set] = s
-			sets = append(sets, b.Set)
-		}
-		mm := out.Metrics
-		s.Count += mm.Count
-		s.Accuracy += mm.Accuracy
-		s.ExactAccuracy += mm.ExactAccuracy
-		s.QHaltAccuracy += mm.QHaltAccuracy
-		s.Steps += mm.Steps
-		s.LMLoss += mm.LMLoss
-		s.QHaltLoss += mm.QHaltLoss
+		sums.add(b.Set, out.Metrics)
 		if saver != nil {
 			if err := saver.add(&batch, out); err != nil {
 				b.Release()
-				return nil, err
+				return err
 			}
 		}
 		if len(arcs) > 0 {
@@ -466,37 +624,111 @@ func Evaluate(ctx context.Context, m *model.Model[float32], src *loader.Source, 
 			for _, a := range arcs {
 				if err := a.Update(batch.Inputs, out.Preds, b.PuzzleIdentifiers, q); err != nil {
 					b.Release()
-					return nil, err
+					return err
 				}
 			}
 		}
 		b.Release()
 	}
-	res := map[string]float64{}
-	for _, set := range sets {
-		s := sums[set]
-		c := max(s.Count, 1) // the reference divides by count; guard empty sets
-		res[set+"/count"] = s.Count
-		res[set+"/accuracy"] = s.Accuracy / c
-		res[set+"/exact_accuracy"] = s.ExactAccuracy / c
-		res[set+"/q_halt_accuracy"] = s.QHaltAccuracy / c
-		res[set+"/steps"] = s.Steps / c
-		res[set+"/lm_loss"] = s.LMLoss / c
-		res[set+"/q_halt_loss"] = s.QHaltLoss / c
-	}
-	if saver != nil {
-		if err := saver.commit(); err != nil {
-			return nil, fmt.Errorf("eval_save_outputs: %w", err)
-		}
-	}
+}
+
+// evalResult is the metrics of sums with the ARC evaluators' scores.
+func evalResult(sums *evalSums, arcs []*ARC, submissionDir string) (map[string]float64, error) {
+	res := sums.metrics()
 	for _, a := range arcs {
-		r, err := a.Result(opts.SubmissionDir)
+		r, err := a.Result(submissionDir)
 		if err != nil {
 			return nil, err
 		}
-		for k, v := range r {
-			res[k] = v
-		}
+		maps.Copy(res, r)
 	}
 	return res, nil
+}
+
+// evaluateJoin ends one rank's part of a job's evaluation: rank 0 gathers
+// every rank's sums and ARC votes (or failure), adds them in rank order and
+// scores them; then every rank learns rank 0's outcome.
+func evaluateJoin(ctx context.Context, g *dist.Group, sums *evalSums, opts EvalOptions, err error) (map[string]float64, error) {
+	if err != nil && ctx.Err() != nil {
+		sums.Interrupted, err = true, nil
+	}
+	js, _ := json.Marshal(sums) // finite floats and strings only
+	var votes []byte
+	if len(opts.ARCs) > 0 {
+		votes = marshalARCStates(opts.ARCs)
+	}
+	all, err := gatherChecked(g, packPair(js, votes), err)
+	var res map[string]float64
+	if g.Rank() == 0 && err == nil {
+		res, err = mergeEvaluations(all, opts)
+	}
+	return agreeEval(g, res, err)
+}
+
+// mergeEvaluations adds the ranks' gathered sums and votes in rank order
+// and scores them.
+func mergeEvaluations(all [][]byte, opts EvalOptions) (map[string]float64, error) {
+	var total evalSums
+	votes := make([][]byte, len(all))
+	for r, p := range all {
+		js, v, err := unpackPair(p)
+		if err != nil {
+			return nil, fmt.Errorf("evaluation of rank %d: %w", r, err)
+		}
+		var s evalSums
+		if err := json.Unmarshal(js, &s); err != nil || len(s.Sets) != len(s.Sums) {
+			return nil, fmt.Errorf("evaluation of rank %d: malformed metric sums", r)
+		}
+		if s.Interrupted {
+			return nil, errEvalInterrupted
+		}
+		for i, set := range s.Sets {
+			total.add(set, s.Sums[i])
+		}
+		votes[r] = v
+	}
+	arcs := opts.ARCs
+	if len(arcs) > 0 {
+		var err error
+		if arcs, err = mergeARCStates(votes, arcs); err != nil {
+			return nil, err
+		}
+	}
+	return evalResult(&total, arcs, opts.SubmissionDir)
+}
+
+// agreeEval gives every rank the outcome of rank 0's evaluation: an
+// interruption on any rank is errEvalInterrupted everywhere, so that all
+// ranks stop together.
+func agreeEval(g *dist.Group, res map[string]float64, err error) (map[string]float64, error) {
+	if groupSize(g) == 1 {
+		return res, err
+	}
+	if g.Rank() == 0 {
+		status := []byte{0}
+		switch {
+		case errors.Is(err, errEvalInterrupted):
+			status = []byte{1}
+		case err != nil:
+			status = append([]byte{2}, err.Error()...)
+		}
+		if _, berr := g.Broadcast(status); berr != nil {
+			return nil, errors.Join(err, berr)
+		}
+		return res, err
+	}
+	status, berr := g.Broadcast(nil)
+	switch {
+	case berr != nil:
+		return nil, errors.Join(err, berr)
+	case len(status) == 0:
+		return nil, errors.New("rank 0 sent no evaluation outcome")
+	case status[0] == 1:
+		return nil, errEvalInterrupted
+	case status[0] == 2 && err == nil:
+		return nil, fmt.Errorf("rank 0 failed: %s", status[1:])
+	case status[0] == 2:
+		return nil, err
+	}
+	return nil, nil
 }

@@ -1,0 +1,277 @@
+package train
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tinyrecursion/trm/train/dist"
+)
+
+// inJob runs fn as every rank of an n-process job, in goroutines joined
+// over loopback, and returns each rank's error. A rank's group closes when
+// its fn returns, so a failed rank's peers stop waiting for it.
+func inJob(t *testing.T, n int, fn func(g *dist.Group) error) []error {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for r := range n {
+		wg.Go(func() {
+			cfg := dist.Config{Rank: r, WorldSize: n, Addr: ln.Addr().String(), Timeout: 20 * time.Second}
+			if r == 0 {
+				cfg.Listener = ln
+			}
+			g, err := dist.Join(t.Context(), cfg)
+			if err != nil {
+				errs[r] = err
+				return
+			}
+			defer g.Close()
+			errs[r] = fn(g)
+		})
+	}
+	wg.Wait()
+	return errs
+}
+
+// jobResult is what a rank's run leaves in memory.
+type jobResult struct {
+	params, puzzleEmb []float32
+}
+
+// trainJob trains configs[r] as rank r of a len(configs)-process job (one
+// process: no group) to its end or stopAt, and returns every rank's final
+// weights.
+func trainJob(t *testing.T, configs []*Config, stopAt int, resume string) []jobResult {
+	t.Helper()
+	n := len(configs)
+	out := make([]jobResult, n)
+	run := func(g *dist.Group) error {
+		r := groupRank(g)
+		opts := Options{Group: g, StopAtStep: stopAt}
+		var tr *Trainer
+		var err error
+		if resume != "" {
+			tr, err = Resume(context.Background(), resume, opts)
+		} else {
+			tr, err = New(context.Background(), configs[r], opts)
+		}
+		if err != nil {
+			return err
+		}
+		defer tr.Close()
+		if err := tr.Run(context.Background()); err != nil && !(stopAt > 0 && errors.Is(err, ErrStopped)) {
+			return err
+		}
+		out[r] = jobResult{slices.Clone(tr.Model().Params), slices.Clone(tr.Model().PuzzleEmb)}
+		return nil
+	}
+	var errs []error
+	if n == 1 {
+		errs = []error{run(nil)}
+	} else {
+		errs = inJob(t, n, run)
+	}
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// jobConfigs are one configuration per rank, as each process of a job
+// resolves its own command line.
+func jobConfigs(t *testing.T, n int, data, run string, extra ...string) []*Config {
+	t.Helper()
+	configs := make([]*Config, n)
+	for r := range configs {
+		configs[r] = tinyConfig(t, data, run, extra...)
+	}
+	return configs
+}
+
+// TestDataParallelMatchesOneProcess trains the same run as one process and
+// as a job of two, each rank on half of every batch: the ranks must hold
+// the same weights bit for bit, and the job must follow the single
+// process's run up to the rounding of the summed gradients.
+func TestDataParallelMatchesOneProcess(t *testing.T) {
+	data := mazeDataset(t, 64, 16, 7)
+	// Exploration draws differ per rank by design (the reference seeds each
+	// rank apart); without it both runs see the same halting.
+	extra := []string{"epochs=4", "eval_interval=2", "ema=True", "arch.halt_exploration_prob=0"}
+	single := filepath.Join(t.TempDir(), "single")
+	one := trainJob(t, jobConfigs(t, 1, data, single, extra...), 0, "")[0]
+	job := filepath.Join(t.TempDir(), "job")
+	ranks := trainJob(t, jobConfigs(t, 2, data, job, extra...), 0, "")
+
+	if !slices.Equal(ranks[0].params, ranks[1].params) || !slices.Equal(ranks[0].puzzleEmb, ranks[1].puzzleEmb) {
+		t.Fatalf("the ranks' weights differ: %d of %d parameters, %d of %d embedding values",
+			countDiff(ranks[0].params, ranks[1].params), len(ranks[0].params), countDiff(ranks[0].puzzleEmb, ranks[1].puzzleEmb), len(ranks[0].puzzleEmb))
+	}
+	recsOne, err := ReadMetrics(filepath.Join(single, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recsJob, err := ReadMetrics(filepath.Join(job, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recsOne) != len(recsJob) || len(recsOne) == 0 {
+		t.Fatalf("%d metrics records in the job, %d in the single process", len(recsJob), len(recsOne))
+	}
+	evals, worstMetric := 0, 0.0
+	for i, a := range recsOne {
+		b := recsJob[i]
+		for k, va := range a {
+			vb, ok := b[k]
+			if !ok {
+				t.Errorf("record %d: the job logged no %s", i, k)
+				continue
+			}
+			if strings.HasSuffix(k, "/count") || k == "_step" {
+				if va != vb {
+					t.Errorf("record %d: %s %v in the job, %v in the single process", i, k, vb, va)
+				}
+				continue
+			}
+			d := math.Abs(va-vb) / max(math.Abs(va), 1)
+			worstMetric = max(worstMetric, d)
+			if d > 1e-5 {
+				t.Errorf("record %d: %s %.9g in the job, %.9g in the single process", i, k, vb, va)
+			}
+		}
+		if _, ok := a["all/count"]; ok {
+			evals++
+		}
+	}
+	if evals != 2 {
+		t.Errorf("%d evaluations logged, want 2", evals)
+	}
+	worst := 0.0
+	for i, v := range one.params {
+		worst = max(worst, math.Abs(float64(v-ranks[0].params[i])))
+	}
+	t.Logf("%d records, metrics within %.3g relative, parameters within %.3g of the single process's", len(recsOne), worstMetric, worst)
+	if worst > 1e-5 {
+		t.Errorf("parameters %.3g apart from the single process's", worst)
+	}
+}
+
+func countDiff(a, b []float32) int {
+	n := 0
+	for i := range a {
+		if a[i] != b[i] {
+			n++
+		}
+	}
+	return n
+}
+
+// TestDataParallelResume stops a job of two mid-pass and resumes it: its
+// checkpoints, metrics and weights must equal an uninterrupted job's bit
+// for bit; and a single process may not resume it.
+func TestDataParallelResume(t *testing.T) {
+	data := mazeDataset(t, 64, 16, 7)
+	extra := []string{"epochs=4", "eval_interval=2", "ema=True"}
+	straight := filepath.Join(t.TempDir(), "straight")
+	want := trainJob(t, jobConfigs(t, 2, data, straight, extra...), 0, "")
+	resumed := filepath.Join(t.TempDir(), "resumed")
+	trainJob(t, jobConfigs(t, 2, data, resumed, extra...), 5, "")
+	run := resumed
+	for _, f := range []string{rankFile(StateFile, 1), StateFile, WeightsFile} {
+		if _, err := os.Stat(filepath.Join(run, "step_5", f)); err != nil {
+			t.Errorf("the stopped job's checkpoint: %v", err)
+		}
+	}
+	if _, err := Resume(context.Background(), run, Options{}); err == nil || !strings.Contains(err.Error(), "--nproc 2") {
+		t.Errorf("one process resuming a job of two: %v", err)
+	}
+	got := trainJob(t, []*Config{nil, nil}, 0, run)
+	for r := range got {
+		if !slices.Equal(got[r].params, want[r].params) || !slices.Equal(got[r].puzzleEmb, want[r].puzzleEmb) {
+			t.Errorf("rank %d: the resumed job's weights differ from the uninterrupted job's", r)
+		}
+	}
+	steps, err := checkpointSteps(run)
+	if err != nil || len(steps) == 0 {
+		t.Fatalf("checkpoints %v: %v", steps, err)
+	}
+	last := "step_" + strconv.Itoa(steps[len(steps)-1])
+	for _, f := range []string{"metrics.jsonl", last + "/" + WeightsFile, last + "/" + StateFile, last + "/" + rankFile(StateFile, 1)} {
+		a, err := os.ReadFile(filepath.Join(straight, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(run, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s differs between the uninterrupted and the resumed job", f)
+		}
+	}
+}
+
+// TestDataParallelFailures: a rank that fails, or resolves another
+// configuration, fails every rank with the cause, instead of leaving the
+// others waiting.
+func TestDataParallelFailures(t *testing.T) {
+	errs := inJob(t, 3, func(g *dist.Group) error {
+		var err error
+		if g.Rank() == 2 {
+			err = errors.New("disk full")
+		}
+		return agree(g, err)
+	})
+	for r, err := range errs {
+		want := "rank 2 failed: disk full"
+		if r == 2 {
+			want = "disk full"
+		}
+		if err == nil || err.Error() != want {
+			t.Errorf("rank %d: %v, want %q", r, err, want)
+		}
+	}
+
+	data := mazeDataset(t, 32, 8, 7)
+	run := filepath.Join(t.TempDir(), "run")
+	configs := jobConfigs(t, 2, data, run)
+	configs[1].LR *= 2
+	errs = inJob(t, 2, func(g *dist.Group) error {
+		_, err := New(context.Background(), configs[g.Rank()], Options{Group: g})
+		return err
+	})
+	for r, err := range errs {
+		if err == nil || !strings.Contains(err.Error(), "another configuration") {
+			t.Errorf("rank %d with differing learning rates: %v", r, err)
+		}
+	}
+	if _, err := os.Stat(run); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a job that failed to start left %s behind (%v)", run, err)
+	}
+
+	configs = jobConfigs(t, 3, data, run, "global_batch_size=16")
+	errs = inJob(t, 3, func(g *dist.Group) error {
+		_, err := New(context.Background(), configs[g.Rank()], Options{Group: g})
+		return err
+	})
+	for r, err := range errs {
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("global_batch_size 16 is not divisible by the %d processes", 3)) {
+			t.Errorf("rank %d of 3 with a batch of 16: %v", r, err)
+		}
+	}
+}
