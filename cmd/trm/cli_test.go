@@ -517,3 +517,46 @@ func TestCLITrainDeviceWithoutGPU(t *testing.T) {
 	trainOn("auto", "run-auto").want(t, 0, "device=auto: no GPU backend, training on the CPU", "backend cpu-float32/")
 	trainOn("tpu", "run-tpu").want(t, 1, `device = "tpu"; known: cpu, cuda, auto`)
 }
+
+// TestCLIDataParallel trains a job of two processes with --nproc: it logs
+// once, checkpoints every rank's state, resumes only with as many
+// processes, and stops cleanly on a Ctrl-C sent to the launcher alone.
+func TestCLIDataParallel(t *testing.T) {
+	dir := t.TempDir()
+	trm(t, dir, "build", "maze", "-q", "--generate", "64", "--generate-test", "16", "--size", "7", "--out", "maze").want(t, 0)
+	run := filepath.Join(dir, "run")
+	args := append([]string{"train", "-q", "--nproc", "2"}, tinyTrain("maze", run)...)
+	args = append(args, "epochs=2", "eval_interval=2")
+	r := trm(t, dir, append(args, "--stop-at", "3")...)
+	r.want(t, 0, "2 processes of 8 rows each", "continue with: trm train --nproc 2 --resume "+run)
+	if n := strings.Count(r.stdout, "global_batch_size:"); n != 1 {
+		t.Errorf("the configuration printed %d times, want once:\n%s", n, r.stdout)
+	}
+	if _, err := os.Stat(filepath.Join(run, "step_3", "train_state.rank1.safetensors")); err != nil {
+		t.Errorf("rank 1's state: %v", err)
+	}
+	trm(t, dir, "train", "-q", "--resume", run).want(t, 1, "written by a job of 2 processes", "--nproc 2")
+	trm(t, dir, "train", "-q", "--nproc", "2", "--resume", run).want(t, 0, "resumed "+filepath.Join(run, "step_3")+" at step 3")
+	recs, err := train.ReadMetrics(filepath.Join(run, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 9 { // 8 steps and the evaluation at the end
+		t.Errorf("%d metrics records, want 9", len(recs))
+	}
+
+	// Ctrl-C reaches the launcher only: it passes it on, and both ranks
+	// stop after the same step with one checkpoint.
+	long := filepath.Join(dir, "long")
+	started := func() bool {
+		_, err := os.Stat(filepath.Join(long, "config.yaml"))
+		return err == nil
+	}
+	interrupt(t, dir, started, append([]string{"train", "-q", "--nproc", "2"}, tinyTrain("maze", long)...)...).
+		want(t, exitInterrupted, "continue with: trm train --nproc 2 --resume "+long, "trm: interrupted")
+	steps, _ := filepath.Glob(filepath.Join(long, "step_*", "train_state.rank1.safetensors"))
+	if len(steps) != 1 {
+		t.Errorf("checkpoints after Ctrl-C: %v", steps)
+	}
+	trm(t, dir, "train", "--nproc", "0").want(t, 1, "--nproc 0")
+}

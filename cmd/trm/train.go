@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/tinyrecursion/trm/train"
+	"github.com/tinyrecursion/trm/train/dist"
 )
 
 type trainCmd struct {
@@ -14,12 +15,50 @@ type trainCmd struct {
 	Resume    string   `help:"Continue the run in this directory exactly from its latest checkpoint." type:"path" placeholder:"RUN"`
 	StopAt    int      `help:"Stop with a checkpoint after this many steps (resume later with --resume)." placeholder:"STEP"`
 	DryRun    bool     `help:"Print the resolved configuration and exit."`
+	Nproc     int      `help:"Train data parallel with this many processes on this machine, each on global_batch_size/N rows (and its own GPU with device=cuda). For jobs across machines start trm train under torchrun's RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT instead." default:"1" placeholder:"N"`
 }
 
 func (c *trainCmd) Run(g *globals) error {
-	opts := train.Options{Log: os.Stderr, StopAtStep: c.StopAt}
-	if !g.Quiet {
-		opts.Progress = os.Stderr
+	job, localRank, inJob, err := dist.FromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	switch {
+	case c.Nproc < 1:
+		return fmt.Errorf("--nproc %d: at least 1 process", c.Nproc)
+	case c.Nproc > 1 && !inJob && !c.DryRun:
+		// The launcher: its children run this same command line as the
+		// ranks of the job.
+		return launchJob(g.ctx, c.Nproc)
+	case c.Nproc > 1 && inJob && job.WorldSize != c.Nproc:
+		return fmt.Errorf("--nproc %d inside a job of WORLD_SIZE=%d", c.Nproc, job.WorldSize)
+	}
+	var group *dist.Group
+	if inJob && job.WorldSize > 1 && !c.DryRun {
+		if group, err = dist.Join(g.ctx, job); err != nil {
+			return fmt.Errorf("rank %d of %d joining the job at %s: %w", job.Rank, job.WorldSize, job.Addr, err)
+		}
+		defer group.Close()
+	}
+	err = c.train(g, group, localRank)
+	if err != nil && job.Rank > 0 {
+		// Every rank reports; the rank says whose report it is.
+		return fmt.Errorf("rank %d: %w", job.Rank, err)
+	}
+	return err
+}
+
+// train runs this process's part of the training: all of it, or one
+// rank's in a job.
+func (c *trainCmd) train(g *globals, group *dist.Group, gpu int) error {
+	lead := group == nil || group.Rank() == 0
+	opts := train.Options{StopAtStep: c.StopAt, Group: group, GPU: gpu}
+	if lead {
+		// The other ranks train silently: rank 0 logs the job's metrics.
+		opts.Log = os.Stderr
+		if !g.Quiet {
+			opts.Progress = os.Stderr
+		}
 	}
 	var t *train.Trainer
 	var err error
@@ -33,7 +72,9 @@ func (c *trainCmd) Run(g *globals) error {
 		if cfg, err = train.LoadConfig(c.Config, c.Overrides); err != nil {
 			return err
 		}
-		fmt.Printf("%s", cfg.YAML())
+		if lead {
+			fmt.Printf("%s", cfg.YAML())
+		}
 		if c.DryRun {
 			return nil
 		}
@@ -44,10 +85,18 @@ func (c *trainCmd) Run(g *globals) error {
 	}
 	defer t.Close()
 	err = t.Run(g.ctx)
-	fmt.Fprintf(os.Stderr, "step %d of %d; train %.1fs (waiting for data %.1fs), eval %.1fs; run directory %s\n",
-		t.Step(), t.TotalSteps(), t.TrainTime.Seconds(), t.WaitTime.Seconds(), t.EvalTime.Seconds(), t.Dir)
+	if lead {
+		fmt.Fprintf(os.Stderr, "step %d of %d; train %.1fs (waiting for data %.1fs), eval %.1fs; run directory %s\n",
+			t.Step(), t.TotalSteps(), t.TrainTime.Seconds(), t.WaitTime.Seconds(), t.EvalTime.Seconds(), t.Dir)
+	}
 	if errors.Is(err, train.ErrStopped) {
-		fmt.Fprintf(os.Stderr, "stopped; continue with: trm train --resume %s\n", t.Dir)
+		if lead {
+			resume := "trm train --resume " + t.Dir
+			if group != nil {
+				resume = fmt.Sprintf("trm train --nproc %d --resume %s", group.Size(), t.Dir)
+			}
+			fmt.Fprintf(os.Stderr, "stopped; continue with: %s\n", resume)
+		}
 		// Interrupted runs exit non-zero, so that `trm train && trm eval`
 		// does not go on with an unfinished model.
 		return g.ctx.Err()
