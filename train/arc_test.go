@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/tinyrecursion/trm/loader"
@@ -72,9 +73,10 @@ func TestARCEvaluatorGolden(t *testing.T) {
 
 	// Two ranks, each voting on its half of one batch of every row, merge
 	// in rank order into the one evaluator's votes.
+	rows := countTestRows(t, src)
 	var states [][]byte
 	for rank := range 2 {
-		l, err := loader.New(src, loader.Config{Sampler: loader.Eval, GlobalBatch: 1 << 14, Rank: rank, WorldSize: 2})
+		l, err := loader.New(src, loader.Config{Sampler: loader.Eval, GlobalBatch: rows + rows%2, Rank: rank, WorldSize: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,6 +97,25 @@ func TestARCEvaluatorGolden(t *testing.T) {
 	checkARCGolden(t, merged[0], golden, 1)
 	// Merging leaves the evaluator it copies from as it was.
 	checkARCGolden(t, restored, golden, batches)
+}
+
+// countTestRows is the number of examples in src's test split.
+func countTestRows(t *testing.T, src *loader.Source) int {
+	t.Helper()
+	l, err := loader.New(src, loader.Config{Sampler: loader.Eval, GlobalBatch: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	rows := 0
+	eachBatch(t, l, func(b *loader.Batch) {
+		for _, id := range b.PuzzleIdentifiers {
+			if id != int32(src.Meta.BlankIdentifierID) {
+				rows++
+			}
+		}
+	})
+	return rows
 }
 
 // voteGoldenScenario feeds ev the golden scenario's synthetic predictions
@@ -161,5 +182,39 @@ func checkARCGolden(t *testing.T, ev *ARC, golden arcEvalGolden, batches int) {
 			}
 		}
 		t.Errorf("submission.json sha256 %s, want %s (%d batches, starts %.200s)", got, golden.SubmissionSHA, batches, sub)
+	}
+}
+
+// TestMergeARCStatesRankOrder: votes tied in count and mean q rank in
+// first-seen order, so the ranks' votes must merge in rank order (the
+// reference's gather), rank 0's first.
+func TestMergeARCStatesRankOrder(t *testing.T) {
+	in, right, wrong := grid{1, 1, []byte{1}}, grid{1, 1, []byte{2}}, grid{1, 1, []byte{3}}
+	proto := &ARC{SubmissionK: 2, PassKs: []int{1, 2}, tasks: []arcTask{{name: "t", tests: []arcPair{{in, right, true}}}}}
+	rank := func(g grid) []byte {
+		a := *proto
+		a.reset()
+		a.hmap[g.hash()] = g
+		a.preds["t"] = map[[sha256.Size]byte][]vote{in.hash(): {{g.hash(), 0.5}}}
+		return marshalARCStates([]*ARC{&a})
+	}
+	for _, c := range []struct {
+		first, second grid
+		pass1         float64
+	}{{right, wrong, 1}, {wrong, right, 0}} {
+		merged, err := mergeARCStates([][]byte{rank(c.first), rank(c.second)}, []*ARC{proto})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := merged[0].Result("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res["ARC/pass@1"] != c.pass1 || res["ARC/pass@2"] != 1 {
+			t.Errorf("rank 0 voting %v, rank 1 %v: %v, want pass@1 %v and pass@2 1", c.first.Cells, c.second.Cells, res, c.pass1)
+		}
+	}
+	if _, err := mergeARCStates([][]byte{rank(right), []byte("{")}, []*ARC{proto}); err == nil || !strings.Contains(err.Error(), "rank 1") {
+		t.Errorf("a malformed state from rank 1: %v", err)
 	}
 }

@@ -3,8 +3,10 @@ package train
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"os"
@@ -16,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tinyrecursion/trm/kernels/cpu"
+	"github.com/tinyrecursion/trm/model"
+	"github.com/tinyrecursion/trm/pipeline"
 	"github.com/tinyrecursion/trm/train/dist"
 )
 
@@ -273,5 +278,106 @@ func TestDataParallelFailures(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("global_batch_size 16 is not divisible by the %d processes", 3)) {
 			t.Errorf("rank %d of 3 with a batch of 16: %v", r, err)
 		}
+	}
+}
+
+// TestEvaluateARCOverRanks evaluates a small model on ten ARC tasks as one
+// process and as a job of two, in one batch holding every test row (so the
+// ranks' votes, merged in rank order, come in the single process's order):
+// pass@K and submission.json must be equal, the metrics equal to the
+// rounding of their float32 sums per batch (as the reference's); the saved
+// outputs are split by rank.
+func TestEvaluateARCOverRanks(t *testing.T) {
+	// Ten of ARC-AGI-2's evaluation tasks with three augmented variants
+	// each: every test input gets four votes, which the ranks split.
+	prefix := arcDataPrefix(t)
+	mini := filepath.Join(t.TempDir(), "mini")
+	for _, kind := range []string{"challenges", "solutions"} {
+		data, err := os.ReadFile(prefix + "_evaluation2_" + kind + ".json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tasks map[string]json.RawMessage
+		if err := json.Unmarshal(data, &tasks); err != nil {
+			t.Fatal(err)
+		}
+		keep := map[string]json.RawMessage{}
+		for _, name := range slices.Sorted(maps.Keys(tasks))[:10] {
+			keep[name] = tasks[name]
+		}
+		data, _ = json.Marshal(keep)
+		if err := os.WriteFile(mini+"_evaluation2_"+kind+".json", data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "arc")
+	cfg := pipeline.ARCConfig{InputPrefix: mini, Subsets: []string{"evaluation2"}, TestSets: []string{"evaluation2"}, Aug: 3, Seed: 1, IdentifiersStart: 1}
+	if _, err := pipeline.BuildARC(context.Background(), cfg, pipeline.Output{Dir: dir, Workers: 2, Quiet: true}); err != nil {
+		t.Fatal(err)
+	}
+	src, _ := openTestSplit(t, dir, 64)
+	rows := countTestRows(t, src)
+	batch := rows + rows%2
+	tc := tinyConfig(t, dir, t.TempDir(), "arch.halt_max_steps=1", "arch.H_cycles=1", "arch.L_cycles=1", "arch.hidden_size=16", "arch.puzzle_emb_ndim=16")
+	evaluate := func(g *dist.Group, out string) (map[string]float64, error) {
+		mc := tc.ModelConfig(src.Meta.SeqLen, src.Meta.VocabSize, src.Meta.NumPuzzleIdentifiers)
+		mc.BatchSize = batch / groupSize(g)
+		be := cpu.New32(2 / groupSize(g))
+		defer be.Close()
+		m, err := model.New(mc, be, 3)
+		if err != nil {
+			return nil, err
+		}
+		arc, err := NewARC(dir, int32(src.Meta.BlankIdentifierID))
+		if err != nil {
+			return nil, err
+		}
+		return Evaluate(context.Background(), m, src, EvalOptions{GlobalBatch: batch, ARCs: []*ARC{arc}, Group: g,
+			SubmissionDir: out, SaveOutputs: []string{"preds"}, OutputsPath: filepath.Join(out, fmt.Sprintf("preds.%d.safetensors", groupRank(g)))})
+	}
+	single := t.TempDir()
+	want, err := evaluate(nil, single)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := t.TempDir()
+	var got map[string]float64
+	errs := inJob(t, 2, func(g *dist.Group) error {
+		res, err := evaluate(g, job)
+		if g.Rank() == 0 {
+			got = res
+		} else if res != nil {
+			return fmt.Errorf("rank 1 returned metrics %v", res)
+		}
+		return err
+	})
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d test rows; %v", rows, want)
+	if len(got) != len(want) || want["ARC/pass@1"] == 0 && want["all/exact_accuracy"] == 0 && want["all/accuracy"] == 0 {
+		t.Fatalf("job %v, single process %v", got, want)
+	}
+	for k, w := range want {
+		if g, ok := got[k]; !ok || math.Abs(g-w) > 1e-6*max(1, math.Abs(w)) || strings.HasPrefix(k, "ARC/") && g != w {
+			t.Errorf("%s: %v in the job, %v in the single process", k, g, w)
+		}
+	}
+	a, err := os.ReadFile(filepath.Join(single, "submission.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(job, "submission.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) {
+		t.Error("the job's submission.json differs from the single process's")
+	}
+	whole := i32s(readOutputs(t, filepath.Join(single, "preds.0.safetensors"))["preds"])
+	halves := slices.Concat(i32s(readOutputs(t, filepath.Join(job, "preds.0.safetensors"))["preds"]),
+		i32s(readOutputs(t, filepath.Join(job, "preds.1.safetensors"))["preds"]))
+	if !slices.Equal(whole, halves) {
+		t.Error("the ranks' saved predictions, in rank order, are not the single process's")
 	}
 }
