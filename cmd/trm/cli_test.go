@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image/png"
 	"math"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -495,6 +496,54 @@ func TestCLIGPUOnFakeDriver(t *testing.T) {
 	for i := 4; i < 6; i++ {
 		if got, want := losses["cuda"][i], losses["cpu"][i]; math.Abs(got-want) > 5e-3*want {
 			t.Errorf("step %d, resumed: lm_loss %.7g with device=cuda, %.7g with device=cpu", i+1, got, want)
+		}
+	}
+
+	// A job of two processes on the GPU, started as torchrun starts them
+	// (both ranks on GPU 0, which they may share), takes the single GPU
+	// process's steps: the gradients summed on the host reach each rank's
+	// device before its optimisers step.
+	jobLosses := map[int][]float64{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	port := fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	for _, ranks := range []int{1, 2} {
+		runDir := filepath.Join(dir, fmt.Sprintf("job-%d", ranks))
+		args := append(append([]string{"train", "-q", "--stop-at", "3", "device=cuda"}, tinyTrain("maze", runDir)...),
+			"global_batch_size=4", "lr=1e-3", "lr_warmup_steps=0", "arch.halt_exploration_prob=0")
+		var cmds []*exec.Cmd
+		var outs []*bytes.Buffer
+		for r := range ranks {
+			cmd := exec.Command(trmBin, args...)
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH="+lib, "XDG_CACHE_HOME="+t.TempDir())
+			if ranks > 1 {
+				cmd.Env = append(cmd.Env, "WORLD_SIZE=2", fmt.Sprintf("RANK=%d", r), "LOCAL_RANK=0", "MASTER_ADDR=127.0.0.1", "MASTER_PORT="+port)
+			}
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			must(t, cmd.Start())
+			cmds, outs = append(cmds, cmd), append(outs, &out)
+		}
+		for r, cmd := range cmds {
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("rank %d of %d on the GPU: %v\n%s", r, ranks, err, outs[r])
+			}
+		}
+		recs, err := train.ReadMetrics(filepath.Join(runDir, "metrics.jsonl"))
+		must(t, err)
+		for _, rec := range recs {
+			jobLosses[ranks] = append(jobLosses[ranks], rec["train/lm_loss"])
+		}
+	}
+	if len(jobLosses[1]) != 3 || len(jobLosses[2]) != 3 {
+		t.Fatalf("losses of the GPU runs: %v", jobLosses)
+	}
+	t.Logf("lm_loss on the GPU, one process %v, a job of two %v", jobLosses[1], jobLosses[2])
+	for i, want := range jobLosses[1] {
+		if got := jobLosses[2][i]; math.Abs(got-want) > 1e-5*want {
+			t.Errorf("step %d: lm_loss %.9g in a job of two on the GPU, %.9g in one GPU process", i+1, got, want)
 		}
 	}
 }
