@@ -54,20 +54,36 @@ func agree(g *dist.Group, err error) error {
 	if groupSize(g) == 1 {
 		return err
 	}
-	var msg []byte
-	if err != nil {
-		msg = []byte(err.Error() + " ") // never empty
-	}
-	all, gerr := g.AllGather(msg)
+	all, gerr := g.AllGather(outcome(nil, err))
 	if err != nil || gerr != nil {
 		return errors.Join(err, gerr)
 	}
 	for r, m := range all {
-		if len(m) > 0 {
-			return fmt.Errorf("rank %d failed: %s", r, m[:len(m)-1])
+		if _, err := readOutcome(r, m); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// outcome encodes a rank's result for a collective: 0 and the payload, or
+// 1 and the error's text.
+func outcome(payload []byte, err error) []byte {
+	if err != nil {
+		return append([]byte{1}, err.Error()...)
+	}
+	return append([]byte{0}, payload...)
+}
+
+// readOutcome decodes rank r's outcome.
+func readOutcome(r int, m []byte) ([]byte, error) {
+	switch {
+	case len(m) == 0:
+		return nil, fmt.Errorf("rank %d sent nothing", r)
+	case m[0] != 0:
+		return nil, fmt.Errorf("rank %d failed: %s", r, m[1:])
+	}
+	return m[1:], nil
 }
 
 // agreeConfig checks that every rank resolved the same configuration: the
@@ -202,22 +218,14 @@ func rankFile(name string, r int) string {
 // failure to make its own, so rank 0 neither writes a checkpoint missing a
 // rank nor waits for one that gave up.
 func gatherChecked(g *dist.Group, payload []byte, err error) ([][]byte, error) {
-	msg := append([]byte{0}, payload...)
-	if err != nil {
-		msg = append([]byte{1}, err.Error()...)
-	}
-	all, gerr := g.Gather(msg)
+	all, gerr := g.Gather(outcome(payload, err))
 	if err != nil || gerr != nil {
 		return nil, errors.Join(err, gerr)
 	}
 	for r, m := range all {
-		if len(m) == 0 {
-			return nil, fmt.Errorf("rank %d sent nothing", r)
+		if all[r], err = readOutcome(r, m); err != nil {
+			return nil, err
 		}
-		if m[0] != 0 {
-			return nil, fmt.Errorf("rank %d failed: %s", r, m[1:])
-		}
-		all[r] = m[1:]
 	}
 	return all, nil
 }
