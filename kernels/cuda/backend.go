@@ -22,14 +22,20 @@ import (
 // contract). No managed memory: nothing pages behind the program's back,
 // and nothing depends on the runtime offering unified memory.
 //
-// Every operation runs on the backend's stream and is waited for before it
-// returns, so a copy or a host write never races a kernel. The small host
-// arrays the interface passes (token ids, labels, row scales, losses) go
-// through device staging buffers. Every []float32 argument must come from
-// Alloc: anything else is refused with an error. Operations do not return
-// errors (the interface is the CPU's): the first failure is kept, every
-// later operation does nothing, and Err reports it; the model returns it
-// from Forward and Backward.
+// Operations are enqueued, in order, on the backend's one stream and
+// return without waiting, so the GPU runs them back to back while the host
+// enqueues the next. Every copy between host and device waits for the
+// stream (ToDevice, ToHost, the staging of host arrays, the losses coming
+// back), so the host never reads a value before it is computed nor changes
+// memory a copy has yet to read, whatever the driver does with pageable
+// memory; device-side ordering is the stream's. The small host arrays the
+// interface passes (token ids, labels, row scales, losses) go through
+// device staging buffers. Every []float32 argument must come from Alloc:
+// anything else is refused with an error. Operations do not return errors
+// (the interface is the CPU's): the first failure is kept, every later
+// operation does nothing, and Err reports it, after waiting for the stream
+// so that a kernel's failure counts too; the model returns it from Forward
+// and Backward.
 type Backend struct {
 	c    *Context
 	s    *Stream
@@ -93,8 +99,17 @@ func NewBackend(c *Context, opts BackendOptions) (*Backend, error) {
 // Name implements kernels.Backend.
 func (b *Backend) Name() string { return b.name }
 
-// Err implements kernels.Backend: the first failed operation, or nil.
-func (b *Backend) Err() error { return b.err }
+// Err implements kernels.Backend: the first failed operation, or nil. It
+// waits for the operations enqueued so far, whose failures the driver
+// reports only then.
+func (b *Backend) Err() error {
+	if b.err == nil {
+		if err := b.s.Synchronize(); err != nil {
+			b.fail(err)
+		}
+	}
+	return b.err
+}
 
 // Close gives back every device buffer the backend holds and its stream;
 // slices from Alloc must not be used afterwards.
@@ -116,14 +131,23 @@ func (b *Backend) fail(err error) {
 	}
 }
 
-// run enqueues an operation's launches and waits for them, unless an
-// earlier operation failed.
+// run enqueues an operation's launches, unless an earlier operation
+// failed; it does not wait for them.
 func (b *Backend) run(op string, launches func() error) {
 	if b.err != nil {
 		return
 	}
 	if err := launches(); err != nil {
 		b.fail(fmt.Errorf("%s: %w", op, err))
+	}
+}
+
+// transfer enqueues a copy between host and device and waits for the
+// stream to reach its end, so the host may read or change the memory once
+// it returns.
+func (b *Backend) transfer(op string, copies func() error) {
+	b.run(op, copies)
+	if b.err != nil {
 		return
 	}
 	if err := b.s.Synchronize(); err != nil {
@@ -202,7 +226,7 @@ func (b *Backend) ToDevice(x []float32) {
 	if p == 0 {
 		return
 	}
-	b.run("copy to the device", func() error { return b.c.CopyHtoD(b.s, p, Bytes(x)) })
+	b.transfer("copy to the device", func() error { return b.c.CopyHtoD(b.s, p, Bytes(x)) })
 }
 
 // ToHost implements kernels.Backend.
@@ -211,7 +235,7 @@ func (b *Backend) ToHost(x []float32) {
 	if p == 0 {
 		return
 	}
-	b.run("copy to the host", func() error { return b.c.CopyDtoH(b.s, Bytes(x), p) })
+	b.transfer("copy to the host", func() error { return b.c.CopyDtoH(b.s, Bytes(x), p) })
 }
 
 // staged copies x into the device staging buffer of slot and returns its
@@ -224,8 +248,8 @@ func staged[T int32 | float64](b *Backend, slot int, x []T) DevPtr {
 	if p == 0 {
 		return 0
 	}
-	if err := b.c.CopyHtoD(b.s, p, Bytes(x)); err != nil {
-		b.fail(fmt.Errorf("staging %d values: %w", len(x), err))
+	b.transfer(fmt.Sprintf("staging %d values", len(x)), func() error { return b.c.CopyHtoD(b.s, p, Bytes(x)) })
+	if b.err != nil {
 		return 0
 	}
 	return p
@@ -239,6 +263,12 @@ func (b *Backend) stageBuf(slot, n int) DevPtr {
 		return d.Ptr
 	}
 	if ok {
+		// Enqueued operations may still read the old buffer, and the
+		// allocator may hand it to the driver once it is back in the cache.
+		if err := b.s.Synchronize(); err != nil {
+			b.fail(err)
+			return 0
+		}
 		b.c.Free(d)
 	}
 	d, err := b.c.Alloc(max(n, 2*d.Bytes, 256))
@@ -570,7 +600,7 @@ func (b *Backend) crossEntropy(kind LossKind, loss []float64, dlogits, logits []
 	if a.Loss = b.stageBuf(stageLoss, rows*8); a.Loss == 0 {
 		return // b.err says why
 	}
-	b.run("cross-entropy", func() error {
+	b.transfer("cross-entropy", func() error {
 		if err := b.c.CrossEntropy(b.s, F32, a); err != nil {
 			return err
 		}
