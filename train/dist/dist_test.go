@@ -24,7 +24,7 @@ import (
 const hangGuard = 30 * time.Second
 
 // start joins n ranks, each in its own goroutine, over 127.0.0.1.
-func start(t *testing.T, n int) []*Group {
+func start(t testing.TB, n int) []*Group {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
