@@ -689,6 +689,8 @@ func TestFromEnv(t *testing.T) {
 		{name: "port not a number", env: with("MASTER_PORT", "http"), err: `MASTER_PORT="http"`},
 		{name: "port too big", env: with("MASTER_PORT", "65536"), err: `MASTER_PORT="65536"`},
 		{name: "port 0", env: with("MASTER_PORT", "0"), err: `MASTER_PORT="0"`},
+		{name: "torchrun's static rendezvous", env: with("TORCHELASTIC_USE_AGENT_STORE", "True"), err: "--standalone"},
+		{name: "torchrun's c10d rendezvous", env: with("TORCHELASTIC_USE_AGENT_STORE", "False"), cfg: Config{Rank: 2, WorldSize: 4, Addr: "node0:29500"}, localRank: 1, ok: true},
 	} {
 		cfg, localRank, ok, err := FromEnv(func(k string) string { return tc.env[k] })
 		if tc.err != "" {

@@ -10,7 +10,8 @@ import (
 // MASTER_ADDR, MASTER_PORT. ok is false (and err nil) when WORLD_SIZE is
 // unset or empty (a single-process run). Errors name the variable and its
 // value: non-integer, WORLD_SIZE < 1, RANK outside [0, WORLD_SIZE), missing
-// MASTER_ADDR/MASTER_PORT when WORLD_SIZE > 1, bad port. WORLD_SIZE=1
+// MASTER_ADDR/MASTER_PORT when WORLD_SIZE > 1, bad port, and torchrun's
+// static rendezvous, whose store holds MASTER_PORT. WORLD_SIZE=1
 // returns ok=true with Rank 0 (callers treat a 1-process group like no
 // group). localRank is LOCAL_RANK (default: RANK), for choosing the GPU.
 func FromEnv(getenv func(string) string) (cfg Config, localRank int, ok bool, err error) {
@@ -52,6 +53,14 @@ func FromEnv(getenv func(string) string) (cfg Config, localRank int, ok bool, er
 	}
 
 	if n > 1 {
+		// torchrun's default static rendezvous serves its own store on
+		// MASTER_PORT (and says so in this variable); its c10d rendezvous
+		// leaves the port to the job.
+		if getenv("TORCHELASTIC_USE_AGENT_STORE") == "True" {
+			return Config{}, 0, false, fmt.Errorf("dist: torchrun's static rendezvous keeps MASTER_PORT=%s for its own store; "+
+				"start torchrun with --standalone (one machine) or --rdzv-backend=c10d --rdzv-endpoint=HOST:PORT, which leave it to trm",
+				getenv("MASTER_PORT"))
+		}
 		host, port := getenv("MASTER_ADDR"), getenv("MASTER_PORT")
 		if host == "" {
 			return Config{}, 0, false, fmt.Errorf("dist: MASTER_ADDR is unset; WORLD_SIZE=%d needs rank 0's address", n)
