@@ -12,7 +12,8 @@
 #   CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go test -c -ldflags='-s -w' -o cuda.test ./kernels/cuda
 # With the device tool, carry them and run this script, e.g.
 #   run(command="bash benchmarks/gpu/check.sh", carry=["trm", "cuda.test"], timeout_s=480)
-# It comes back as $OUT/gpu-check.txt, $OUT/gpu-loader.txt, $OUT/gpu-train.txt
+# It comes back as $OUT/gpu-check.txt, $OUT/gpu-loader.txt, $OUT/gpu-ddp.txt
+# (a data-parallel job of two on the GPU against one process), $OUT/gpu-train.txt
 # (`trm bench train device=cuda` beside PyTorch on the same GPU, then with
 # gpu_tf32=True),
 # $OUT/gpu-tests.txt, $OUT/env.txt. Each step is killed 10 s after its time
@@ -71,6 +72,36 @@ if [ -x ./cuda.test ]; then
   [ "$rc" -eq 0 ] && rc=$trc
 fi
 if [ -x ./trm ]; then
+  # A data-parallel job of two processes sharing GPU 0 (as torchrun would
+  # start them, with LOCAL_RANK=0 for both) against one GPU process: the
+  # losses of the first steps must agree to float32 rounding.
+  (
+    d=/tmp/trm-ddp && rm -rf "$d" && mkdir -p "$d" || exit 2
+    ./trm build maze -q --generate 256 --generate-test 32 --size 9 --out "$d/maze" >/dev/null || exit 2
+    size=(arch.hidden_size=64 global_batch_size=64)
+    [ -n "${REHEARSE:-}" ] && size=(arch.hidden_size=32 global_batch_size=8 arch.L_cycles=1 arch.halt_max_steps=4)
+    args=(train -q --stop-at 5 device=cuda "data_paths=[$d/maze]" evaluators=[] arch.num_heads=2 "${size[@]}"
+      arch.halt_exploration_prob=0 lr=1e-3 lr_warmup_steps=0)
+    timeout -k 10 60 ./trm "${args[@]}" checkpoint_path="$d/one" >/dev/null || exit 2
+    port=$((20000 + RANDOM % 20000))
+    for r in 0 1; do
+      WORLD_SIZE=2 RANK=$r LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port timeout -k 10 60 ./trm "${args[@]}" checkpoint_path="$d/two" >/dev/null &
+    done
+    wait -n && wait -n || exit 2
+    python3 - "$d" <<'PY'
+import json, sys
+d = sys.argv[1]
+loss = lambda run: [json.loads(l).get("train/lm_loss") for l in open(f"{d}/{run}/metrics.jsonl")]
+one, two = loss("one"), loss("two")
+print("lm_loss, one GPU process:", one)
+print("lm_loss, a job of two:   ", two)
+ok = len(one) == len(two) == 5 and all(abs(a - b) <= 1e-5 * abs(a) for a, b in zip(one, two))
+print("agree within 1e-5:", ok)
+sys.exit(0 if ok else 1)
+PY
+  ) 2>&1 | tee "$OUT/gpu-ddp.txt"
+  drc=${PIPESTATUS[0]}
+  [ "$rc" -eq 0 ] && rc=$drc
   # Training throughput on the GPU backend beside PyTorch's port of the
   # reference on the same GPU (torch_trm.py --device cuda), both variants at
   # the paper's Sudoku size (hidden 512, 8 heads, batch 768; fp32 both).
