@@ -9,6 +9,7 @@ import (
 
 	"github.com/tinyrecursion/trm/loader"
 	"github.com/tinyrecursion/trm/model"
+	"github.com/tinyrecursion/trm/train/dist"
 )
 
 // EvalResult is what EvalCheckpoint measured.
@@ -23,43 +24,77 @@ type EvalResult struct {
 	Notes      []string // e.g. why device=auto ran on the CPU
 }
 
+// EvalJob places EvalCheckpoint in a data-parallel job (the zero value: a
+// single process): each rank evaluates its slice of every batch on GPU GPU
+// (with device=cuda), and rank 0 gets the metrics of all.
+type EvalJob struct {
+	Group *dist.Group
+	GPU   int
+}
+
 // EvalCheckpoint evaluates a checkpoint (a step directory, or a run
 // directory meaning its latest step) on the test split of data (the
 // checkpoint's own data_paths when empty), as the evaluation during
 // training does but with fresh ARC votes. overrides adjust the saved
 // configuration (e.g. global_batch_size=256). submission.json goes to
 // <checkpoint>/evaluator_ARC_eval, the tensors eval_save_outputs names to
-// <checkpoint>/eval_all_preds.0.safetensors.
+// <checkpoint>/eval_all_preds.<rank>.safetensors. In a job (job.Group)
+// every rank calls it alike; rank 0's result holds the metrics, the
+// others' none.
 //
 // path may also be a weights file: a reference step_<N> checkpoint
 // (torch.save) or safetensors with the reference's names. Such a file
 // carries no configuration: the reference's defaults and overrides give
 // it (the arch.* settings it was trained with), data gives the test set,
 // and the outputs go to <file>_eval/.
-func EvalCheckpoint(ctx context.Context, path string, data []string, overrides []string) (*EvalResult, error) {
+func EvalCheckpoint(ctx context.Context, path string, data []string, overrides []string, job EvalJob) (*EvalResult, error) {
+	var closers []func()
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}()
+	r, run, err := prepareEval(ctx, path, data, overrides, job, &closers)
+	// The ranks of a job start evaluating together or not at all.
+	if err = agree(job.Group, err); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	if r.Metrics, err = run(); err != nil {
+		return nil, err
+	}
+	r.Seconds = time.Since(start).Seconds()
+	return r, nil
+}
+
+// prepareEval opens the checkpoint, the data and the model, adding what it
+// opens to closers, and returns the result to fill and the evaluation to
+// run: every failure of the configuration or the files happens here.
+func prepareEval(ctx context.Context, path string, data []string, overrides []string, job EvalJob, closers *[]func()) (*EvalResult, func() (map[string]float64, error), error) {
+	r := &EvalResult{}
 	var cfg *Config
 	var weights []byte
 	var weightsName, checkpoint, outDir string
 	var step int
 	if st, err := os.Stat(path); err == nil && !st.IsDir() {
 		if len(data) == 0 {
-			return nil, fmt.Errorf("%s is a weights file without a configuration: name the test data with --data", path)
+			return nil, nil, fmt.Errorf("%s is a weights file without a configuration: name the test data with --data", path)
 		}
 		if cfg, err = LoadConfig("", overrides); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if weights, err = os.ReadFile(path); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		weightsName, checkpoint, outDir = path, path, path+"_eval"
 		step, _ = stepNumber(filepath.Base(path))
 	} else {
 		ck, files, n, err := readCheckpoint(path)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if cfg, err = LoadConfig(filepath.Join(ck, ConfigFile), overrides); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		weights, weightsName, checkpoint, outDir, step = files[WeightsFile], filepath.Join(ck, WeightsFile), ck, ck, n
 	}
@@ -70,25 +105,29 @@ func EvalCheckpoint(ctx context.Context, path string, data []string, overrides [
 	if len(data) > 0 {
 		test = data
 	}
+	world := groupSize(job.Group)
+	if cfg.GlobalBatchSize%world != 0 {
+		return nil, nil, fmt.Errorf("global_batch_size %d is not divisible by the %d processes of the job", cfg.GlobalBatchSize, world)
+	}
 	src, err := loader.Open(ctx, test, "test", loader.OpenOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("test data: %w", err)
+		return nil, nil, fmt.Errorf("test data: %w", err)
 	}
-	defer src.Close()
+	*closers = append(*closers, func() { src.Close() })
 	meta := src.Meta
 	mc := cfg.ModelConfig(meta.SeqLen, meta.VocabSize, meta.NumPuzzleIdentifiers)
-	var notes []string
-	be, closeBE, err := openBackend(cfg, 0, func(f string, a ...any) { notes = append(notes, fmt.Sprintf(f, a...)) })
+	mc.BatchSize = cfg.GlobalBatchSize / world
+	be, closeBE, err := openBackend(cfg, job.GPU, func(f string, a ...any) { r.Notes = append(r.Notes, fmt.Sprintf(f, a...)) })
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer closeBE()
+	*closers = append(*closers, func() { closeBE() })
 	m, err := model.New(mc, be, uint64(cfg.Seed))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := setWeights(weightsName, weights, m, false); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var arcs []*ARC
 	for _, e := range cfg.Evaluators {
@@ -101,17 +140,12 @@ func EvalCheckpoint(ctx context.Context, path string, data []string, overrides [
 			}
 		}
 	}
-	var rows int64
 	for _, p := range src.Parts {
-		rows += p.Rows()
+		r.Examples += p.Rows()
 	}
-	start := time.Now()
-	res, err := Evaluate(ctx, m, src, EvalOptions{GlobalBatch: cfg.GlobalBatchSize, ARCs: arcs,
-		SubmissionDir: filepath.Join(outDir, "evaluator_ARC_eval"),
-		SaveOutputs:   cfg.EvalSaveOutputs, OutputsPath: filepath.Join(outDir, "eval_all_preds.0.safetensors")})
-	if err != nil {
-		return nil, err
-	}
-	return &EvalResult{Checkpoint: checkpoint, OutputDir: outDir, Step: step, Metrics: res, Examples: rows, Seconds: time.Since(start).Seconds(),
-		Backend: be.Name(), Notes: notes}, nil
+	r.Checkpoint, r.OutputDir, r.Step, r.Backend = checkpoint, outDir, step, be.Name()
+	opts := EvalOptions{GlobalBatch: cfg.GlobalBatchSize, ARCs: arcs, Group: job.Group,
+		SubmissionDir: filepath.Join(outDir, "evaluator_ARC_eval"), SaveOutputs: cfg.EvalSaveOutputs,
+		OutputsPath: filepath.Join(outDir, fmt.Sprintf("eval_all_preds.%d.safetensors", groupRank(job.Group)))}
+	return r, func() (map[string]float64, error) { return Evaluate(ctx, m, src, opts) }, nil
 }

@@ -31,7 +31,7 @@ func TestEvalSaveOutputs(t *testing.T) {
 		t.Fatalf("saved during training: %v, want inputs and preds", keys)
 	}
 
-	res, err := EvalCheckpoint(context.Background(), run, nil, []string{"eval_save_outputs=[" + strings.Join(EvalOutputKeys, ",") + "]"})
+	res, err := EvalCheckpoint(context.Background(), run, nil, []string{"eval_save_outputs=[" + strings.Join(EvalOutputKeys, ",") + "]"}, EvalJob{})
 	if err != nil {
 		t.Fatal(err)
 	}

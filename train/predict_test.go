@@ -28,7 +28,7 @@ func TestPredictMatchesEvaluation(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr.Close()
-	res, err := EvalCheckpoint(context.Background(), run, nil, nil)
+	res, err := EvalCheckpoint(context.Background(), run, nil, nil, EvalJob{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestEvalWeightsFile(t *testing.T) {
 	data := mazeDataset(t, 64, 12, 8)
 	run := filepath.Join(t.TempDir(), "run")
 	trainTiny(t, data, run, "epochs=2", "eval_interval=2")
-	fromDir, err := EvalCheckpoint(context.Background(), run, nil, nil)
+	fromDir, err := EvalCheckpoint(context.Background(), run, nil, nil, EvalJob{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,14 +112,14 @@ func TestEvalWeightsFile(t *testing.T) {
 	if err := os.WriteFile(weights, mustRead(t, filepath.Join(fromDir.Checkpoint, WeightsFile)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	fromFile, err := EvalCheckpoint(context.Background(), weights, []string{data}, tinyOverrides(data, run))
+	fromFile, err := EvalCheckpoint(context.Background(), weights, []string{data}, tinyOverrides(data, run), EvalJob{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !maps.Equal(fromFile.Metrics, fromDir.Metrics) || fromFile.Step != 8 || fromFile.OutputDir != weights+"_eval" {
 		t.Fatalf("weights file: step %d, outputs in %s, %v; checkpoint directory: %v", fromFile.Step, fromFile.OutputDir, fromFile.Metrics, fromDir.Metrics)
 	}
-	if _, err := EvalCheckpoint(context.Background(), weights, nil, nil); err == nil || !strings.Contains(err.Error(), "--data") {
+	if _, err := EvalCheckpoint(context.Background(), weights, nil, nil, EvalJob{}); err == nil || !strings.Contains(err.Error(), "--data") {
 		t.Errorf("weights file without --data: %v, want an error asking for it", err)
 	}
 }

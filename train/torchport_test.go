@@ -67,7 +67,7 @@ func TestTorchPortReplaysCheckpoint(t *testing.T) {
 		run := filepath.Join(t.TempDir(), "run")
 		trainTiny(t, data, run, append([]string{"epochs=2", "eval_interval=2", "ema=True"}, variant...)...)
 		res, err := EvalCheckpoint(context.Background(), run, nil,
-			[]string{"eval_save_outputs=[inputs,labels,puzzle_identifiers,logits,preds,q_halt_logits]"})
+			[]string{"eval_save_outputs=[inputs,labels,puzzle_identifiers,logits,preds,q_halt_logits]"}, EvalJob{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -176,10 +176,10 @@ func TestResumeErrors(t *testing.T) {
 	if _, err := pipeline.BuildMaze(ctx, pipeline.MazeConfig{Generate: 16, GenerateTest: 16, Size: 7, Seed: 1}, pipeline.Output{Dir: other, Workers: 2, Quiet: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := EvalCheckpoint(ctx, run, []string{other}, nil); err == nil || !bytes.Contains([]byte(err.Error()), []byte("seq_len 81")) {
+	if _, err := EvalCheckpoint(ctx, run, []string{other}, nil, EvalJob{}); err == nil || !bytes.Contains([]byte(err.Error()), []byte("seq_len 81")) {
 		t.Errorf("evaluating a seq_len 49 dataset: %v", err)
 	}
-	if r, err := EvalCheckpoint(ctx, run, nil, nil); err != nil || r.Metrics["all/count"] != 8 {
+	if r, err := EvalCheckpoint(ctx, run, nil, nil, EvalJob{}); err != nil || r.Metrics["all/count"] != 8 {
 		t.Errorf("evaluating the checkpoint: %v, %v", r, err)
 	}
 	// A manifest naming a file outside the checkpoint is refused.

@@ -593,6 +593,31 @@ func TestCLIDataParallel(t *testing.T) {
 	if len(recs) != 9 { // 8 steps and the evaluation at the end
 		t.Errorf("%d metrics records, want 9", len(recs))
 	}
+	// trm eval as a job of two prints one process's metrics (to the
+	// rounding of float32 sums per batch), once.
+	one, two := trm(t, dir, "eval", "--checkpoint", run), trm(t, dir, "eval", "--nproc", "2", "--checkpoint", run)
+	one.want(t, 0)
+	two.want(t, 0)
+	metrics := func(out string) map[string]float64 {
+		m := map[string]float64{}
+		for _, line := range strings.Split(out, "\n") {
+			var k string
+			var v float64
+			if n, _ := fmt.Sscanf(line, "  %s %g", &k, &v); n == 2 {
+				m[k] = v
+			}
+		}
+		return m
+	}
+	m1, m2 := metrics(one.stdout), metrics(two.stdout)
+	if m1["all/count"] != 16 || len(m1) != len(m2) || strings.Count(two.stdout, "all/count") != 1 {
+		t.Errorf("trm eval: one process\n%s\na job of two\n%s", one.stdout, two.stdout)
+	}
+	for k, v := range m1 {
+		if math.Abs(m2[k]-v) > 1e-5*math.Max(1, math.Abs(v)) {
+			t.Errorf("trm eval %s: %v in a job of two, %v in one process", k, m2[k], v)
+		}
+	}
 
 	// Ctrl-C reaches the launcher only: it passes it on, and both ranks
 	// stop after the same step with one checkpoint.

@@ -9,7 +9,43 @@ import (
 	"os/exec"
 	"strconv"
 	"time"
+
+	"github.com/tinyrecursion/trm/train/dist"
 )
+
+// joinJob places this process for a command with --nproc: with nproc > 1
+// outside a job it launches the job's processes, which run the command
+// (launched: nothing is left to do here); under torchrun's variables it
+// joins their job; otherwise it is a single process (nil group). gpu is the
+// GPU this process uses with device=cuda (LOCAL_RANK).
+func joinJob(ctx context.Context, nproc int) (group *dist.Group, gpu int, launched bool, err error) {
+	job, gpu, inJob, err := dist.FromEnv(os.Getenv)
+	switch {
+	case err != nil:
+		return nil, 0, false, err
+	case nproc < 1:
+		return nil, 0, false, fmt.Errorf("--nproc %d: at least 1 process", nproc)
+	case nproc > 1 && !inJob:
+		return nil, 0, true, launchJob(ctx, nproc)
+	case nproc > 1 && job.WorldSize != nproc:
+		return nil, 0, false, fmt.Errorf("--nproc %d inside a job of WORLD_SIZE=%d", nproc, job.WorldSize)
+	case !inJob || job.WorldSize == 1:
+		return nil, gpu, false, nil
+	}
+	if group, err = dist.Join(ctx, job); err != nil {
+		return nil, 0, false, fmt.Errorf("rank %d of %d joining the job at %s: %w", job.Rank, job.WorldSize, job.Addr, err)
+	}
+	return group, gpu, false, nil
+}
+
+// rankError names the rank in a job's error: every rank reports, and
+// rank 0's report goes without a prefix.
+func rankError(group *dist.Group, err error) error {
+	if err != nil && group != nil && group.Rank() > 0 {
+		return fmt.Errorf("rank %d: %w", group.Rank(), err)
+	}
+	return err
+}
 
 // launchGrace is how long the other ranks of a job get to notice that one
 // failed (its connections close) and exit on their own before they are

@@ -19,33 +19,17 @@ type trainCmd struct {
 }
 
 func (c *trainCmd) Run(g *globals) error {
-	job, localRank, inJob, err := dist.FromEnv(os.Getenv)
-	if err != nil {
+	if c.DryRun {
+		return c.train(g, nil, 0)
+	}
+	group, gpu, launched, err := joinJob(g.ctx, c.Nproc)
+	if launched || err != nil {
 		return err
 	}
-	switch {
-	case c.Nproc < 1:
-		return fmt.Errorf("--nproc %d: at least 1 process", c.Nproc)
-	case c.Nproc > 1 && !inJob && !c.DryRun:
-		// The launcher: its children run this same command line as the
-		// ranks of the job.
-		return launchJob(g.ctx, c.Nproc)
-	case c.Nproc > 1 && inJob && job.WorldSize != c.Nproc:
-		return fmt.Errorf("--nproc %d inside a job of WORLD_SIZE=%d", c.Nproc, job.WorldSize)
-	}
-	var group *dist.Group
-	if inJob && job.WorldSize > 1 && !c.DryRun {
-		if group, err = dist.Join(g.ctx, job); err != nil {
-			return fmt.Errorf("rank %d of %d joining the job at %s: %w", job.Rank, job.WorldSize, job.Addr, err)
-		}
+	if group != nil {
 		defer group.Close()
 	}
-	err = c.train(g, group, localRank)
-	if err != nil && job.Rank > 0 {
-		// Every rank reports; the rank says whose report it is.
-		return fmt.Errorf("rank %d: %w", job.Rank, err)
-	}
-	return err
+	return rankError(group, c.train(g, group, gpu))
 }
 
 // train runs this process's part of the training: all of it, or one
