@@ -361,6 +361,7 @@ func readCheckpoint(path string) (dir string, files map[string][]byte, step int,
 // Resume reopens the run in dir (a run directory or one of its step
 // directories) from its latest checkpoint, so that Run continues exactly as
 // the uninterrupted run would have.
+//
 // In a job every rank resumes from the same checkpoint, each with its own
 // part of the state; the job must have as many ranks as the one that wrote
 // it.
@@ -415,7 +416,12 @@ func (t *Trainer) restore(ck string, files map[string][]byte, step int) error {
 			return fmt.Errorf("%s: world_size %q", name, w)
 		}
 	}
-	if world != t.worldSize() {
+	switch {
+	case world == t.worldSize():
+	case world == 1:
+		return fmt.Errorf("%s was written by a single process, this job has %d; resume it as one (trm train --resume %s)",
+			ck, t.worldSize(), filepath.Dir(ck))
+	default:
 		return fmt.Errorf("%s was written by a job of %d processes, this one has %d; resume it with %d (trm train --nproc %d --resume %s)",
 			ck, world, t.worldSize(), world, world, filepath.Dir(ck))
 	}

@@ -205,6 +205,17 @@ func TestDataParallelResume(t *testing.T) {
 	if _, err := Resume(context.Background(), run, Options{}); err == nil || !strings.Contains(err.Error(), "--nproc 2") {
 		t.Errorf("one process resuming a job of two: %v", err)
 	}
+	// Nor a job of two a single process's run.
+	single := filepath.Join(t.TempDir(), "single")
+	trainJob(t, jobConfigs(t, 1, data, single, extra...), 2, "")
+	for r, err := range inJob(t, 2, func(g *dist.Group) error {
+		_, err := Resume(context.Background(), single, Options{Group: g})
+		return err
+	}) {
+		if err == nil || !strings.Contains(err.Error(), "written by a single process") {
+			t.Errorf("rank %d of two resuming a single process's run: %v", r, err)
+		}
+	}
 	got := trainJob(t, []*Config{nil, nil}, 0, run)
 	for r := range got {
 		if !slices.Equal(got[r].params, want[r].params) || !slices.Equal(got[r].puzzleEmb, want[r].puzzleEmb) {
