@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -175,6 +176,30 @@ func FuzzSetWeights(f *testing.F) {
 		err := setWeights("fuzz.safetensors", data, m, resize)
 		if err != nil && !strings.HasPrefix(err.Error(), "fuzz.safetensors") {
 			t.Fatalf("error does not name the file: %v", err)
+		}
+	})
+}
+
+// FuzzRankMessages feeds arbitrary bytes to the decoders of what the ranks
+// of a job send each other (a pair of byte strings, a rank's outcome):
+// malformed input is an error, never a crash, and what decodes re-encodes
+// to the same bytes.
+func FuzzRankMessages(f *testing.F) {
+	f.Add(packPair([]byte("state"), []byte("votes")))
+	f.Add(packPair(nil, nil))
+	f.Add(outcome([]byte("payload"), nil))
+	f.Add(outcome(nil, errors.New("disk full")))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if a, b, err := unpackPair(data); err == nil && !bytes.Equal(packPair(a, b), data) {
+			t.Fatalf("pair %q, %q re-encodes to other bytes", a, b)
+		}
+		p, err := readOutcome(1, data)
+		switch {
+		case err == nil && !bytes.Equal(outcome(p, nil), data):
+			t.Fatalf("outcome %q re-encodes to other bytes", p)
+		case err != nil && !strings.HasPrefix(err.Error(), "rank 1 "):
+			t.Fatalf("error does not name the rank: %v", err)
 		}
 	})
 }
