@@ -32,6 +32,14 @@ func joinJob(ctx context.Context, nproc int) (group *dist.Group, gpu int, launch
 	case !inJob || job.WorldSize == 1:
 		return nil, gpu, false, nil
 	}
+	if job.Rank == 0 && os.Getenv(listenerFDVar) == "3" {
+		// Started by launchJob, which holds the port for rank 0.
+		f := os.NewFile(3, "rank 0's listener")
+		if ln, err := net.FileListener(f); err == nil {
+			job.Listener = ln
+		}
+		f.Close()
+	}
 	if group, err = dist.Join(ctx, job); err != nil {
 		return nil, 0, false, fmt.Errorf("rank %d of %d joining the job at %s: %w", job.Rank, job.WorldSize, job.Addr, err)
 	}
@@ -46,6 +54,12 @@ func rankError(group *dist.Group, err error) error {
 	}
 	return err
 }
+
+// listenerFDVar tells rank 0 of a job launchJob started that file
+// descriptor 3 is the socket already listening on MASTER_PORT: picking a
+// free port and closing it before rank 0 binds it again would race with
+// anything else on the machine.
+const listenerFDVar = "TRM_LISTENER_FD"
 
 // launchGrace is how long the other ranks of a job get to notice that one
 // failed (its connections close) and exit on their own before they are
@@ -67,7 +81,12 @@ func launchJob(ctx context.Context, n int) error {
 		return fmt.Errorf("finding a free port for the job: %w", err)
 	}
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	listener, err := ln.(*net.TCPListener).File()
+	ln.Close() // the duplicate rank 0 inherits keeps the port
+	if err != nil {
+		return fmt.Errorf("handing the job's port to rank 0: %w", err)
+	}
+	defer listener.Close()
 	type exit struct {
 		rank int
 		err  error
@@ -79,6 +98,10 @@ func launchJob(ctx context.Context, n int) error {
 		cmd.Env = append(os.Environ(), "WORLD_SIZE="+strconv.Itoa(n), "RANK="+strconv.Itoa(r), "LOCAL_RANK="+strconv.Itoa(r),
 			"LOCAL_WORLD_SIZE="+strconv.Itoa(n), "MASTER_ADDR=127.0.0.1", "MASTER_PORT="+port)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if r == 0 {
+			cmd.ExtraFiles = []*os.File{listener} // descriptor 3
+			cmd.Env = append(cmd.Env, listenerFDVar+"=3")
+		}
 		if err := cmd.Start(); err != nil {
 			for _, p := range procs {
 				p.Kill()
