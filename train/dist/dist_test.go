@@ -407,10 +407,6 @@ func rawHello(t *testing.T, addr string, h hello) net.Conn {
 
 func TestJoinRefuses(t *testing.T) {
 	t.Parallel()
-	type joined struct {
-		cfg Config
-		err error
-	}
 	// run joins the given configurations at once, rank 0's on a fresh
 	// listener, and returns their errors.
 	run := func(t *testing.T, cfgs ...Config) []error {
