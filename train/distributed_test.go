@@ -242,6 +242,33 @@ func TestDataParallelResume(t *testing.T) {
 	}
 }
 
+// TestDataParallelLoadCheckpoint: with load_checkpoint only rank 0 reads
+// the weights (as the reference's rank 0 does) and every rank starts from
+// them.
+func TestDataParallelLoadCheckpoint(t *testing.T) {
+	data := mazeDataset(t, 32, 8, 7)
+	donor := filepath.Join(t.TempDir(), "donor")
+	want := trainJob(t, jobConfigs(t, 1, data, donor, "ema=False"), 2, "")[0]
+	configs := jobConfigs(t, 2, data, filepath.Join(t.TempDir(), "job"), "load_checkpoint="+donor)
+	got := make([][]float32, 2)
+	if err := errors.Join(inJob(t, 2, func(g *dist.Group) error {
+		tr, err := New(context.Background(), configs[g.Rank()], Options{Group: g})
+		if err != nil {
+			return err
+		}
+		defer tr.Close()
+		got[g.Rank()] = slices.Clone(tr.Model().Params)
+		return nil
+	})...); err != nil {
+		t.Fatal(err)
+	}
+	for r, p := range got {
+		if !slices.Equal(p, want.params) {
+			t.Errorf("rank %d starts from other weights than the checkpoint's: %d of %d differ", r, countDiff(p, want.params), len(p))
+		}
+	}
+}
+
 // TestDataParallelFailures: a rank that fails, or resolves another
 // configuration, fails every rank with the cause, instead of leaving the
 // others waiting.
