@@ -242,6 +242,50 @@ func TestDataParallelResume(t *testing.T) {
 	}
 }
 
+// TestDataParallelARCResume trains a job of two on ARC tasks with the ARC
+// evaluator, whose votes pool over the run's evaluations: stopped between
+// evaluations and resumed, it must vote, score and write submission.json
+// exactly as the uninterrupted job (the votes of rank 1 travel through its
+// own checkpoint file).
+func TestDataParallelARCResume(t *testing.T) {
+	data := miniARCDataset(t, 6)
+	extra := []string{"evaluators=[{name: arc@ARC}]", "global_batch_size=4", "epochs=2", "eval_interval=1",
+		"arch.hidden_size=16", "arch.puzzle_emb_ndim=16", "arch.H_cycles=1", "arch.L_cycles=1", "arch.halt_max_steps=2"}
+	straight := filepath.Join(t.TempDir(), "straight")
+	trainJob(t, jobConfigs(t, 2, data, straight, extra...), 0, "")
+	steps, err := checkpointSteps(straight)
+	if err != nil || len(steps) != 2 || steps[1] < steps[0]+2 {
+		t.Fatalf("checkpoints of the uninterrupted job: %v, %v; want two evaluations, apart", steps, err)
+	}
+	resumed := filepath.Join(t.TempDir(), "resumed")
+	trainJob(t, jobConfigs(t, 2, data, resumed, extra...), steps[0]+1, "")
+	if _, err := os.Stat(filepath.Join(resumed, fmt.Sprintf("step_%d", steps[0]+1), rankFile(ARCStateFile, 1))); err != nil {
+		t.Errorf("rank 1's votes in the checkpoint: %v", err)
+	}
+	trainJob(t, []*Config{nil, nil}, 0, resumed)
+	last := fmt.Sprintf("evaluator_ARC_step_%d/submission.json", steps[1])
+	for _, f := range []string{"metrics.jsonl", last} {
+		a, err := os.ReadFile(filepath.Join(straight, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(resumed, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s differs between the uninterrupted and the resumed job", f)
+		}
+	}
+	recs, err := ReadMetrics(filepath.Join(resumed, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := recs[len(recs)-1]; r["ARC/pass@1000"] == 0 && r["all/count"] == 0 {
+		t.Errorf("the last evaluation has no ARC scores: %v", r)
+	}
+}
+
 // TestDataParallelLoadCheckpoint: with load_checkpoint only rank 0 reads
 // the weights (as the reference's rank 0 does) and every rank starts from
 // them.
@@ -326,33 +370,8 @@ func TestDataParallelFailures(t *testing.T) {
 // rounding of their float32 sums per batch (as the reference's); the saved
 // outputs are split by rank.
 func TestEvaluateARCOverRanks(t *testing.T) {
-	// Ten of ARC-AGI-2's evaluation tasks with three augmented variants
-	// each: every test input gets four votes, which the ranks split.
-	prefix := arcDataPrefix(t)
-	mini := filepath.Join(t.TempDir(), "mini")
-	for _, kind := range []string{"challenges", "solutions"} {
-		data, err := os.ReadFile(prefix + "_evaluation2_" + kind + ".json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var tasks map[string]json.RawMessage
-		if err := json.Unmarshal(data, &tasks); err != nil {
-			t.Fatal(err)
-		}
-		keep := map[string]json.RawMessage{}
-		for _, name := range slices.Sorted(maps.Keys(tasks))[:10] {
-			keep[name] = tasks[name]
-		}
-		data, _ = json.Marshal(keep)
-		if err := os.WriteFile(mini+"_evaluation2_"+kind+".json", data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dir := filepath.Join(t.TempDir(), "arc")
-	cfg := pipeline.ARCConfig{InputPrefix: mini, Subsets: []string{"evaluation2"}, TestSets: []string{"evaluation2"}, Aug: 3, Seed: 1, IdentifiersStart: 1}
-	if _, err := pipeline.BuildARC(context.Background(), cfg, pipeline.Output{Dir: dir, Workers: 2, Quiet: true}); err != nil {
-		t.Fatal(err)
-	}
+	// Every test input gets four votes, which the ranks split.
+	dir := miniARCDataset(t, 10)
 	src, _ := openTestSplit(t, dir, 64)
 	rows := countTestRows(t, src)
 	batch := rows + rows%2
@@ -418,4 +437,36 @@ func TestEvaluateARCOverRanks(t *testing.T) {
 	if !slices.Equal(whole, halves) {
 		t.Error("the ranks' saved predictions, in rank order, are not the single process's")
 	}
+}
+
+// miniARCDataset builds the first tasks of ARC-AGI-2's evaluation set (by
+// name) with three augmented variants each, from the ARC files in shared/.
+func miniARCDataset(t *testing.T, n int) string {
+	t.Helper()
+	prefix := arcDataPrefix(t)
+	mini := filepath.Join(t.TempDir(), "mini")
+	for _, kind := range []string{"challenges", "solutions"} {
+		data, err := os.ReadFile(prefix + "_evaluation2_" + kind + ".json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tasks map[string]json.RawMessage
+		if err := json.Unmarshal(data, &tasks); err != nil {
+			t.Fatal(err)
+		}
+		keep := map[string]json.RawMessage{}
+		for _, name := range slices.Sorted(maps.Keys(tasks))[:n] {
+			keep[name] = tasks[name]
+		}
+		data, _ = json.Marshal(keep)
+		if err := os.WriteFile(mini+"_evaluation2_"+kind+".json", data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "arc")
+	cfg := pipeline.ARCConfig{InputPrefix: mini, Subsets: []string{"evaluation2"}, TestSets: []string{"evaluation2"}, Aug: 3, Seed: 1, IdentifiersStart: 1}
+	if _, err := pipeline.BuildARC(context.Background(), cfg, pipeline.Output{Dir: dir, Workers: 2, Quiet: true}); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
