@@ -227,19 +227,7 @@ func TestDataParallelResume(t *testing.T) {
 		t.Fatalf("checkpoints %v: %v", steps, err)
 	}
 	last := "step_" + strconv.Itoa(steps[len(steps)-1])
-	for _, f := range []string{"metrics.jsonl", last + "/" + WeightsFile, last + "/" + StateFile, last + "/" + rankFile(StateFile, 1)} {
-		a, err := os.ReadFile(filepath.Join(straight, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(filepath.Join(run, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(a, b) {
-			t.Errorf("%s differs between the uninterrupted and the resumed job", f)
-		}
-	}
+	sameFiles(t, straight, run, "metrics.jsonl", last+"/"+WeightsFile, last+"/"+StateFile, last+"/"+rankFile(StateFile, 1))
 }
 
 // TestDataParallelARCResume trains a job of two on ARC tasks with the ARC
@@ -263,20 +251,7 @@ func TestDataParallelARCResume(t *testing.T) {
 		t.Errorf("rank 1's votes in the checkpoint: %v", err)
 	}
 	trainJob(t, []*Config{nil, nil}, 0, resumed)
-	last := fmt.Sprintf("evaluator_ARC_step_%d/submission.json", steps[1])
-	for _, f := range []string{"metrics.jsonl", last} {
-		a, err := os.ReadFile(filepath.Join(straight, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(filepath.Join(resumed, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(a, b) {
-			t.Errorf("%s differs between the uninterrupted and the resumed job", f)
-		}
-	}
+	sameFiles(t, straight, resumed, "metrics.jsonl", fmt.Sprintf("evaluator_ARC_step_%d/submission.json", steps[1]))
 	recs, err := ReadMetrics(filepath.Join(resumed, "metrics.jsonl"))
 	if err != nil {
 		t.Fatal(err)

@@ -130,7 +130,21 @@ func TestExactResume(t *testing.T) {
 		}
 	}
 	final := "step_" + strconv.Itoa(total)
-	for _, f := range []string{"metrics.jsonl", final + "/" + WeightsFile, final + "/" + StateFile} {
+	sameFiles(t, straight, resumed, "metrics.jsonl", final+"/"+WeightsFile, final+"/"+StateFile)
+	steps, err := checkpointSteps(resumed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != 2 || steps[1] != total {
+		t.Errorf("checkpoints kept %v, want the last 2 ending at %d", steps, total)
+	}
+}
+
+// sameFiles fails unless every file (a path inside both runs) is the same
+// in the uninterrupted run straight and the resumed run resumed.
+func sameFiles(t *testing.T, straight, resumed string, files ...string) {
+	t.Helper()
+	for _, f := range files {
 		a, err := os.ReadFile(filepath.Join(straight, f))
 		if err != nil {
 			t.Fatal(err)
@@ -140,15 +154,8 @@ func TestExactResume(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(a, b) {
-			t.Errorf("%s differs between the straight and the resumed run (%d vs %d bytes)", f, len(a), len(b))
+			t.Errorf("%s differs between the uninterrupted and the resumed run (%d vs %d bytes)", f, len(a), len(b))
 		}
-	}
-	steps, err := checkpointSteps(resumed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(steps) != 2 || steps[1] != total {
-		t.Errorf("checkpoints kept %v, want the last 2 ending at %d", steps, total)
 	}
 }
 
