@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/tinyrecursion/trm/augment"
@@ -83,22 +84,46 @@ func unmarshalARCStates(data []byte, arcs []*ARC) error {
 	return addARCStates(data, arcs)
 }
 
-// mergeARCStates returns evaluators like arcs holding the votes of states
-// (one marshalARCStates each, in rank order) one after another: the
-// reference's vote over ranks in rank order, each rank's in its own order.
-func mergeARCStates(states [][]byte, arcs []*ARC) ([]*ARC, error) {
-	merged := make([]*ARC, len(arcs))
-	for i, a := range arcs {
-		c := *a
-		c.reset()
-		merged[i] = &c
-	}
-	for r, s := range states {
-		if err := addARCStates(s, merged); err != nil {
-			return nil, fmt.Errorf("ARC votes of rank %d: %w", r, err)
+// mergeARCs returns evaluators like ranks[0] holding the votes of every
+// rank's evaluators one rank after another: the reference's vote over
+// ranks in rank order, each rank's votes in its own order.
+func mergeARCs(ranks [][]*ARC) []*ARC {
+	merged := emptyCopies(ranks[0], 1)[0]
+	for _, arcs := range ranks {
+		for i, a := range arcs {
+			merged[i].appendVotes(a)
 		}
 	}
-	return merged, nil
+	return merged
+}
+
+// appendVotes adds b's votes after a's.
+func (a *ARC) appendVotes(b *ARC) {
+	maps.Copy(a.hmap, b.hmap) // a hash names one grid
+	for task, byInput := range b.preds {
+		dst := a.preds[task]
+		if dst == nil {
+			dst = map[[sha256.Size]byte][]vote{}
+			a.preds[task] = dst
+		}
+		for ih, votes := range byInput {
+			dst[ih] = append(dst[ih], votes...)
+		}
+	}
+}
+
+// emptyCopies returns n sets of evaluators like arcs, without votes.
+func emptyCopies(arcs []*ARC, n int) [][]*ARC {
+	out := make([][]*ARC, n)
+	for r := range out {
+		out[r] = make([]*ARC, len(arcs))
+		for i, a := range arcs {
+			c := *a
+			c.reset()
+			out[r][i] = &c
+		}
+	}
+	return out
 }
 
 // addARCStates appends the votes of a marshalARCStates state to arcs.

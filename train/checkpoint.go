@@ -55,39 +55,28 @@ func weightsTensors(m *model.Model[float32]) []stTensor {
 // Checkpoint writes <run>/step_<step> atomically (built in a hidden
 // staging directory, swapped in when complete, as datasets are) and prunes
 // old ones beyond keep_checkpoints. In a job every rank calls it: rank 0
-// writes the weights, the shared state and every rank's own state (carry,
-// loader position, exploration stream, ARC votes), which it gathers.
+// writes the weights, the shared state, every rank's own state (carry,
+// loader position, exploration stream), which it gathers, and every rank's
+// pooled ARC votes, which it holds.
 func (t *Trainer) Checkpoint() error {
 	if !t.distributed() {
 		return t.writeCheckpoint(nil)
 	}
-	var payload []byte
+	var state []byte
 	var err error
 	if !t.lead() {
-		var state []byte
-		if state, err = t.rankStateBytes(); err == nil {
-			var votes []byte
-			if len(t.arcs) > 0 {
-				votes = marshalARCStates(t.arcs)
-			}
-			payload = packPair(state, votes)
-		}
+		state, err = t.rankStateBytes()
 	}
-	all, err := gatherChecked(t.opts.Group, payload, err)
+	all, err := gatherChecked(t.opts.Group, state, err)
 	if t.lead() && err == nil {
 		ranks := map[string][]byte{}
-		for r := 1; r < len(all) && err == nil; r++ {
-			var state, votes []byte
-			if state, votes, err = unpackPair(all[r]); err == nil {
-				ranks[rankFile(StateFile, r)] = state
-				if len(t.arcs) > 0 {
-					ranks[rankFile(ARCStateFile, r)] = votes
-				}
+		for r := 1; r < len(all); r++ {
+			ranks[rankFile(StateFile, r)] = all[r]
+			if len(t.arcs) > 0 {
+				ranks[rankFile(ARCStateFile, r)] = marshalARCStates(t.peerARCs[r-1])
 			}
 		}
-		if err == nil {
-			err = t.writeCheckpoint(ranks)
-		}
+		err = t.writeCheckpoint(ranks)
 	}
 	return agree(t.opts.Group, err)
 }
@@ -509,11 +498,8 @@ func (t *Trainer) restore(ck string, files map[string][]byte, step int) error {
 	if err != nil {
 		return fmt.Errorf("%s: explore_rng: %w", ownName, err)
 	}
-	arcFile := rankFile(ARCStateFile, t.rank())
-	if data, ok := files[arcFile]; ok && len(t.arcs) > 0 {
-		if err := unmarshalARCStates(data, t.arcs); err != nil {
-			return fmt.Errorf("%s: %w", filepath.Join(ck, arcFile), err)
-		}
+	if err := t.restoreARCs(ck, files); err != nil {
+		return err
 	}
 	// What was read on the host goes to a device backend's copies.
 	t.m.SyncToDevice()
@@ -524,6 +510,27 @@ func (t *Trainer) restore(ck string, files map[string][]byte, step int) error {
 		return err
 	}
 	t.step = step
+	return nil
+}
+
+// restoreARCs reads the pooled ARC votes: rank 0's own, and in a job the
+// other ranks' pools, which rank 0 keeps (the other ranks hold only the
+// votes of an evaluation in progress).
+func (t *Trainer) restoreARCs(ck string, files map[string][]byte) error {
+	if len(t.arcs) == 0 || !t.lead() {
+		return nil
+	}
+	pools := append([][]*ARC{t.arcs}, t.peerARCs...)
+	for r, arcs := range pools {
+		name := rankFile(ARCStateFile, r)
+		data, ok := files[name]
+		if !ok {
+			return fmt.Errorf("checkpoint %s holds no ARC votes (%s) for its ARC evaluator", ck, name)
+		}
+		if err := unmarshalARCStates(data, arcs); err != nil {
+			return fmt.Errorf("%s: %w", filepath.Join(ck, name), err)
+		}
+	}
 	return nil
 }
 

@@ -338,12 +338,13 @@ func TestDataParallelFailures(t *testing.T) {
 	}
 }
 
-// TestEvaluateARCOverRanks evaluates a small model on ten ARC tasks as one
-// process and as a job of two, in one batch holding every test row (so the
-// ranks' votes, merged in rank order, come in the single process's order):
-// pass@K and submission.json must be equal, the metrics equal to the
-// rounding of their float32 sums per batch (as the reference's); the saved
-// outputs are split by rank.
+// TestEvaluateARCOverRanks evaluates two small models in turn on ten ARC
+// tasks, pooling the votes, as one process and as a job of two, in one
+// batch holding every test row (so the ranks' votes, merged in rank order,
+// come in the single process's order but for exact ties): pass@K and
+// submission.json must be equal, the metrics equal to the rounding of
+// their float32 sums per batch (as the reference's); the saved outputs are
+// split by rank.
 func TestEvaluateARCOverRanks(t *testing.T) {
 	// Every test input gets four votes, which the ranks split.
 	dir := miniARCDataset(t, 10)
@@ -351,21 +352,32 @@ func TestEvaluateARCOverRanks(t *testing.T) {
 	rows := countTestRows(t, src)
 	batch := rows + rows%2
 	tc := tinyConfig(t, dir, t.TempDir(), "arch.halt_max_steps=1", "arch.H_cycles=1", "arch.L_cycles=1", "arch.hidden_size=16", "arch.puzzle_emb_ndim=16")
-	evaluate := func(g *dist.Group, out string) (map[string]float64, error) {
+	// Two evaluations of two models, whose votes pool: on rank 0 of the
+	// job, with the other rank's pool in PeerARCs.
+	evaluate := func(g *dist.Group, out string) (res map[string]float64, err error) {
 		mc := tc.ModelConfig(src.Meta.SeqLen, src.Meta.VocabSize, src.Meta.NumPuzzleIdentifiers)
 		mc.BatchSize = batch / groupSize(g)
 		be := cpu.New32(2 / groupSize(g))
 		defer be.Close()
-		m, err := model.New(mc, be, 3)
-		if err != nil {
-			return nil, err
-		}
 		arc, err := NewARC(dir, int32(src.Meta.BlankIdentifierID))
 		if err != nil {
 			return nil, err
 		}
-		return Evaluate(context.Background(), m, src, EvalOptions{GlobalBatch: batch, ARCs: []*ARC{arc}, Group: g,
-			SubmissionDir: out, SaveOutputs: []string{"preds"}, OutputsPath: filepath.Join(out, fmt.Sprintf("preds.%d.safetensors", groupRank(g)))})
+		opts := EvalOptions{GlobalBatch: batch, ARCs: []*ARC{arc}, Group: g, SubmissionDir: out, SaveOutputs: []string{"preds"}}
+		if groupSize(g) > 1 && g.Rank() == 0 {
+			opts.PeerARCs = emptyCopies(opts.ARCs, 1)
+		}
+		for _, seed := range []uint64{3, 4} {
+			m, err := model.New(mc, be, seed)
+			if err != nil {
+				return nil, err
+			}
+			opts.OutputsPath = filepath.Join(out, fmt.Sprintf("preds-%d.%d.safetensors", seed, groupRank(g)))
+			if res, err = Evaluate(context.Background(), m, src, opts); err != nil {
+				return nil, err
+			}
+		}
+		return res, nil
 	}
 	single := t.TempDir()
 	want, err := evaluate(nil, single)
@@ -406,9 +418,9 @@ func TestEvaluateARCOverRanks(t *testing.T) {
 	if !bytes.Equal(a, b) {
 		t.Error("the job's submission.json differs from the single process's")
 	}
-	whole := i32s(readOutputs(t, filepath.Join(single, "preds.0.safetensors"))["preds"])
-	halves := slices.Concat(i32s(readOutputs(t, filepath.Join(job, "preds.0.safetensors"))["preds"]),
-		i32s(readOutputs(t, filepath.Join(job, "preds.1.safetensors"))["preds"]))
+	whole := i32s(readOutputs(t, filepath.Join(single, "preds-4.0.safetensors"))["preds"])
+	halves := slices.Concat(i32s(readOutputs(t, filepath.Join(job, "preds-4.0.safetensors"))["preds"]),
+		i32s(readOutputs(t, filepath.Join(job, "preds-4.1.safetensors"))["preds"]))
 	if !slices.Equal(whole, halves) {
 		t.Error("the ranks' saved predictions, in rank order, are not the single process's")
 	}

@@ -35,10 +35,12 @@
 // AdamATan2, the puzzle-embedding gradients of all ranks gathered for one
 // identical sign-SGD step, the metrics summed on rank 0, which logs them.
 // Evaluation splits every test batch the same way; rank 0 sums the metrics
-// and votes on every rank's ARC predictions in rank order. Rank 0 writes
-// each checkpoint, with every other rank's own state in
-// train_state.rank<R>.safetensors (and arc_state.rank<R>.json); a job
-// resumes with as many ranks as wrote it. The ranks agree on every failure
+// and votes on every rank's ARC predictions in rank order: the other ranks
+// send each evaluation's votes, and rank 0 pools them per rank over the
+// run (EvalOptions.PeerARCs), so nothing is sent twice. Rank 0 writes each
+// checkpoint, with every other rank's own state in
+// train_state.rank<R>.safetensors and its pooled votes in
+// arc_state.rank<R>.json; a job resumes with as many ranks as wrote it. The ranks agree on every failure
 // and on a Ctrl-C, so they stop together, after the same step.
 //
 // Bench measures training throughput: the loop, the bare model step, the

@@ -56,6 +56,7 @@ type Trainer struct {
 	evalSrc    *loader.Source
 	trainL     *loader.Loader
 	arcs       []*ARC
+	peerARCs   [][]*ARC // rank 0 of a job: the other ranks' pooled ARC votes
 	metrics    *metricsLog
 	step       int
 	totalSteps int
@@ -209,6 +210,9 @@ func build(ctx context.Context, cfg *Config, opts Options) (_ *Trainer, err erro
 		t.ema = model.NewEMA(t.m, cfg.EMARate)
 	}
 	t.carry = t.m.NewCarry()
+	if world > 1 && t.lead() && len(t.arcs) > 0 {
+		t.peerARCs = emptyCopies(t.arcs, world-1)
+	}
 	t.trainL, err = loader.New(t.trainSrc, loader.Config{Sampler: loader.Train, GlobalBatch: cfg.GlobalBatchSize,
 		Rank: t.rank(), WorldSize: world, Seed: cfg.Seed, EpochsPerIter: cfg.EpochsPerIter(), Passes: cfg.TotalIters()})
 	if err != nil {
@@ -456,7 +460,7 @@ func (t *Trainer) EvaluateNow(ctx context.Context) (map[string]float64, error) {
 		defer t.ema.Swap()
 	}
 	started := time.Now()
-	res, err := Evaluate(ctx, t.m, t.evalSrc, EvalOptions{GlobalBatch: t.Cfg.GlobalBatchSize, ARCs: t.arcs, Group: t.opts.Group,
+	res, err := Evaluate(ctx, t.m, t.evalSrc, EvalOptions{GlobalBatch: t.Cfg.GlobalBatchSize, ARCs: t.arcs, Group: t.opts.Group, PeerARCs: t.peerARCs,
 		SubmissionDir: filepath.Join(t.Dir, fmt.Sprintf("evaluator_ARC_step_%d", t.step)),
 		SaveOutputs:   t.Cfg.EvalSaveOutputs, OutputsPath: filepath.Join(t.Dir, fmt.Sprintf("step_%d_all_preds.%d.safetensors", t.step, t.rank()))})
 	if err != nil {
@@ -485,6 +489,11 @@ type EvalOptions struct {
 	// evaluates its slice of every batch, and rank 0 sums the metrics and
 	// votes on the ARC predictions of all ranks.
 	Group *dist.Group
+	// PeerARCs, on rank 0 of a job, pool the other ranks' ARC votes over a
+	// run's evaluations (PeerARCs[r-1] for rank r, evaluators like ARCs):
+	// the other ranks' ARCs hold only the current evaluation's votes, which
+	// is all they send. nil: this evaluation's votes alone (trm eval).
+	PeerARCs [][]*ARC
 }
 
 // errEvalInterrupted reports, on every rank of a job, that some rank's
@@ -568,7 +577,11 @@ func evaluateRank(ctx context.Context, m *model.Model[float32], src *loader.Sour
 		defer saver.abort()
 	}
 	for _, a := range opts.ARCs {
-		a.BeginEval()
+		if groupRank(g) > 0 {
+			a.reset() // rank 0 pools this rank's votes (PeerARCs)
+		} else {
+			a.BeginEval()
+		}
 	}
 	if err := evaluateBatches(ctx, m, l, opts.ARCs, saver, sums); err != nil {
 		return err
@@ -646,15 +659,16 @@ func evalResult(sums *evalSums, arcs []*ARC, submissionDir string) (map[string]f
 }
 
 // evaluateJoin ends one rank's part of a job's evaluation: rank 0 gathers
-// every rank's sums and ARC votes (or failure), adds them in rank order and
-// scores them; then every rank learns rank 0's outcome.
+// every other rank's sums and ARC votes of this evaluation (or failure),
+// adds them in rank order and scores them; then every rank learns rank 0's
+// outcome.
 func evaluateJoin(ctx context.Context, g *dist.Group, sums *evalSums, opts EvalOptions, err error) (map[string]float64, error) {
 	if err != nil && ctx.Err() != nil {
 		sums.Interrupted, err = true, nil
 	}
 	js, _ := json.Marshal(sums) // finite floats and strings only
 	var votes []byte
-	if len(opts.ARCs) > 0 {
+	if len(opts.ARCs) > 0 && g.Rank() > 0 {
 		votes = marshalARCStates(opts.ARCs)
 	}
 	all, err := gatherChecked(g, packPair(js, votes), err)
@@ -666,12 +680,21 @@ func evaluateJoin(ctx context.Context, g *dist.Group, sums *evalSums, opts EvalO
 }
 
 // mergeEvaluations adds the ranks' gathered sums and votes in rank order
-// and scores them.
+// and scores them. The other ranks' votes join their pools in PeerARCs even
+// when the evaluation was interrupted, as a single process keeps the votes
+// of an interrupted evaluation.
 func mergeEvaluations(all [][]byte, opts EvalOptions) (map[string]float64, error) {
+	peers := opts.PeerARCs
+	if peers == nil {
+		peers = emptyCopies(opts.ARCs, len(all)-1)
+	}
+	if len(opts.ARCs) > 0 && len(peers) != len(all)-1 {
+		return nil, fmt.Errorf("%d pools of ARC votes for the %d other ranks", len(peers), len(all)-1)
+	}
 	var total evalSums
-	votes := make([][]byte, len(all))
+	interrupted := false
 	for r, p := range all {
-		js, v, err := unpackPair(p)
+		js, votes, err := unpackPair(p)
 		if err != nil {
 			return nil, fmt.Errorf("evaluation of rank %d: %w", r, err)
 		}
@@ -679,20 +702,25 @@ func mergeEvaluations(all [][]byte, opts EvalOptions) (map[string]float64, error
 		if err := json.Unmarshal(js, &s); err != nil || len(s.Sets) != len(s.Sums) {
 			return nil, fmt.Errorf("evaluation of rank %d: malformed metric sums", r)
 		}
-		if s.Interrupted {
-			return nil, errEvalInterrupted
-		}
+		interrupted = interrupted || s.Interrupted
 		for i, set := range s.Sets {
 			total.add(set, s.Sums[i])
 		}
-		votes[r] = v
+		if r > 0 && len(opts.ARCs) > 0 {
+			for _, a := range peers[r-1] {
+				a.BeginEval() // clears the pool unless votes are aggregated
+			}
+			if err := addARCStates(votes, peers[r-1]); err != nil {
+				return nil, fmt.Errorf("ARC votes of rank %d: %w", r, err)
+			}
+		}
+	}
+	if interrupted {
+		return nil, errEvalInterrupted
 	}
 	arcs := opts.ARCs
 	if len(arcs) > 0 {
-		var err error
-		if arcs, err = mergeARCStates(votes, arcs); err != nil {
-			return nil, err
-		}
+		arcs = mergeARCs(append([][]*ARC{arcs}, peers...))
 	}
 	return evalResult(&total, arcs, opts.SubmissionDir)
 }
