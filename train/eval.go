@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/tinyrecursion/trm/kernels"
 	"github.com/tinyrecursion/trm/loader"
 	"github.com/tinyrecursion/trm/model"
 	"github.com/tinyrecursion/trm/train/dist"
@@ -48,53 +49,67 @@ type EvalJob struct {
 // it (the arch.* settings it was trained with), data gives the test set,
 // and the outputs go to <file>_eval/.
 func EvalCheckpoint(ctx context.Context, path string, data []string, overrides []string, job EvalJob) (*EvalResult, error) {
-	var closers []func()
-	defer func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	}()
-	r, run, err := prepareEval(ctx, path, data, overrides, job, &closers)
+	var e evalRun
+	defer e.release()
+	err := e.open(ctx, path, data, overrides, job)
 	// The ranks of a job start evaluating together or not at all.
 	if err = agree(job.Group, err); err != nil {
 		return nil, err
 	}
 	start := time.Now()
-	if r.Metrics, err = run(); err != nil {
+	if e.res.Metrics, err = Evaluate(ctx, e.m, e.src, e.opts); err != nil {
 		return nil, err
 	}
-	r.Seconds = time.Since(start).Seconds()
-	return r, nil
+	e.res.Seconds = time.Since(start).Seconds()
+	return &e.res, nil
 }
 
-// prepareEval opens the checkpoint, the data and the model, adding what it
-// opens to closers, and returns the result to fill and the evaluation to
-// run: every failure of the configuration or the files happens here.
-func prepareEval(ctx context.Context, path string, data []string, overrides []string, job EvalJob, closers *[]func()) (*EvalResult, func() (map[string]float64, error), error) {
-	r := &EvalResult{}
+// evalRun is EvalCheckpoint's evaluation, opened and ready to run.
+type evalRun struct {
+	res     EvalResult
+	m       *model.Model[float32]
+	src     *loader.Source
+	closeBE func() error
+	opts    EvalOptions
+}
+
+// release closes what open opened.
+func (e *evalRun) release() {
+	if e.closeBE != nil {
+		e.closeBE()
+	}
+	if e.src != nil {
+		e.src.Close()
+	}
+}
+
+// open reads the checkpoint and opens the data and the model: every
+// failure of the configuration or the files happens here.
+func (e *evalRun) open(ctx context.Context, path string, data []string, overrides []string, job EvalJob) (err error) {
+	r := &e.res
 	var cfg *Config
 	var weights []byte
 	var weightsName, checkpoint, outDir string
 	var step int
 	if st, err := os.Stat(path); err == nil && !st.IsDir() {
 		if len(data) == 0 {
-			return nil, nil, fmt.Errorf("%s is a weights file without a configuration: name the test data with --data", path)
+			return fmt.Errorf("%s is a weights file without a configuration: name the test data with --data", path)
 		}
 		if cfg, err = LoadConfig("", overrides); err != nil {
-			return nil, nil, err
+			return err
 		}
 		if weights, err = os.ReadFile(path); err != nil {
-			return nil, nil, err
+			return err
 		}
 		weightsName, checkpoint, outDir = path, path, path+"_eval"
 		step, _ = stepNumber(filepath.Base(path))
 	} else {
 		ck, files, n, err := readCheckpoint(path)
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
 		if cfg, err = LoadConfig(filepath.Join(ck, ConfigFile), overrides); err != nil {
-			return nil, nil, err
+			return err
 		}
 		weights, weightsName, checkpoint, outDir, step = files[WeightsFile], filepath.Join(ck, WeightsFile), ck, ck, n
 	}
@@ -107,27 +122,23 @@ func prepareEval(ctx context.Context, path string, data []string, overrides []st
 	}
 	world := groupSize(job.Group)
 	if cfg.GlobalBatchSize%world != 0 {
-		return nil, nil, fmt.Errorf("global_batch_size %d is not divisible by the %d processes of the job", cfg.GlobalBatchSize, world)
+		return fmt.Errorf("global_batch_size %d is not divisible by the %d processes of the job", cfg.GlobalBatchSize, world)
 	}
-	src, err := loader.Open(ctx, test, "test", loader.OpenOptions{})
-	if err != nil {
-		return nil, nil, fmt.Errorf("test data: %w", err)
+	if e.src, err = loader.Open(ctx, test, "test", loader.OpenOptions{}); err != nil {
+		return fmt.Errorf("test data: %w", err)
 	}
-	*closers = append(*closers, func() { src.Close() })
-	meta := src.Meta
+	meta := e.src.Meta
 	mc := cfg.ModelConfig(meta.SeqLen, meta.VocabSize, meta.NumPuzzleIdentifiers)
 	mc.BatchSize = cfg.GlobalBatchSize / world
-	be, closeBE, err := openBackend(cfg, job.GPU, func(f string, a ...any) { r.Notes = append(r.Notes, fmt.Sprintf(f, a...)) })
-	if err != nil {
-		return nil, nil, err
+	var be kernels.Backend[float32]
+	if be, e.closeBE, err = openBackend(cfg, job.GPU, func(f string, a ...any) { r.Notes = append(r.Notes, fmt.Sprintf(f, a...)) }); err != nil {
+		return err
 	}
-	*closers = append(*closers, func() { closeBE() })
-	m, err := model.New(mc, be, uint64(cfg.Seed))
-	if err != nil {
-		return nil, nil, err
+	if e.m, err = model.New(mc, be, uint64(cfg.Seed)); err != nil {
+		return err
 	}
-	if err := setWeights(weightsName, weights, m, false); err != nil {
-		return nil, nil, err
+	if err := setWeights(weightsName, weights, e.m, false); err != nil {
+		return err
 	}
 	var arcs []*ARC
 	for _, e := range cfg.Evaluators {
@@ -140,12 +151,12 @@ func prepareEval(ctx context.Context, path string, data []string, overrides []st
 			}
 		}
 	}
-	for _, p := range src.Parts {
+	for _, p := range e.src.Parts {
 		r.Examples += p.Rows()
 	}
 	r.Checkpoint, r.OutputDir, r.Step, r.Backend = checkpoint, outDir, step, be.Name()
-	opts := EvalOptions{GlobalBatch: cfg.GlobalBatchSize, ARCs: arcs, Group: job.Group,
+	e.opts = EvalOptions{GlobalBatch: cfg.GlobalBatchSize, ARCs: arcs, Group: job.Group,
 		SubmissionDir: filepath.Join(outDir, "evaluator_ARC_eval"), SaveOutputs: cfg.EvalSaveOutputs,
 		OutputsPath: filepath.Join(outDir, fmt.Sprintf("eval_all_preds.%d.safetensors", groupRank(job.Group)))}
-	return r, func() (map[string]float64, error) { return Evaluate(ctx, m, src, opts) }, nil
+	return nil
 }
