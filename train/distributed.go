@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"regexp"
 	"strconv"
 
@@ -125,9 +124,7 @@ func (t *Trainer) broadcastWeights() error {
 		if len(payload) < 4*len(x.Data) {
 			return fmt.Errorf("rank 0 sent %d bytes of weights too few", 4*len(x.Data)-len(payload))
 		}
-		for i := range x.Data {
-			x.Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(payload[4*i:]))
-		}
+		decodeF32(x.Data, payload)
 		payload = payload[4*len(x.Data):]
 	}
 	t.m.SyncToDevice()
@@ -169,12 +166,10 @@ func (t *Trainer) puzzleEmbStep(lr float64) error {
 			return fmt.Errorf("rank %d sent %d bytes of puzzle-embedding gradients, not whole rows of %d", r, len(p), row)
 		}
 		n := len(p) / row
-		for i := range n {
-			ids = append(ids, int32(binary.LittleEndian.Uint32(p[4*i:])))
-		}
-		for i := range n * nd {
-			grads = append(grads, math.Float32frombits(binary.LittleEndian.Uint32(p[4*(n+i):])))
-		}
+		ids = append(ids, make([]int32, n)...)
+		decodeI32(ids[len(ids)-n:], p)
+		grads = append(grads, make([]float32, n*nd)...)
+		decodeF32(grads[len(grads)-n*nd:], p[4*n:])
 	}
 	return t.sgd.StepGathered(t.m, ids, grads, lr)
 }

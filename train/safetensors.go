@@ -146,6 +146,20 @@ func appendI32(dst []byte, v []int32) []byte {
 	return dst
 }
 
+// decodeF32 fills dst with the little-endian float32s at the start of src.
+func decodeF32(dst []float32, src []byte) {
+	for i := range dst {
+		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
+	}
+}
+
+// decodeI32 fills dst with the little-endian int32s at the start of src.
+func decodeI32(dst []int32, src []byte) {
+	for i := range dst {
+		dst[i] = int32(binary.LittleEndian.Uint32(src[4*i:]))
+	}
+}
+
 // readF32 copies tensor t (F32, shape want) into dst.
 func readF32(t stTensor, ok bool, name string, want []int, dst []float32) error {
 	if !ok {
@@ -154,9 +168,7 @@ func readF32(t stTensor, ok bool, name string, want []int, dst []float32) error 
 	if t.DType != "F32" || !slices.Equal(t.Shape, want) {
 		return fmt.Errorf("tensor %q is %s %v, want F32 %v", name, t.DType, t.Shape, want)
 	}
-	for i := range dst {
-		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:]))
-	}
+	decodeF32(dst, t.Data)
 	return nil
 }
 
@@ -167,8 +179,6 @@ func readI32(t stTensor, ok bool, name string, want []int, dst []int32) error {
 	if t.DType != "I32" || !slices.Equal(t.Shape, want) {
 		return fmt.Errorf("tensor %q is %s %v, want I32 %v", name, t.DType, t.Shape, want)
 	}
-	for i := range dst {
-		dst[i] = int32(binary.LittleEndian.Uint32(t.Data[4*i:]))
-	}
+	decodeI32(dst, t.Data)
 	return nil
 }
