@@ -15,12 +15,7 @@ import (
 func TestFakeGPUBackendMatchesCPU(t *testing.T) { backendMatchesCPU(t, openFakeGPU(t, true)) }
 func TestGPUBackendMatchesCPU(t *testing.T)     { backendMatchesCPU(t, openTestGPU(t)) }
 
-func newTestBackend(t *testing.T, c *Context) *Backend {
-	t.Helper()
-	return newTestBackendWith(t, c, BackendOptions{})
-}
-
-func newTestBackendWith(t *testing.T, c *Context, opts BackendOptions) *Backend {
+func newTestBackend(t *testing.T, c *Context, opts BackendOptions) *Backend {
 	t.Helper()
 	be, err := NewBackend(c, opts)
 	if err != nil {
@@ -49,7 +44,7 @@ type backendOp struct {
 // backend and on the CPU backend and compares the results: shapes that
 // exercise strides, batches, aliasing and the optional arguments.
 func backendMatchesCPU(t *testing.T, c *Context) {
-	gpu := newTestBackend(t, c)
+	gpu := newTestBackend(t, c, BackendOptions{})
 	host := cpu.New32(2)
 	defer host.Close()
 
@@ -212,7 +207,7 @@ func backendMatchesCPU(t *testing.T, c *Context) {
 
 func TestFakeGPUBackendRefusesForeignBuffers(t *testing.T) {
 	c := openFakeGPU(t, true)
-	be := newTestBackend(t, c)
+	be := newTestBackend(t, c, BackendOptions{})
 	own, foreign := be.Alloc(8), make([]float32, 8)
 	be.Add(own, own, foreign)
 	err := be.Err()
@@ -228,7 +223,7 @@ func TestFakeGPUBackendRefusesForeignBuffers(t *testing.T) {
 		t.Errorf("an operation ran after a failure (own[0] = %v, err = %v)", own[0], be.Err())
 	}
 
-	be2 := newTestBackend(t, c)
+	be2 := newTestBackend(t, c, BackendOptions{})
 	short := be2.Alloc(4)
 	be2.Add(short, short, be2.Alloc(8)[:6])
 	if err := be2.Err(); err != nil {
@@ -339,7 +334,7 @@ func trainsAsTheCPU(t *testing.T, c *Context) {
 		host := cpu.New32(2)
 		want := run(host)
 		host.Close()
-		got := run(newTestBackend(t, c))
+		got := run(newTestBackend(t, c, BackendOptions{}))
 		name := map[bool]string{false: "attention", true: "mlp_t"}[mlpT]
 
 		if !slices.Equal(got.preds, want.preds) || got.accuracy != want.accuracy {
@@ -370,14 +365,14 @@ func trainsAsTheCPU(t *testing.T, c *Context) {
 		}
 		// Same seed, same bytes on the GPU too: no atomics, fixed
 		// reduction orders, cuBLAS's deterministic algorithms.
-		again := run(newTestBackend(t, c))
+		again := run(newTestBackend(t, c, BackendOptions{}))
 		if !slices.Equal(again.losses, got.losses) || !slices.Equal(again.params, got.params) || !slices.Equal(again.emb, got.emb) {
 			t.Errorf("%s: two GPU runs from the same seed differ", name)
 		}
 		// TF32 GEMMs: the first step to TF32's precision (about 1e-3),
 		// visibly not fp32's; the drift described above is larger with it,
 		// so later steps are only required to stay finite.
-		tf32 := newTestBackendWith(t, c, BackendOptions{TF32: true})
+		tf32 := newTestBackend(t, c, BackendOptions{TF32: true})
 		if !strings.Contains(tf32.Name(), "TF32 GEMMs") {
 			t.Errorf("backend name %q does not say TF32", tf32.Name())
 		}
