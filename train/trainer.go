@@ -287,17 +287,15 @@ func (t *Trainer) Run(ctx context.Context) error {
 	gbs := float64(cfg.GlobalBatchSize)
 	lastCkpt := -1
 	started, startStep := time.Now(), t.step
-	// A single process stops where it sees ctx cancelled. The ranks of a
-	// job see a Ctrl-C at different moments, so they agree after each step
-	// (stopAgreed) and only then stop, all after the same step; until
-	// then they fetch batches regardless of ctx.
-	stopAgreed := false
-	nextCtx := ctx
-	if t.distributed() {
-		nextCtx = context.WithoutCancel(ctx)
-	}
+	// A cancelled ctx stops the run after the step in progress: the ranks
+	// of a job see a Ctrl-C at different moments, so they agree on it with
+	// each step's metrics (reduceMetrics) and all stop after the same step;
+	// a single process decides alone, the same way. Batches are fetched
+	// regardless of ctx.
+	stop := false
+	nextCtx := context.WithoutCancel(ctx)
 	for {
-		if stopAgreed || (!t.distributed() && ctx.Err() != nil) {
+		if stop {
 			if lastCkpt != t.step {
 				if err := t.Checkpoint(); err != nil {
 					return err
@@ -312,9 +310,6 @@ func (t *Trainer) Run(ctx context.Context) error {
 			break
 		}
 		if err != nil {
-			if ctx.Err() != nil && !t.distributed() {
-				continue // checkpoint above
-			}
 			return err
 		}
 		t.step++
@@ -337,7 +332,7 @@ func (t *Trainer) Run(ctx context.Context) error {
 		if err := t.be.Err(); err != nil {
 			return err
 		}
-		if sums, stopAgreed, err = t.reduceMetrics(sums, ctx.Err() != nil); err != nil {
+		if sums, stop, err = t.reduceMetrics(sums, ctx.Err() != nil); err != nil {
 			return err
 		}
 		t.TrainTime += time.Since(stepStart)
@@ -361,13 +356,13 @@ func (t *Trainer) Run(ctx context.Context) error {
 			it := b.Pass - 1
 			if it >= cfg.MinEvalInterval && t.evalSrc != nil {
 				if _, err := t.EvaluateNow(ctx); err != nil {
-					if !errors.Is(err, errEvalInterrupted) && (t.distributed() || ctx.Err() == nil) {
+					if !errors.Is(err, errEvalInterrupted) {
 						return err
 					}
 					// Interrupted mid-evaluation: keep the training done so
 					// far; this step's evaluation is skipped.
 					t.logf("evaluation at step %d interrupted", t.step)
-					stopAgreed = t.distributed()
+					stop = true
 					continue
 				}
 			}
@@ -496,9 +491,10 @@ type EvalOptions struct {
 	PeerARCs [][]*ARC
 }
 
-// errEvalInterrupted reports, on every rank of a job, that some rank's
-// evaluation was cancelled.
-var errEvalInterrupted = errors.New("evaluation interrupted")
+// errEvalInterrupted reports that the evaluation was cancelled: on every
+// rank of a job, when some rank's was. It is a context.Canceled, as the CLI
+// reports interruptions.
+var errEvalInterrupted = fmt.Errorf("evaluation interrupted: %w", context.Canceled)
 
 // evalSums are the metric sums of one rank's evaluation, per set in the
 // order the sets appeared.
@@ -553,6 +549,9 @@ func Evaluate(ctx context.Context, m *model.Model[float32], src *loader.Source, 
 	if g := opts.Group; groupSize(g) > 1 {
 		// Every rank joins, failed or not, so that none waits for another.
 		return evaluateJoin(ctx, g, &sums, opts, err)
+	}
+	if err != nil && ctx.Err() != nil {
+		return nil, errEvalInterrupted
 	}
 	if err != nil {
 		return nil, err
