@@ -123,7 +123,9 @@ func New(ctx context.Context, cfg *Config, opts Options) (_ *Trainer, err error)
 			return nil, err
 		}
 	}
-	if t.ema != nil {
+	if t.ema != nil && (cfg.LoadCheckpoint != "" || t.distributed()) {
+		// The shadow starts from the weights loaded or received, not the
+		// initial ones NewEMA copied.
 		t.be.Copy(t.ema.Shadow, t.m.Params)
 	}
 	if t.lead() {
