@@ -132,8 +132,8 @@ func drawPanel(img *image.RGBA, r image.Rectangle, p panel) {
 	if y1 == y0 {
 		y0, y1 = y0-0.5, y1+0.5
 	}
-	px := func(x float64) int { return plot.Min.X + int(math.Round((x-x0)/(x1-x0)*float64(plot.Dx()-1))) }
-	py := func(y float64) int { return plot.Max.Y - 1 - int(math.Round((ty(y)-y0)/(y1-y0)*float64(plot.Dy()-1))) }
+	px := func(x float64) int { return plot.Min.X + pixel((x-x0)/(x1-x0), plot.Dx()) }
+	py := func(y float64) int { return plot.Max.Y - 1 - pixel((ty(y)-y0)/(y1-y0), plot.Dy()) }
 	// Frame, grid and tick labels.
 	for k := 0; k <= 4; k++ {
 		gy := plot.Max.Y - 1 - k*(plot.Dy()-1)/4
@@ -165,6 +165,20 @@ func drawPanel(img *image.RGBA, r image.Rectangle, p panel) {
 		text(img, x+16, y, s.name, color.Black)
 		x += w
 	}
+}
+
+// pixel maps a fraction of an axis to one of its n pixels. Ranges at
+// float64's limits overflow to infinities and NaN (steps of ±1e308 in a
+// hand-edited metrics file); those land on the axis's ends rather than
+// make a line of 2^63 pixels.
+func pixel(frac float64, n int) int {
+	switch {
+	case math.IsNaN(frac) || frac <= 0:
+		return 0
+	case frac >= 1:
+		return n - 1
+	}
+	return int(math.Round(frac * float64(n-1)))
 }
 
 // smooth replaces y by its trailing moving average over about 1/50 of the

@@ -3,6 +3,9 @@ package train
 import (
 	"bytes"
 	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -43,4 +46,41 @@ func TestPlotMetrics(t *testing.T) {
 	if _, err := PlotMetrics(nil, "empty"); err == nil {
 		t.Error("plotting no records succeeded")
 	}
+}
+
+// FuzzPlotMetrics reads arbitrary metrics.jsonl text and plots what it
+// accepts: malformed lines are errors naming the line, and any values
+// (NaN, infinities, steps at float64's limits) must draw without a panic
+// or a runaway line.
+func FuzzPlotMetrics(f *testing.F) {
+	for _, s := range []string{
+		`{"step": 1, "train/lm_loss": 2.5, "train/count": 4, "train/accuracy": 0.5, "train/lr": 1e-4}`,
+		`{"step": 1, "train/lm_loss": 2}` + "\n" + `{"step": 2, "all/accuracy": 0.5, "ARC/pass@2": 0.25}`,
+		`{"step": -1.7976931348623157e308, "train/lm_loss": 1}` + "\n" + `{"step": 1.7976931348623157e308, "train/lm_loss": 1e308}`,
+		`{"step": "NaN", "train/lm_loss": "Infinity"}` + "\n" + `{"step": 2, "train/lm_loss": "-Infinity"}`,
+		`{"step": 1, "train/lm_loss": 0}` + "\n" + `{"step": 1, "train/lm_loss": 1e-300}`,
+		`[1, 2]`, `{"step": 1,`, "\n\n", `null`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		path := filepath.Join(t.TempDir(), "metrics.jsonl")
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		recs, err := ReadMetrics(path)
+		if err != nil {
+			if !strings.Contains(err.Error(), path+":") {
+				t.Fatalf("error does not name the file and line: %v", err)
+			}
+			return
+		}
+		data, err := PlotMetrics(recs, "fuzz")
+		if err != nil {
+			return
+		}
+		if _, err := png.Decode(bytes.NewReader(data)); err != nil {
+			t.Fatalf("the plot is not a PNG: %v", err)
+		}
+	})
 }
