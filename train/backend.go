@@ -19,7 +19,7 @@ var Devices = []string{"cpu", "cuda", "auto"}
 func openBackend(cfg *Config, gpu int, logf func(string, ...any)) (kernels.Backend[float32], func() error, error) {
 	switch device := cfg.Device; device {
 	case "cuda", "auto":
-		be, closeFn, err := openCUDA(gpu, cuda.BackendOptions{TF32: cfg.GPUTF32})
+		be, closeFn, err := openCUDA(gpu, cuda.BackendOptions{Math: gemmMath(cfg)})
 		if err == nil {
 			return be, closeFn, nil
 		}
@@ -33,6 +33,19 @@ func openBackend(cfg *Config, gpu int, logf func(string, ...any)) (kernels.Backe
 	}
 	be := cpu.New32(cfg.Workers)
 	return be, func() error { be.Close(); return nil }, nil
+}
+
+// gemmMath is how the GPU backend multiplies: TF32 with gpu_tf32, bf16
+// inputs with forward_dtype bfloat16 (the reference's default, and the
+// precision of its products), else full fp32.
+func gemmMath(c *Config) cuda.Math {
+	switch {
+	case c.GPUTF32:
+		return cuda.MathTF32
+	case c.Arch.ForwardDtype == "bfloat16":
+		return cuda.MathBF16
+	}
+	return cuda.MathFP32
 }
 
 // openCUDA opens GPU gpu and the training backend on it.

@@ -97,9 +97,16 @@ type Config struct {
 	// when there is none) or auto (the GPU when there is one).
 	Device string `yaml:"device" json:"device"`
 	// GPUTF32 runs the GPU backend's matrix products in TF32 on the tensor
-	// cores (cuda.BackendOptions.TF32); the CPU ignores it.
+	// cores (cuda.MathTF32), whatever arch.forward_dtype says; the CPU
+	// ignores it.
 	GPUTF32 bool `yaml:"gpu_tf32" json:"gpu_tf32"`
 }
+
+// ForwardDtypes are the values of arch.forward_dtype. The reference
+// computes its forward pass in that dtype; trm keeps every tensor in fp32
+// and applies bfloat16 where it buys speed, to the GPU's matrix products
+// (gemmMath in backend.go). The CPU computes in fp32 either way.
+var ForwardDtypes = []string{"bfloat16", "float32"}
 
 // ModelConfig is the model configuration for a dataset's metadata.
 func (c *Config) ModelConfig(seqLen, vocab, numIDs int) model.Config {
@@ -154,6 +161,9 @@ func (c *Config) Validate() error {
 	}
 	if !slices.Contains(Devices, c.Device) {
 		errs = append(errs, fmt.Errorf("device = %q; known: %s", c.Device, strings.Join(Devices, ", ")))
+	}
+	if !slices.Contains(ForwardDtypes, c.Arch.ForwardDtype) {
+		errs = append(errs, fmt.Errorf("arch.forward_dtype = %q; known: %s", c.Arch.ForwardDtype, strings.Join(ForwardDtypes, ", ")))
 	}
 	if c.EMA && (c.EMARate < 0 || c.EMARate > 1) {
 		errs = append(errs, fmt.Errorf("ema_rate = %g, must be in [0, 1]", c.EMARate))

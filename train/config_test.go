@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tinyrecursion/trm/kernels/cuda"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -21,6 +23,28 @@ func TestConfigDefaults(t *testing.T) {
 	c, err = LoadConfig("", []string{"device=cuda", "gpu_tf32=True"})
 	if err != nil || c.Device != "cuda" || !c.GPUTF32 {
 		t.Errorf("device=cuda gpu_tf32=True: %+v, %v", c, err)
+	}
+}
+
+// TestGEMMMath: the GPU multiplies as forward_dtype says (bf16 by default,
+// the reference's), unless gpu_tf32 asks for TF32.
+func TestGEMMMath(t *testing.T) {
+	for _, tc := range []struct {
+		overrides []string
+		want      cuda.Math
+	}{
+		{nil, cuda.MathBF16},
+		{[]string{"arch.forward_dtype=float32"}, cuda.MathFP32},
+		{[]string{"gpu_tf32=True"}, cuda.MathTF32},
+		{[]string{"arch.forward_dtype=float32", "gpu_tf32=True"}, cuda.MathTF32},
+	} {
+		c, err := LoadConfig("", tc.overrides)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := gemmMath(c); got != tc.want {
+			t.Errorf("%v: GEMMs in %v, want %v", tc.overrides, got, tc.want)
+		}
 	}
 }
 
@@ -50,6 +74,7 @@ func TestConfigErrors(t *testing.T) {
 		{"novalue", "want key=value"},
 		{"device=gpu", `device = "gpu"; known: cpu, cuda, auto`},
 		{"gpu_tf32=fast", "wrong type"},
+		{"arch.forward_dtype=float16", `arch.forward_dtype = "float16"; known: bfloat16, float32`},
 	} {
 		_, err := LoadConfig("", []string{tc.override})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

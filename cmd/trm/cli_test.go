@@ -379,26 +379,29 @@ func TestCLIGPUOnFakeDriver(t *testing.T) {
 	}
 
 	// `trm bench train device=cuda` measures the GPU backend (tiny: the
-	// kernels run emulated) and says which backend it timed.
+	// kernels run emulated) and says which backend it timed: with the
+	// reference's forward_dtype, bfloat16, its GEMMs take bf16 inputs.
 	r = run("bench", "train", "device=cuda", "arch.hidden_size=16", "arch.num_heads=2", "global_batch_size=2", "arch.H_cycles=1",
 		"arch.L_cycles=1", "arch.L_layers=1", "arch.halt_max_steps=2", "--variants", "attention", "--steps", "1", "--rounds", "1", "--torch", "")
 	r.want(t, 0)
-	for _, want := range []string{"trm's backend: cuda-float32 (trm fake GPU", "trm model step (baseline)", "evaluation rollout", "SGEMM 194x512x16"} {
+	for _, want := range []string{"trm's backend: cuda-float32, bf16 GEMMs (trm fake GPU", "trm model step (baseline)", "evaluation rollout", "GEMM 194x512x16"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("bench train device=cuda output lacks %q:\n%s", want, r.stdout)
 		}
 	}
 
-	// `trm train device=cuda` takes the same steps as the CPU, to float32
-	// rounding: the losses of every step agree (the last override wins, so
-	// device=cpu after device=cuda trains on the CPU).
+	// `trm train device=cuda arch.forward_dtype=float32` takes the same
+	// steps as the CPU, to float32 rounding: the losses of every step agree
+	// (the last override wins, so device=cpu after device=cuda trains on
+	// the CPU). TF32 and bf16 GEMMs take the first step to their precision.
 	dir := t.TempDir()
 	trm(t, dir, "build", "maze", "-q", "--generate", "32", "--generate-test", "8", "--size", "7", "--out", "maze").want(t, 0)
 	losses := map[string][]float64{}
 	for _, dev := range []struct{ name, override, backend string }{
 		{"cpu", "device=cpu", "backend cpu-float32/"},
-		{"cuda", "device=cuda", "backend cuda-float32 (trm fake GPU"},
+		{"cuda", "arch.forward_dtype=float32", "backend cuda-float32 (trm fake GPU"},
 		{"tf32", "gpu_tf32=True", "backend cuda-float32, TF32 GEMMs (trm fake GPU"},
+		{"bf16", "arch.forward_dtype=bfloat16", "backend cuda-float32, bf16 GEMMs (trm fake GPU"},
 	} {
 		runDir := filepath.Join(dir, "run-"+dev.name)
 		// Small, as the kernels run emulated: a batch of 4 with a 2-token
@@ -420,9 +423,16 @@ func TestCLIGPUOnFakeDriver(t *testing.T) {
 			}
 		}
 	}
-	// TF32 products: the first step's loss to their precision, not fp32's.
-	if got, want := losses["tf32"][0], losses["cpu"][0]; math.Abs(got-want) > 5e-3*want || got == losses["cuda"][0] {
-		t.Errorf("step 1: lm_loss %.7g with gpu_tf32=True, %.7g on the CPU, %.7g in fp32 on the GPU", got, want, losses["cuda"][0])
+	// TF32 and bf16 products: the first step's loss to their precision,
+	// not fp32's, nor each other's.
+	t.Logf("step 1 lm_loss: CPU %.7g, GPU fp32 %.7g, TF32 %.7g, bf16 %.7g", losses["cpu"][0], losses["cuda"][0], losses["tf32"][0], losses["bf16"][0])
+	for mode, tol := range map[string]float64{"tf32": 5e-3, "bf16": 2e-2} {
+		if got, want := losses[mode][0], losses["cpu"][0]; math.Abs(got-want) > tol*want || got == losses["cuda"][0] {
+			t.Errorf("step 1: lm_loss %.7g with %s GEMMs, %.7g on the CPU, %.7g in fp32 on the GPU", got, mode, want, losses["cuda"][0])
+		}
+	}
+	if losses["tf32"][0] == losses["bf16"][0] {
+		t.Errorf("step 1: lm_loss %.7g with TF32 GEMMs and with bf16", losses["tf32"][0])
 	}
 	if len(losses["cpu"]) != 4 || len(losses["cuda"]) != 4 {
 		t.Fatalf("losses logged: %v", losses)
@@ -469,7 +479,7 @@ func TestCLIGPUOnFakeDriver(t *testing.T) {
 		}
 	}
 	whole := filepath.Join(dir, "run-cuda-whole")
-	cmd := exec.Command(trmBin, append(append([]string{"train", "-q", "--stop-at", "6", "device=cuda"}, tinyTrain("maze", whole)...),
+	cmd := exec.Command(trmBin, append(append([]string{"train", "-q", "--stop-at", "6", "device=cuda", "arch.forward_dtype=float32"}, tinyTrain("maze", whole)...),
 		"global_batch_size=4", "arch.puzzle_emb_len=2", "lr=1e-3", "lr_warmup_steps=0", "arch.halt_max_steps=8")...)
 	cmd.Dir, cmd.Env = dir, append(os.Environ(), "LD_LIBRARY_PATH="+lib, "XDG_CACHE_HOME="+t.TempDir())
 	runCmd(t, cmd).want(t, 0)
@@ -510,7 +520,7 @@ func TestCLIGPUOnFakeDriver(t *testing.T) {
 	ln.Close()
 	for _, ranks := range []int{1, 2} {
 		runDir := filepath.Join(dir, fmt.Sprintf("job-%d", ranks))
-		args := append(append([]string{"train", "-q", "--stop-at", "3", "device=cuda"}, tinyTrain("maze", runDir)...),
+		args := append(append([]string{"train", "-q", "--stop-at", "3", "device=cuda", "arch.forward_dtype=float32"}, tinyTrain("maze", runDir)...),
 			"global_batch_size=4", "lr=1e-3", "lr_warmup_steps=0", "arch.halt_exploration_prob=0")
 		var cmds []*exec.Cmd
 		var outs []*bytes.Buffer

@@ -40,7 +40,7 @@ type Backend struct {
 	c    *Context
 	s    *Stream
 	name string
-	tf32 bool
+	math Math // how the GEMMs multiply
 
 	spans []span               // chunk pairs, sorted by host address
 	free  []byte               // the unused rest of the newest host chunk
@@ -69,16 +69,21 @@ const (
 
 // BackendOptions configure NewBackend.
 type BackendOptions struct {
-	// TF32 runs the GEMMs on the tensor cores with TF32 inputs (GemmArgs.TF32):
-	// several times the fp32 rate at about 1e-3 relative error per product
-	// (the reference's bf16 forward is coarser still).
-	TF32 bool
+	// Math is how the GEMMs multiply (GemmArgs.Math): MathFP32, the CPU's
+	// arithmetic; MathTF32, several times the fp32 rate at about 1e-3
+	// relative error per product; MathBF16, the tensor cores' bf16 rate at
+	// the precision of the reference's bf16 forward (about 4e-3). Every
+	// other operation computes in fp32 whatever the mode.
+	Math Math
 }
 
 // NewBackend returns a training backend on c. It loads cuBLAS and the
 // kernels (compiling them with NVRTC, or from the cache) now, so that a
 // missing piece is reported before any training.
 func NewBackend(c *Context, opts BackendOptions) (*Backend, error) {
+	if opts.Math < MathFP32 || opts.Math > MathBF16 {
+		return nil, fmt.Errorf("cuda backend: unknown GEMM math %v", opts.Math)
+	}
 	if err := c.LoadBLAS(); err != nil {
 		return nil, err
 	}
@@ -90,10 +95,13 @@ func NewBackend(c *Context, opts BackendOptions) (*Backend, error) {
 		return nil, err
 	}
 	name := "cuda-float32"
-	if opts.TF32 {
+	switch opts.Math {
+	case MathTF32:
 		name += ", TF32 GEMMs"
+	case MathBF16:
+		name += ", bf16 GEMMs"
 	}
-	return &Backend{c: c, s: s, tf32: opts.TF32, name: name + " (" + c.Props.Name + ")", stage: map[int]DeviceBuffer{}}, nil
+	return &Backend{c: c, s: s, math: opts.Math, name: name + " (" + c.Props.Name + ")", stage: map[int]DeviceBuffer{}}, nil
 }
 
 // Name implements kernels.Backend.
@@ -284,7 +292,7 @@ func (b *Backend) stageBuf(slot, n int) DevPtr {
 // gemm is one row-major fp32 product C = alpha·op(A)·op(B) + beta·C, or a
 // strided batch of them, on the backend's stream.
 func (b *Backend) gemm(g GemmArgs) error {
-	g.AB, g.CType, g.TF32 = F32, F32, b.tf32
+	g.AB, g.CType, g.Math = F32, F32, b.math
 	return b.c.Gemm(b.s, g)
 }
 

@@ -369,26 +369,40 @@ func trainsAsTheCPU(t *testing.T, c *Context) {
 		if !slices.Equal(again.losses, got.losses) || !slices.Equal(again.params, got.params) || !slices.Equal(again.emb, got.emb) {
 			t.Errorf("%s: two GPU runs from the same seed differ", name)
 		}
-		// TF32 GEMMs: the first step to TF32's precision (about 1e-3),
-		// visibly not fp32's; the drift described above is larger with it,
-		// so later steps are only required to stay finite.
-		tf32 := newTestBackend(t, c, BackendOptions{TF32: true})
-		if !strings.Contains(tf32.Name(), "TF32 GEMMs") {
-			t.Errorf("backend name %q does not say TF32", tf32.Name())
-		}
-		tf := run(tf32)
-		atol, rtol = tolFor(F32, want.grads, 1e-2)
-		if r := compare(tf.grads, want.grads, atol, rtol); !r.OK() || slices.Equal(tf.grads, got.grads) {
-			t.Errorf("%s: first-step gradients with TF32 GEMMs: %d of %d outside 1e-2 (max abs %.3g); equal to fp32's: %v",
-				name, r.Bad, r.N, r.MaxAbs, slices.Equal(tf.grads, got.grads))
-		}
-		if d := math.Abs(tf.losses[0] - want.losses[0]); d > 5e-3*math.Abs(want.losses[0]) {
-			t.Errorf("%s step 1: loss %.7g with TF32 GEMMs, %.7g on the CPU", name, tf.losses[0], want.losses[0])
-		}
-		for i, l := range tf.losses {
-			if math.IsNaN(l) || math.IsInf(l, 0) {
-				t.Errorf("%s step %d: loss %v with TF32 GEMMs", name, i+1, l)
+		// Tensor-core GEMMs: the first step to the precision of their
+		// rounded inputs (TF32 about 1e-3, bf16 about 4e-3 per product),
+		// visibly not fp32's nor each other's; the drift described above is
+		// larger with them, so later steps are only required to stay finite.
+		rounded := map[Math]trainRun{}
+		for _, mode := range []struct {
+			math             Math
+			label            string
+			gradTol, lossTol float64
+		}{{MathTF32, "TF32 GEMMs", 1e-2, 5e-3}, {MathBF16, "bf16 GEMMs", 1e-1, 2e-2}} {
+			be := newTestBackend(t, c, BackendOptions{Math: mode.math})
+			if !strings.Contains(be.Name(), mode.label) {
+				t.Errorf("backend name %q does not say %s", be.Name(), mode.label)
 			}
+			r := run(be)
+			rounded[mode.math] = r
+			atol, rtol = tolFor(F32, want.grads, mode.gradTol)
+			if c := compare(r.grads, want.grads, atol, rtol); !c.OK() || slices.Equal(r.grads, got.grads) {
+				t.Errorf("%s: first-step gradients with %s: %d of %d outside %g (max abs %.3g); equal to fp32's: %v",
+					name, mode.label, c.Bad, c.N, mode.gradTol, c.MaxAbs, slices.Equal(r.grads, got.grads))
+			}
+			if d := math.Abs(r.losses[0] - want.losses[0]); d > mode.lossTol*math.Abs(want.losses[0]) {
+				t.Errorf("%s step 1: loss %.7g with %s, %.7g on the CPU", name, r.losses[0], mode.label, want.losses[0])
+			}
+			for i, l := range r.losses {
+				if math.IsNaN(l) || math.IsInf(l, 0) {
+					t.Errorf("%s step %d: loss %v with %s", name, i+1, l, mode.label)
+				}
+			}
+			t.Logf("%s, %s: first-step gradients within %.3g of the CPU's (scale %.3g), loss %.7g vs %.7g",
+				name, mode.label, compare(r.grads, want.grads, 0, 0).MaxAbs, maxAbs(want.grads), r.losses[0], want.losses[0])
+		}
+		if slices.Equal(rounded[MathTF32].grads, rounded[MathBF16].grads) {
+			t.Errorf("%s: the same gradients with TF32 and bf16 GEMMs: the compute type did not reach cuBLAS", name)
 		}
 		t.Logf("%s: %d steps, losses %.6g ... %.6g on both backends", name, steps, want.losses[0], want.losses[steps-1])
 	}

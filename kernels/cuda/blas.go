@@ -107,6 +107,7 @@ const (
 	cudaR32F                 = 0
 	cudaR16BF                = 14
 	cublasCompute32F         = 68
+	cublasCompute32FFastBF16 = 75
 	cublasCompute32FFastTF32 = 77
 	cublasDefaultMath        = 0
 	blasWorkspaceBytes       = 32 << 20 // NVIDIA recommends 32 MiB on Hopper
@@ -187,10 +188,41 @@ type GemmArgs struct {
 	Batch            int // 0 or 1: a single GEMM
 	StrideA, StrideB int64
 	StrideC          int64
-	// TF32 multiplies fp32 inputs on the tensor cores with 10-bit
-	// mantissas (CUBLAS_COMPUTE_32F_FAST_TF32), accumulating in fp32:
-	// several times the fp32 rate, about 1e-3 relative error.
-	TF32 bool
+	// Math is how fp32 inputs are multiplied: in full fp32, or on the
+	// tensor cores after rounding (bf16 inputs always use the tensor
+	// cores, so they take MathFP32).
+	Math Math
+}
+
+// Math is how a GEMM multiplies fp32 inputs; every mode accumulates in fp32.
+type Math int
+
+const (
+	// MathFP32 multiplies in full fp32 (cublasSgemm), the CPU backend's
+	// arithmetic.
+	MathFP32 Math = iota
+	// MathTF32 rounds the inputs to TF32 (10-bit mantissas) on the tensor
+	// cores (CUBLAS_COMPUTE_32F_FAST_TF32): several times the fp32 rate,
+	// about 1e-3 relative error.
+	MathTF32
+	// MathBF16 lets cuBLAS round the inputs to bfloat16 (7-bit mantissas)
+	// for the tensor cores' bf16 rate (CUBLAS_COMPUTE_32F_FAST_16BF, which
+	// may also choose TF32): the precision of the reference's bf16 forward
+	// in its products, about 4e-3 relative error, while the operands and
+	// results stay fp32 in memory.
+	MathBF16
+)
+
+func (m Math) String() string {
+	switch m {
+	case MathFP32:
+		return "fp32"
+	case MathTF32:
+		return "tf32"
+	case MathBF16:
+		return "bf16"
+	}
+	return fmt.Sprintf("Math(%d)", int(m))
 }
 
 func (g GemmArgs) dtypes() (uintptr, uintptr, error) {
@@ -212,15 +244,18 @@ func (g GemmArgs) dtypes() (uintptr, uintptr, error) {
 	if g.AB == F32 && g.CType != F32 {
 		return 0, 0, fmt.Errorf("gemm: fp32 inputs need an fp32 output")
 	}
-	if g.TF32 && g.AB != F32 {
-		return 0, 0, fmt.Errorf("gemm: TF32 is for fp32 inputs, not %v", g.AB)
+	switch {
+	case g.Math < MathFP32 || g.Math > MathBF16:
+		return 0, 0, fmt.Errorf("gemm: unknown math mode %v", g.Math)
+	case g.Math != MathFP32 && g.AB != F32:
+		return 0, 0, fmt.Errorf("gemm: %v math is for fp32 inputs, not %v", g.Math, g.AB)
 	}
 	return ab, cc, nil
 }
 
 // Gemm enqueues the matrix product on s. fp32 inputs go to cublasSgemm
-// (full fp32), or with TF32 to cublasGemmEx with the TF32 compute type;
-// bf16 inputs to cublasGemmEx with fp32 compute. Row-major C =
+// (full fp32), or with MathTF32 or MathBF16 to cublasGemmEx with the
+// matching fast compute type; bf16 inputs to cublasGemmEx with fp32 compute. Row-major C =
 // op(A) op(B) is the column-major product C^T = op(B)^T op(A)^T, so the
 // operands are swapped on the way to cuBLAS.
 func (c *Context) Gemm(s *Stream, g GemmArgs) error {
@@ -255,13 +290,17 @@ func (c *Context) Gemm(s *Stream, g GemmArgs) error {
 		batched := g.Batch > 1
 		algo := ^uintptr(0) // CUBLAS_GEMM_DEFAULT (-1)
 		compute := uintptr(cublasCompute32F)
-		if g.TF32 {
+		switch g.Math {
+		case MathTF32:
 			compute = cublasCompute32FFastTF32
+		case MathBF16:
+			compute = cublasCompute32FFastBF16
 		}
+		plainFP32 := g.AB == F32 && g.Math == MathFP32
 		switch {
-		case g.AB == F32 && !g.TF32 && !batched:
+		case plainFP32 && !batched:
 			return b.check("cublasSgemm_v2", call(b.sgemm, h, opB, opA, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc))
-		case g.AB == F32 && !g.TF32:
+		case plainFP32:
 			return b.check("cublasSgemmStridedBatched", call(b.sgemmStridedBatched, h, opB, opA, m, n, k, alpha,
 				A, lda, uintptr(g.StrideB), B, ldb, uintptr(g.StrideA), beta, C, ldc, uintptr(g.StrideC), uintptr(g.Batch)))
 		case !batched:

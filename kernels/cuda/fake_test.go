@@ -119,37 +119,43 @@ func TestFakeGPUDevice(t *testing.T) {
 	}
 }
 
-// TestFakeGPUTF32 runs one product in fp32 and in TF32: the fake rounds
-// TF32 inputs as the tensor cores do, so the TF32 product must move away
-// from the fp32 one (the compute type reached cuBLAS) yet stay within the
-// TF32 tolerance of the check.
-func TestFakeGPUTF32(t *testing.T) {
+// TestFakeGPUMath runs one product in each math mode: the fake rounds TF32
+// and bf16 inputs as the tensor cores do, so each product must move away
+// from the fp32 one by about its rounding (the compute type reached
+// cuBLAS), bf16 more than TF32, yet stay within the check's tolerance.
+func TestFakeGPUMath(t *testing.T) {
 	h := newHarness(openFakeGPU(t, false), nil, 3)
 	defer h.free()
 	g := gemmCase{ab: F32, c: F32, transB: true, m: 64, n: 48, k: 256, alpha: 1}
-	results := map[bool][]float32{}
+	results := map[Math][]float32{}
 	A, B := h.randn(g.m*g.k, F32, 1), h.randn(g.n*g.k, F32, 1)
 	want := make([]float32, g.m*g.n)
 	refGemm(g.args(), A, B, want, 0, g.m)
-	for _, tf32 := range []bool{false, true} {
-		g.tf32 = tf32
+	modes := []Math{MathFP32, MathTF32, MathBF16}
+	for _, m := range modes {
+		g.math = m
 		a := g.args()
 		a.A, a.B, a.C = h.upload(A, F32), h.upload(B, F32), h.alloc(4*g.m*g.n)
 		h.do(func() error { return h.c.Gemm(nil, a) })
-		results[tf32] = h.download(a.C, g.m*g.n, F32)
+		results[m] = h.download(a.C, g.m*g.n, F32)
 	}
 	if h.err != nil {
 		t.Fatal(h.err)
 	}
-	for tf32, rel := range map[bool]float64{false: 1e-5, true: 2e-3} {
-		atol, rtol := tolFor(F32, want, rel)
-		if r := compare(results[tf32], want, atol, rtol); !r.OK() {
-			t.Errorf("tf32 %v: %d of %d outside %g (max rel %.3g)", tf32, r.Bad, r.N, rel, r.MaxRel)
+	tol := map[Math]float64{MathFP32: 1e-5, MathTF32: 2e-3, MathBF16: 1e-2}
+	for i, m := range modes {
+		atol, rtol := tolFor(F32, want, tol[m])
+		if r := compare(results[m], want, atol, rtol); !r.OK() {
+			t.Errorf("%v: %d of %d outside %g (max rel %.3g)", m, r.Bad, r.N, tol[m], r.MaxRel)
 		}
-	}
-	atol, rtol := tolFor(F32, want, 1e-5)
-	if r := compare(results[true], want, atol, rtol); r.OK() {
-		t.Errorf("the TF32 product is as close as fp32's (max rel %.3g): its inputs were not rounded", r.MaxRel)
+		if i == 0 {
+			continue
+		}
+		finer := modes[i-1]
+		atol, rtol = tolFor(F32, want, tol[finer])
+		if r := compare(results[m], want, atol, rtol); r.OK() {
+			t.Errorf("the %v product is within %v's tolerance %g (max rel %.3g): its inputs were not rounded", m, finer, tol[finer], r.MaxRel)
+		}
 	}
 }
 
@@ -218,7 +224,7 @@ func TestFakeGPUCheck(t *testing.T) {
 	}
 	for _, want := range []string{"cuBLAS       12.4.5", "kernel checks are skipped", "CUDA_ERROR_NOT_SUPPORTED",
 		"Device 0: trm fake GPU (host memory)", "compute capability 9.0, 132 SMs, 16.0 GiB", "Caching allocator",
-		"GEMM against the CPU reference", "batched NN 8x97x64x97 bf16->bf16", "1 checks FAILED"} {
+		"GEMM against the CPU reference", "batched NN 8x97x64x97 bf16->bf16", "NT 640x384x512 f32->f32 bf16", "1 checks FAILED"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
 		}

@@ -8,7 +8,7 @@ import (
 type gemmCase struct {
 	name    string
 	ab, c   DType
-	tf32    bool
+	math    Math
 	transA  bool
 	transB  bool
 	m, n, k int
@@ -37,16 +37,24 @@ func gemmCases() []gemmCase {
 		)
 	}
 	// fp32 on the tensor cores: inputs rounded to 10 mantissa bits (2^-11
-	// relative each), products summed in fp32.
-	return append(out,
-		gemmCase{name: "NT 640x384x512 f32->f32 tf32", ab: F32, c: F32, tf32: true, transB: true, m: 640, n: 384, k: 512, alpha: 1, relTol: 2e-3},
-		gemmCase{name: "batched NN 8x97x64x97 f32->f32 tf32", ab: F32, c: F32, tf32: true, m: 97, n: 64, k: 97, batch: 8, alpha: 1, beta: 0.5, relTol: 2e-3},
-	)
+	// relative each) or to bf16's 7 (2^-8), products summed in fp32,
+	// against the exact products of the fp32 inputs.
+	for _, t := range []struct {
+		math Math
+		rel  float64
+	}{{MathTF32, 2e-3}, {MathBF16, 1e-2}} {
+		tag := "f32->f32 " + t.math.String()
+		out = append(out,
+			gemmCase{name: "NT 640x384x512 " + tag, ab: F32, c: F32, math: t.math, transB: true, m: 640, n: 384, k: 512, alpha: 1, relTol: t.rel},
+			gemmCase{name: "batched NN 8x97x64x97 " + tag, ab: F32, c: F32, math: t.math, m: 97, n: 64, k: 97, batch: 8, alpha: 1, beta: 0.5, relTol: t.rel},
+		)
+	}
+	return out
 }
 
 func (g gemmCase) args() GemmArgs {
 	a := GemmArgs{TransA: g.transA, TransB: g.transB, M: g.m, N: g.n, K: g.k, Alpha: g.alpha, Beta: g.beta,
-		AB: g.ab, CType: g.c, Lda: g.k, Ldb: g.n, Ldc: g.n, Batch: max(g.batch, 1), TF32: g.tf32}
+		AB: g.ab, CType: g.c, Lda: g.k, Ldb: g.n, Ldc: g.n, Batch: max(g.batch, 1), Math: g.math}
 	if g.transA {
 		a.Lda = g.m
 	}
@@ -98,7 +106,7 @@ func gemmCheck(h *harness, g gemmCase) (comparison, error) {
 type benchShape struct {
 	name    string
 	ab, c   DType
-	tf32    bool
+	math    Math
 	transA  bool
 	transB  bool
 	m, n, k int
@@ -109,20 +117,28 @@ func benchGemms(ctx context.Context, c *Context, s *Stream, tokens int, printf f
 	if err != nil {
 		return err
 	}
-	// The largest TRM shape holds tokens x (512 + 3072) bf16 values plus a
+	// The largest TRM shape holds tokens x (512 + 3072) fp32 values plus a
 	// 3072 x 512 weight; leave a quarter of the free memory alone.
-	need := func(t int) int64 { return int64(t)*(512+3072)*2 + 3072*512*2 }
+	need := func(t int) int64 { return int64(t)*(512+3072)*4 + 3072*512*4 }
 	for tokens > 1024 && need(tokens) > free*3/4 {
 		tokens /= 2
 	}
 	shapes := []benchShape{
 		{name: "8192^3", ab: BF16, c: BF16, transB: true, m: 8192, n: 8192, k: 8192},
 		{name: "8192^3 sgemm", ab: F32, c: F32, transB: true, m: 8192, n: 8192, k: 8192},
-		{name: "8192^3 tf32", ab: F32, c: F32, tf32: true, transB: true, m: 8192, n: 8192, k: 8192},
+		{name: "8192^3 tf32", ab: F32, c: F32, math: MathTF32, transB: true, m: 8192, n: 8192, k: 8192},
+		{name: "8192^3 fp32 in bf16", ab: F32, c: F32, math: MathBF16, transB: true, m: 8192, n: 8192, k: 8192},
 		{name: "qkv fwd  x.Wt  (tokens x 512 x 1536)", ab: BF16, c: BF16, transB: true, m: tokens, n: 1536, k: 512},
 		{name: "gate_up fwd x.Wt (tokens x 512 x 3072)", ab: BF16, c: BF16, transB: true, m: tokens, n: 3072, k: 512},
 		{name: "gate_up bwd dY.W (tokens x 3072 x 512)", ab: BF16, c: BF16, m: tokens, n: 512, k: 3072},
 		{name: "gate_up bwd dYt.X (3072 x tokens x 512)", ab: BF16, c: F32, transA: true, m: 3072, n: 512, k: tokens},
+	}
+	// trm's training backend keeps fp32 operands and chooses how they are
+	// multiplied (BackendOptions.Math): its forward products, each way.
+	for _, m := range []Math{MathFP32, MathTF32, MathBF16} {
+		shapes = append(shapes,
+			benchShape{name: "qkv fwd, backend, " + m.String(), ab: F32, c: F32, math: m, transB: true, m: tokens, n: 1536, k: 512},
+			benchShape{name: "gate_up fwd, backend, " + m.String(), ab: F32, c: F32, math: m, transB: true, m: tokens, n: 3072, k: 512})
 	}
 	printf("  tokens = %d", tokens)
 	if tokens != TRMTokens {
@@ -149,7 +165,7 @@ func benchGemm(c *Context, s *Stream, sh benchShape) (tflops float64, spot strin
 	h := newHarness(c, s, 7)
 	defer h.free()
 	a := GemmArgs{TransA: sh.transA, TransB: sh.transB, M: sh.m, N: sh.n, K: sh.k, Alpha: 1, AB: sh.ab, CType: sh.c,
-		Lda: sh.k, Ldb: sh.n, Ldc: sh.n, TF32: sh.tf32}
+		Lda: sh.k, Ldb: sh.n, Ldc: sh.n, Math: sh.math}
 	if sh.transA {
 		a.Lda = sh.m
 	}
@@ -213,10 +229,7 @@ func benchGemm(c *Context, s *Stream, sh benchShape) (tflops float64, spot strin
 		}
 		gv, wv = append(gv, got[r*sh.n+col]), append(wv, float32(sum))
 	}
-	rel := 1e-5
-	if sh.tf32 {
-		rel = 2e-3
-	}
+	rel := map[Math]float64{MathFP32: 1e-5, MathTF32: 2e-3, MathBF16: 1e-2}[sh.math]
 	atol, rtol := tolFor(sh.c, wv, rel)
 	r := compare(gv, wv, atol, rtol)
 	verdict := "ok"

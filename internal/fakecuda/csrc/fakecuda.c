@@ -80,6 +80,7 @@ enum {
 	fakeR32F = 0,
 	fakeR16BF = 14,
 	fakeCompute32F = 68,
+	fakeCompute32FFastBF16 = 75,
 	fakeCompute32FFastTF32 = 77,
 };
 
@@ -367,6 +368,17 @@ static float toTF32(float f) {
 	return f;
 }
 
+/* CUBLAS_COMPUTE_32F_FAST_16BF may round fp32 inputs to bf16 or to TF32;
+ * the fake takes bf16, the coarser, rounding to nearest even as the
+ * conversion instructions do (finite values). */
+static float toBF16(float f) {
+	uint32_t bits;
+	memcpy(&bits, &f, 4);
+	bits = (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;
+	memcpy(&f, &bits, 4);
+	return f;
+}
+
 static float loadValue(const void *p, int type, long long i) {
 	if (type == fakeR32F) return ((const float *)p)[i];
 	uint32_t bits = (uint32_t)((const uint16_t *)p)[i] << 16;
@@ -395,7 +407,7 @@ static void storeValue(void *p, int type, long long i, double v) {
 static cublasStatus_t gemm(cublasHandle_t handle, int transa, int transb, int m, int n, int k, float alpha,
 			   const void *A, int atype, int lda, long long strideA, const void *B, int btype, int ldb,
 			   long long strideB, float beta, void *C, int ctype, int ldc, long long strideC, int batch,
-			   int tf32) {
+			   int compute) {
 	if (handle != (cublasHandle_t)&blasHandle || m < 0 || n < 0 || k < 0 || batch < 1 || transa < 0 ||
 	    transa > 2 || transb < 0 || transb > 2)
 		return fakeBlasInvalidValue;
@@ -410,7 +422,8 @@ static cublasStatus_t gemm(cublasHandle_t handle, int transa, int transb, int m,
 				for (int l = 0; l < k; l++) {
 					float x = loadValue(A, atype, oa + (ta ? l + (long long)i * lda : i + (long long)l * lda));
 					float y = loadValue(B, btype, ob + (tb ? j + (long long)l * ldb : l + (long long)j * ldb));
-					if (tf32) x = toTF32(x), y = toTF32(y);
+					if (compute == fakeCompute32FFastTF32) x = toTF32(x), y = toTF32(y);
+					if (compute == fakeCompute32FFastBF16) x = toBF16(x), y = toBF16(y);
 					acc += (double)x * y;
 				}
 				long long ci = oc + i + (long long)j * ldc;
@@ -425,7 +438,8 @@ static cublasStatus_t gemm(cublasHandle_t handle, int transa, int transb, int m,
 
 static int typesSupported(int atype, int btype, int ctype, int compute) {
 	if (atype != btype) return 0;
-	if (compute == fakeCompute32FFastTF32) return atype == fakeR32F && ctype == fakeR32F;
+	if (compute == fakeCompute32FFastTF32 || compute == fakeCompute32FFastBF16)
+		return atype == fakeR32F && ctype == fakeR32F;
 	if (compute != fakeCompute32F) return 0;
 	if (atype == fakeR32F) return ctype == fakeR32F;
 	return atype == fakeR16BF && (ctype == fakeR32F || ctype == fakeR16BF);
@@ -435,7 +449,7 @@ cublasStatus_t cublasSgemm_v2(cublasHandle_t handle, cublasOperation_t transa, c
 			      int k, const float *alpha, const float *A, int lda, const float *B, int ldb, const float *beta,
 			      float *C, int ldc) {
 	return gemm(handle, transa, transb, m, n, k, *alpha, A, fakeR32F, lda, 0, B, fakeR32F, ldb, 0, *beta, C, fakeR32F,
-		    ldc, 0, 1, 0);
+		    ldc, 0, 1, fakeCompute32F);
 }
 
 cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb,
@@ -443,7 +457,7 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_
 					 long long int strideA, const float *B, int ldb, long long int strideB,
 					 const float *beta, float *C, int ldc, long long int strideC, int batchCount) {
 	return gemm(handle, transa, transb, m, n, k, *alpha, A, fakeR32F, lda, strideA, B, fakeR32F, ldb, strideB, *beta,
-		    C, fakeR32F, ldc, strideC, batchCount, 0);
+		    C, fakeR32F, ldc, strideC, batchCount, fakeCompute32F);
 }
 
 cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n,
@@ -452,7 +466,7 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa, cub
 			    cublasComputeType_t computeType, cublasGemmAlgo_t algo) {
 	if (!typesSupported(Atype, Btype, Ctype, computeType) || (int)algo != -1) return fakeBlasNotSupported;
 	return gemm(handle, transa, transb, m, n, k, *(const float *)alpha, A, Atype, lda, 0, B, Btype, ldb, 0,
-		    *(const float *)beta, C, Ctype, ldc, 0, 1, computeType == fakeCompute32FFastTF32);
+		    *(const float *)beta, C, Ctype, ldc, 0, 1, computeType);
 }
 
 cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb,
@@ -463,5 +477,5 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation
 					  cublasGemmAlgo_t algo) {
 	if (!typesSupported(Atype, Btype, Ctype, computeType) || (int)algo != -1) return fakeBlasNotSupported;
 	return gemm(handle, transa, transb, m, n, k, *(const float *)alpha, A, Atype, lda, strideA, B, Btype, ldb,
-		    strideB, *(const float *)beta, C, Ctype, ldc, strideC, batchCount, computeType == fakeCompute32FFastTF32);
+		    strideB, *(const float *)beta, C, Ctype, ldc, strideC, batchCount, computeType);
 }
