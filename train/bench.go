@@ -81,7 +81,7 @@ const (
 	benchModel   = "trm model step (baseline)"
 	benchTorch   = "PyTorch"
 	benchEval    = "evaluation rollout"
-	benchGemm    = "SGEMM"
+	benchGemm    = "GEMM"
 )
 
 // Bench measures training throughput on the backend the device key picks
@@ -91,7 +91,7 @@ const (
 // the same step in the PyTorch re-implementation of the reference when
 // cfg.Torch is set (on the same GPU with the GPU backend), one evaluation
 // rollout (halt_max_steps forward steps, in the first round only), and the
-// backend's SGEMM on the model's largest matmul shape. The measurements alternate in rounds so that a machine's
+// backend's GEMM on the model's largest matmul shape. The measurements alternate in rounds so that a machine's
 // drift reaches all of them alike.
 func Bench(ctx context.Context, cfg BenchConfig, log func(format string, args ...any)) (*model.Config, []BenchResult, error) {
 	if cfg.Steps < 1 || cfg.Rounds < 1 {
@@ -180,7 +180,7 @@ type variantBench struct {
 	carry   *model.Carry[float32]
 	batch   model.Batch
 
-	gemmX, gemmW, gemmY []float32 // operands of the SGEMM measurement
+	gemmX, gemmW, gemmY []float32 // operands of the GEMM measurement
 
 	best map[string]*BenchResult
 }
@@ -342,9 +342,12 @@ func (b *variantBench) measureEval(ctx context.Context) error {
 	return nil
 }
 
-// measureGemm times the backend's SGEMM on the model's largest matmul, the
-// SwiGLU gate-and-up projection of every token ([batch·tokens, hidden] by
-// [hidden, 2·intermediate]), for about a quarter of a second.
+// measureGemm times the backend's GEMM (fp32 operands, multiplied as the
+// backend does: the GPU's bf16 or TF32 modes) on the model's largest
+// matmul, the SwiGLU gate-and-up projection of every token ([batch·tokens,
+// hidden] by [hidden, 2·intermediate]), for about a quarter of a second.
+// Each call is waited for (Err), as the GPU backend returns before its
+// kernels finish.
 func (b *variantBench) measureGemm() error {
 	rows, k, n := b.mc.BatchSize*b.mc.TotalLen(), b.mc.HiddenSize, 2*b.mc.Intermediate()
 	if b.gemmX == nil { // backend buffers live as long as the backend: allocate once
@@ -359,17 +362,21 @@ func (b *variantBench) measureGemm() error {
 		b.be.ToDevice(b.gemmX)
 		b.be.ToDevice(b.gemmW)
 	}
-	gemm := func() { b.be.Gemm(false, true, rows, n, k, 1, b.gemmX, k, b.gemmW, k, 0, b.gemmY, n) }
-	gemm()
+	gemm := func() error {
+		b.be.Gemm(false, true, rows, n, k, 1, b.gemmX, k, b.gemmW, k, 0, b.gemmY, n)
+		return b.be.Err()
+	}
+	if err := gemm(); err != nil {
+		return err
+	}
 	calls, start, cpu0 := 0, time.Now(), procstat.CPUTime()
 	for time.Since(start) < 250*time.Millisecond {
-		gemm()
+		if err := gemm(); err != nil {
+			return err
+		}
 		calls++
 	}
 	sec := time.Since(start).Seconds() / float64(calls)
-	if err := b.be.Err(); err != nil {
-		return err
-	}
 	b.keep(benchGemm, BenchResult{Name: fmt.Sprintf("%s %dx%dx%d", benchGemm, rows, n, k), StepSeconds: sec,
 		CPUSeconds: (procstat.CPUTime() - cpu0).Seconds() / float64(calls), GFLOPs: 2 * float64(rows*n*k) / sec / 1e9,
 		Backend: b.be.Name()})
@@ -412,7 +419,9 @@ func (b *variantBench) measureTorch(ctx context.Context, python, script string, 
 		"--identifiers", strconv.Itoa(mc.NumPuzzleIdentifiers), "--halt-max-steps", strconv.Itoa(mc.HaltMaxSteps),
 		"--expansion", strconv.FormatFloat(mc.Expansion, 'g', -1, 64)}
 	if b.gpu {
-		args = append(args, "--device", "cuda")
+		// PyTorch multiplies as trm's backend does: fp32, TF32, or bf16
+		// (autocast), so that the two run the same arithmetic.
+		args = append(args, "--device", "cuda", "--matmul", gemmMath(b.cfg).String())
 	}
 	cmd := exec.CommandContext(ctx, python, args...)
 	cmd.Env = append(os.Environ(), "OPENBLAS_NUM_THREADS="+threads, "OMP_NUM_THREADS="+threads, "MKL_NUM_THREADS="+threads)

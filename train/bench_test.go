@@ -101,7 +101,7 @@ func TestBench(t *testing.T) {
 		t.Fatalf("measured model: hidden %d, batch %d, seq_len %d; want 16, 8, 81", mc.HiddenSize, mc.BatchSize, mc.SeqLen)
 	}
 	torchRow := "PyTorch 9.9 (libblas.so.3), 2 threads"
-	want := []string{benchTrainer, benchModel, torchRow, benchEval, "SGEMM 776x512x16"}
+	want := []string{benchTrainer, benchModel, torchRow, benchEval, "GEMM 776x512x16"}
 	if len(res) != 2*len(want) {
 		t.Fatalf("%d results, want %d: %+v", len(res), 2*len(want), res)
 	}

@@ -14,8 +14,8 @@
 #   run(command="bash benchmarks/gpu/check.sh", carry=["trm", "cuda.test"], timeout_s=480)
 # It comes back as $OUT/gpu-check.txt, $OUT/gpu-loader.txt, $OUT/gpu-ddp.txt
 # (a data-parallel job of two on the GPU against one process), $OUT/gpu-train.txt
-# (`trm bench train device=cuda` beside PyTorch on the same GPU, then with
-# gpu_tf32=True),
+# (`trm bench train device=cuda` beside PyTorch on the same GPU, with the
+# matrix products in bf16 as forward_dtype says by default, then in fp32),
 # $OUT/gpu-tests.txt, $OUT/env.txt. Each step is killed 10 s after its time
 # limit (a GPU stuck in a kernel ignores the polite signal). REHEARSE=1 rehearses the script
 # against the fake driver of internal/fakecuda (LD_LIBRARY_PATH at the
@@ -74,13 +74,14 @@ fi
 if [ -x ./trm ]; then
   # A data-parallel job of two processes sharing GPU 0 (as torchrun would
   # start them, with LOCAL_RANK=0 for both) against one GPU process: the
-  # losses of the first steps must agree to float32 rounding.
+  # losses of the first steps must agree to float32 rounding (fp32 GEMMs,
+  # so that only the data parallelism is on trial).
   (
     d=/tmp/trm-ddp && rm -rf "$d" && mkdir -p "$d" || exit 2
     ./trm build maze -q --generate 256 --generate-test 32 --size 9 --out "$d/maze" >/dev/null || exit 2
     size=(arch.hidden_size=64 global_batch_size=64)
     [ -n "${REHEARSE:-}" ] && size=(arch.hidden_size=32 global_batch_size=8 arch.L_cycles=1 arch.halt_max_steps=4)
-    args=(train -q --stop-at 5 device=cuda "data_paths=[$d/maze]" evaluators=[] arch.num_heads=2 "${size[@]}"
+    args=(train -q --stop-at 5 device=cuda arch.forward_dtype=float32 "data_paths=[$d/maze]" evaluators=[] arch.num_heads=2 "${size[@]}"
       arch.halt_exploration_prob=0 lr=1e-3 lr_warmup_steps=0)
     timeout -k 10 60 ./trm "${args[@]}" checkpoint_path="$d/one" >/dev/null || exit 2
     port=$((20000 + RANDOM % 20000))
@@ -104,15 +105,17 @@ PY
   [ "$rc" -eq 0 ] && rc=$drc
   # Training throughput on the GPU backend beside PyTorch's port of the
   # reference on the same GPU (torch_trm.py --device cuda), both variants at
-  # the paper's Sudoku size (hidden 512, 8 heads, batch 768; fp32 both).
-  # REHEARSE: a tiny model.
+  # the paper's Sudoku size (hidden 512, 8 heads, batch 768), with the
+  # matrix products in bf16 (forward_dtype's default; PyTorch under
+  # autocast). REHEARSE: a tiny model.
   model=(arch.hidden_size=512 arch.num_heads=8 global_batch_size=768)
   [ -n "${REHEARSE:-}" ] && model=(arch.hidden_size=32 arch.num_heads=2 arch.L_cycles=1 arch.halt_max_steps=4 global_batch_size=4)
   timeout -k 10 180 ./trm bench train device=cuda "${model[@]}" --steps 3 --rounds 1 2>&1 | tee "$OUT/gpu-train.txt"
   brc=${PIPESTATUS[0]}
   [ "$rc" -eq 0 ] && rc=$brc
-  # The same with the GEMMs in TF32 on the tensor cores (gpu_tf32=True).
-  timeout -k 10 120 ./trm bench train device=cuda gpu_tf32=True "${model[@]}" --variants mlp_t --steps 3 --rounds 1 --torch "" 2>&1 | tee -a "$OUT/gpu-train.txt"
+  # The same in full fp32 (forward_dtype=float32), both sides. TF32 stands
+  # between the two; the GEMM rates of all three are in gpu-check.txt.
+  timeout -k 10 120 ./trm bench train device=cuda arch.forward_dtype=float32 "${model[@]}" --variants attention --steps 3 --rounds 1 2>&1 | tee -a "$OUT/gpu-train.txt"
   brc=${PIPESTATUS[0]}
   [ "$rc" -eq 0 ] && rc=$brc
 fi

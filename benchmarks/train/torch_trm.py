@@ -22,9 +22,12 @@ Benchmark (`bench`): times full training steps on random data, as the Go
 BenchmarkTrainStep (model/bench_test.go) does: ACT forward in train mode with
 the carry kept across steps, loss head, backward of loss / batch, sign-SGD on
 the puzzle embeddings, AdamATan2 on all parameters, zero grads. One JSON line
-goes to stdout, progress to stderr. `--device cuda` runs it on a GPU in fp32
-(torch >= 2.0; each step timed to its last kernel), `trm bench train
-device=cuda`'s baseline.
+goes to stdout, progress to stderr. `--device cuda` runs it on a GPU (torch >=
+2.0; each step timed to its last kernel), `trm bench train device=cuda`'s
+baseline, with its matrix products as trm's GPU backend makes them
+(`--matmul`): fp32, TF32 (`allow_tf32`), or bf16 under `torch.autocast`, the
+standard mixed precision (the reference instead stores every activation in
+bf16).
 
     python3 benchmarks/train/torch_trm.py check [model-golden.json]
     python3 benchmarks/train/torch_trm.py bench --variant attention --steps 5 --threads 2
@@ -55,6 +58,7 @@ loaded, so a slow one shows.
 """
 import argparse
 import base64
+import contextlib
 import json
 import math
 import os
@@ -637,6 +641,11 @@ def blas_library():
 def bench(a):
     torch.set_num_threads(a.threads)
     gpu = a.device != "cpu"
+    if a.matmul != "fp32" and not gpu:
+        raise SystemExit(f"--matmul {a.matmul} is for a GPU (trm's CPU backend multiplies in fp32)")
+    torch.backends.cuda.matmul.allow_tf32 = a.matmul == "tf32"
+    autocast = (torch.autocast(device_type="cuda", dtype=torch.bfloat16) if a.matmul == "bf16"
+                else contextlib.nullcontext())
     if gpu:
         # Every tensor the model, the batch and the optimisers make goes to
         # the device (torch >= 2.0), so the port runs there unchanged.
@@ -664,7 +673,8 @@ def bench(a):
     times, cpu = [], 0.0
     for i in range(a.warmup + a.steps):
         t0, c0 = time.perf_counter(), time.process_time()
-        carry, loss, _, _ = head(carry, batch)
+        with autocast:
+            carry, loss, _, _ = head(carry, batch)
         (loss / B).backward()
         sgd.step()
         adam.step()
@@ -679,7 +689,7 @@ def bench(a):
         print(f"step {i + 1}/{a.warmup + a.steps}{' (warm-up)' if i < a.warmup else ''}: "
               f"{dt * 1e3:.0f} ms, loss {loss.item():.4f}", file=sys.stderr)
     mean = sum(times) / len(times)
-    blas = f"cuBLAS on {torch.cuda.get_device_name()}" if gpu else blas_library()
+    blas = f"cuBLAS on {torch.cuda.get_device_name()}, {a.matmul} matmuls" if gpu else blas_library()
     print(json.dumps(dict(impl="pytorch", torch=torch.__version__, blas=blas, variant=a.variant, threads=a.threads,
                           batch=B, steps=a.steps, ms_per_step=round(mean * 1e3, 2),
                           ms_per_step_min=round(min(times) * 1e3, 2), cpu_s_per_step=round(cpu / a.steps, 3),
@@ -708,7 +718,9 @@ def main():
                           ("--threads", 2), ("--seed", 0)):
         b.add_argument(flag, type=int, default=default)
     b.add_argument("--expansion", type=float, default=4.0)
-    b.add_argument("--device", default="cpu", help="cpu, or a torch CUDA device (cuda, cuda:0): fp32 on the GPU")
+    b.add_argument("--device", default="cpu", help="cpu, or a torch CUDA device (cuda, cuda:0)")
+    b.add_argument("--matmul", choices=("fp32", "tf32", "bf16"), default="fp32",
+                   help="on a GPU: matmuls in fp32, TF32, or bf16 (torch.autocast)")
     b.add_argument("--halt-exploration-prob", type=float, default=0.1)
     b.add_argument("--weight-decay", type=float, default=1.0)
     a = p.parse_args()

@@ -62,7 +62,7 @@ func (c *benchTrainCmd) Run(g *globals) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Println(`"vs baseline": examples/s against the model step of the same variant; for SGEMM, the model step's GFLOP/s as a share of the backend's SGEMM on the model's largest matmul.`)
+	fmt.Println(`"vs baseline": examples/s against the model step of the same variant; for GEMM, the model step's GFLOP/s as a share of the backend's GEMM on the model's largest matmul.`)
 	if len(skipped) > 0 {
 		fmt.Println(strings.Join(skipped, "\n"))
 	}
