@@ -643,15 +643,15 @@ def bench(a):
     gpu = a.device != "cpu"
     if a.matmul != "fp32" and not gpu:
         raise SystemExit(f"--matmul {a.matmul} is for a GPU (trm's CPU backend multiplies in fp32)")
-    torch.backends.cuda.matmul.allow_tf32 = a.matmul == "tf32"
-    autocast = (torch.autocast(device_type="cuda", dtype=torch.bfloat16) if a.matmul == "bf16"
-                else contextlib.nullcontext())
     if gpu:
         # Every tensor the model, the batch and the optimisers make goes to
         # the device (torch >= 2.0), so the port runs there unchanged.
         if not hasattr(torch, "set_default_device"):
             raise SystemExit(f"--device {a.device} needs torch >= 2.0 (this is {torch.__version__})")
         torch.set_default_device(a.device)
+    torch.backends.cuda.matmul.allow_tf32 = a.matmul == "tf32"
+    autocast = (torch.autocast(device_type="cuda", dtype=torch.bfloat16) if a.matmul == "bf16"
+                else contextlib.nullcontext())
     torch.manual_seed(a.seed)  # weights, data and the exploration draws
     mlp_t = a.variant == "mlp_t"
     cfg = make_config(

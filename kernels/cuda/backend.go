@@ -81,7 +81,7 @@ type BackendOptions struct {
 // kernels (compiling them with NVRTC, or from the cache) now, so that a
 // missing piece is reported before any training.
 func NewBackend(c *Context, opts BackendOptions) (*Backend, error) {
-	if opts.Math < MathFP32 || opts.Math > MathBF16 {
+	if !opts.Math.known() {
 		return nil, fmt.Errorf("cuda backend: unknown GEMM math %v", opts.Math)
 	}
 	if err := c.LoadBLAS(); err != nil {

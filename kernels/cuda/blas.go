@@ -213,6 +213,8 @@ const (
 	MathBF16
 )
 
+func (m Math) known() bool { return m >= MathFP32 && m <= MathBF16 }
+
 func (m Math) String() string {
 	switch m {
 	case MathFP32:
@@ -245,12 +247,24 @@ func (g GemmArgs) dtypes() (uintptr, uintptr, error) {
 		return 0, 0, fmt.Errorf("gemm: fp32 inputs need an fp32 output")
 	}
 	switch {
-	case g.Math < MathFP32 || g.Math > MathBF16:
+	case !g.Math.known():
 		return 0, 0, fmt.Errorf("gemm: unknown math mode %v", g.Math)
 	case g.Math != MathFP32 && g.AB != F32:
 		return 0, 0, fmt.Errorf("gemm: %v math is for fp32 inputs, not %v", g.Math, g.AB)
 	}
 	return ab, cc, nil
+}
+
+// computeType is cuBLAS's compute type for g.Math: fp32 accumulation,
+// with the inputs rounded as the mode says.
+func (g GemmArgs) computeType() uintptr {
+	switch g.Math {
+	case MathTF32:
+		return cublasCompute32FFastTF32
+	case MathBF16:
+		return cublasCompute32FFastBF16
+	}
+	return cublasCompute32F
 }
 
 // Gemm enqueues the matrix product on s. fp32 inputs go to cublasSgemm
@@ -289,13 +303,7 @@ func (c *Context) Gemm(s *Stream, g GemmArgs) error {
 		A, B, C := uintptr(g.B), uintptr(g.A), uintptr(g.C)
 		batched := g.Batch > 1
 		algo := ^uintptr(0) // CUBLAS_GEMM_DEFAULT (-1)
-		compute := uintptr(cublasCompute32F)
-		switch g.Math {
-		case MathTF32:
-			compute = cublasCompute32FFastTF32
-		case MathBF16:
-			compute = cublasCompute32FFastBF16
-		}
+		compute := g.computeType()
 		plainFP32 := g.AB == F32 && g.Math == MathFP32
 		switch {
 		case plainFP32 && !batched:

@@ -3,6 +3,7 @@ package cuda
 import (
 	"math"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -125,5 +126,40 @@ func TestCompareTolerance(t *testing.T) {
 	}
 	if r := compare([]float32{float32(math.NaN())}, []float32{1}, 1, 1); r.OK() {
 		t.Error("NaN accepted")
+	}
+}
+
+// TestGemmMathModes: each math mode reaches cuBLAS as its compute type, and
+// modes that round fp32 inputs are refused for bf16 inputs, as is a mode
+// that does not exist.
+func TestGemmMathModes(t *testing.T) {
+	for _, tc := range []struct {
+		ab      DType
+		math    Math
+		compute uintptr
+		err     string
+	}{
+		{F32, MathFP32, cublasCompute32F, ""},
+		{F32, MathTF32, cublasCompute32FFastTF32, ""},
+		{F32, MathBF16, cublasCompute32FFastBF16, ""},
+		{BF16, MathFP32, cublasCompute32F, ""},
+		{BF16, MathTF32, 0, "tf32 math is for fp32 inputs, not bf16"},
+		{BF16, MathBF16, 0, "bf16 math is for fp32 inputs, not bf16"},
+		{F32, Math(7), 0, "unknown math mode Math(7)"},
+	} {
+		g := GemmArgs{AB: tc.ab, CType: F32, Math: tc.math}
+		_, _, err := g.dtypes()
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%v inputs, %v math: error %v, want %q", tc.ab, tc.math, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%v inputs, %v math: %v", tc.ab, tc.math, err)
+		}
+		if got := g.computeType(); got != tc.compute {
+			t.Errorf("%v inputs, %v math: compute type %d, want %d", tc.ab, tc.math, got, tc.compute)
+		}
 	}
 }
