@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/tinyrecursion/trm/kernels"
 )
@@ -34,15 +35,18 @@ func (s *slot[T]) out() []T { return s.blocks[len(s.blocks)-1].y2 }
 
 type activations[T kernels.Float] struct {
 	x, inj, tmp []T // input embeddings, z_H + x, residual scratch: [N, h]
-	slots       []slot[T]
-	logitsFull  []T       // [N, V], prefix rows included
-	q, dq       []T       // [B, 2] q_head products (halt, continue) and their gradients
-	tokLoss     []float64 // [B·S]
-	inputs      []int32   // [B·S] token ids of the last Forward
-	labelsFull  []int32   // [N] labels of the last Forward, prefix rows ignored
-	lossFull    []float64 // [N]
-	gradScale   []float64 // [N]
-	seqCorrect  []bool
+	// hRow and lRow are H_init and L_init repeated over one row's L
+	// positions: the source that halted rows are reset from, on the device.
+	hRow, lRow []T
+	slots      []slot[T]
+	logitsFull []T       // [N, V], prefix rows included
+	q, dq      []T       // [B, 2] q_head products (halt, continue) and their gradients
+	tokLoss    []float64 // [B·S]
+	inputs     []int32   // [B·S] token ids of the last Forward
+	labelsFull []int32   // [N] labels of the last Forward, prefix rows ignored
+	lossFull   []float64 // [N]
+	gradScale  []float64 // [N]
+	seqCorrect []bool
 
 	// backward scratch
 	dLogitsFull         []T
@@ -55,6 +59,7 @@ func (m *Model[T]) allocActivations() {
 	d, a, al := m.dims, &m.acts, m.be.Alloc
 	nh := d.N * d.h
 	a.x, a.inj, a.tmp = al(nh), al(nh), al(nh)
+	a.hRow, a.lRow = al(d.L*d.h), al(d.L*d.h)
 	a.slots = make([]slot[T], m.Cfg.LCycles+1)
 	for si := range a.slots {
 		s := &a.slots[si]
@@ -140,17 +145,25 @@ func (m *Model[T]) Forward(c *Carry[T], batch *Batch, train bool) (*StepOutput[T
 		return nil, err
 	}
 	d := m.dims
-	// Reset halted rows and load their new data.
+	// Reset halted rows and load their new data. The initial states go to
+	// the device once per step (from the host's H_init and L_init, which
+	// loaded weights may have changed) and are copied to each halted row
+	// there: a GPU then waits for two transfers a step, not two per row.
+	if slices.Contains(c.Halted, true) {
+		a := &m.acts
+		for p := 0; p < d.L; p++ {
+			copy(a.hRow[p*d.h:(p+1)*d.h], m.hInit)
+			copy(a.lRow[p*d.h:(p+1)*d.h], m.lInit)
+		}
+		m.be.ToDevice(a.hRow)
+		m.be.ToDevice(a.lRow)
+	}
 	for b := 0; b < d.B; b++ {
 		if !c.Halted[b] {
 			continue
 		}
-		for p := 0; p < d.L; p++ {
-			copy(c.ZH[(b*d.L+p)*d.h:(b*d.L+p+1)*d.h], m.hInit)
-			copy(c.ZL[(b*d.L+p)*d.h:(b*d.L+p+1)*d.h], m.lInit)
-		}
-		m.be.ToDevice(c.ZH[b*d.L*d.h : (b+1)*d.L*d.h])
-		m.be.ToDevice(c.ZL[b*d.L*d.h : (b+1)*d.L*d.h])
+		m.be.Copy(c.ZH[b*d.L*d.h:(b+1)*d.L*d.h], m.acts.hRow)
+		m.be.Copy(c.ZL[b*d.L*d.h:(b+1)*d.L*d.h], m.acts.lRow)
 		c.Steps[b] = 0
 		copy(c.Inputs[b*d.S:(b+1)*d.S], batch.Inputs[b*d.S:(b+1)*d.S])
 		copy(c.Labels[b*d.S:(b+1)*d.S], batch.Labels[b*d.S:(b+1)*d.S])
