@@ -31,6 +31,10 @@ type Backend[T Float] interface {
 	// one) equal to its host values; ToHost the other way round.
 	ToDevice(x []T)
 	ToHost(x []T)
+	// ToDeviceRows is ToDevice for rows ids of x, a buffer of rows of width
+	// dim: the rows a host-side optimiser changed, sent together (an id may
+	// repeat).
+	ToDeviceRows(x []T, dim int, ids []int32)
 
 	// Gemm computes C = alpha·op(A)·op(B) + beta·C; op(A) is m×k (A stored
 	// k×m when transA), op(B) is k×n (B stored n×k when transB); lda, ldb and

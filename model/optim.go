@@ -61,13 +61,11 @@ func (o *SignSGD[T]) StepGathered(m *Model[T], ids []int32, grads []T, lr float6
 		return nil
 	}
 	// The table lives on the host, where only this step changes it; the
-	// rows it moved go to the device for the next gather.
+	// rows it moved go to the device for the next gather, together.
 	if err := o.StepRows(m.PuzzleEmb, nd, ids, grads, lr); err != nil {
 		return err
 	}
-	for _, id := range ids {
-		m.be.ToDevice(m.PuzzleEmb[int(id)*nd : (int(id)+1)*nd])
-	}
+	m.be.ToDeviceRows(m.PuzzleEmb, nd, ids)
 	return m.be.Err()
 }
 

@@ -131,6 +131,9 @@ func (b *Backend[T]) Alloc(n int) []T { return b.arena.alloc(n) }
 // ToDevice implements kernels.Backend: the CPU's buffers have no other copy.
 func (b *Backend[T]) ToDevice([]T) {}
 
+// ToDeviceRows implements kernels.Backend: nothing to do on the CPU.
+func (b *Backend[T]) ToDeviceRows([]T, int, []int32) {}
+
 // ToHost implements kernels.Backend.
 func (b *Backend[T]) ToHost([]T) {}
 

@@ -45,6 +45,7 @@ type Backend struct {
 	spans []span               // chunk pairs, sorted by host address
 	free  []byte               // the unused rest of the newest host chunk
 	stage map[int]DeviceBuffer // device staging buffers, by argument slot
+	rows  []float32            // host scratch: the rows ToDeviceRows packs
 	err   error                // the first failure; later operations do nothing
 }
 
@@ -65,6 +66,7 @@ const (
 	stageUIDs
 	stageScale
 	stageLoss
+	stageRows
 )
 
 // BackendOptions configure NewBackend.
@@ -237,6 +239,32 @@ func (b *Backend) ToDevice(x []float32) {
 	b.transfer("copy to the device", func() error { return b.c.CopyHtoD(b.s, p, Bytes(x)) })
 }
 
+// ToDeviceRows implements kernels.Backend: the rows are packed on the
+// host, sent in one transfer and put in place by a kernel, rather than one
+// transfer (and one wait) per row.
+func (b *Backend) ToDeviceRows(x []float32, dim int, ids []int32) {
+	if len(ids) == 0 || b.err != nil {
+		return
+	}
+	pt := b.ptr(x, len(x), "to-device rows")
+	if pt == 0 {
+		return
+	}
+	if cap(b.rows) < len(ids)*dim {
+		b.rows = make([]float32, len(ids)*dim)
+	}
+	rows := b.rows[:len(ids)*dim]
+	for i, id := range ids {
+		if id < 0 || int(id+1)*dim > len(x) {
+			b.fail(fmt.Errorf("to-device rows: ids[%d] = %d outside the buffer of %d rows", i, id, len(x)/dim))
+			return
+		}
+		copy(rows[i*dim:(i+1)*dim], x[int(id)*dim:])
+	}
+	pr, pid := staged(b, stageRows, rows), staged(b, stageIDs, ids)
+	b.run("to-device rows", func() error { return b.c.SetRows(b.s, pt, pr, pid, len(ids), dim) })
+}
+
 // ToHost implements kernels.Backend.
 func (b *Backend) ToHost(x []float32) {
 	p := b.ptr(x, len(x), "to-host buffer")
@@ -248,7 +276,7 @@ func (b *Backend) ToHost(x []float32) {
 
 // staged copies x into the device staging buffer of slot and returns its
 // address (0 for nil x).
-func staged[T int32 | float64](b *Backend, slot int, x []T) DevPtr {
+func staged[T int32 | float32 | float64](b *Backend, slot int, x []T) DevPtr {
 	if x == nil || b.err != nil {
 		return 0
 	}

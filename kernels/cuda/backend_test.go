@@ -94,6 +94,20 @@ func backendMatchesCPU(t *testing.T, c *Context) {
 			run: func(be kernels.Backend[float32], x [][]float32) { be.Gather(x[1], x[0], ids, dim, 1.5) }},
 		{name: "scatter-add, repeated ids", sizes: []int{vocab * dim, len(ids) * dim}, outs: []int{0},
 			run: func(be kernels.Backend[float32], x [][]float32) { be.ScatterAdd(x[0], x[1], ids, dim, 0.5) }},
+		{name: "to-device rows, repeated ids", sizes: []int{vocab * dim}, outs: []int{0},
+			run: func(be kernels.Backend[float32], x [][]float32) {
+				// Row 5 changes on the host only while the rows are sent:
+				// a backend that sent more than rows 0, 3 and 6 would put
+				// the changed row 5 on the device.
+				orig := slices.Clone(x[0][5*dim : 6*dim])
+				for _, r := range []int{0, 3, 5, 6} {
+					for j := range dim {
+						x[0][r*dim+j] = float32(r*100 + j)
+					}
+				}
+				be.ToDeviceRows(x[0], dim, []int32{3, 0, 6, 3})
+				copy(x[0][5*dim:], orig)
+			}},
 		{name: "copy, zero, copy rows", sizes: []int{rows * dim, rows * dim, rows * dim, rows * dim}, outs: []int{0, 2, 3},
 			run: func(be kernels.Backend[float32], x [][]float32) {
 				be.Copy(x[0][dim:], x[1][:len(x[1])-dim])

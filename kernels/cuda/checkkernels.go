@@ -170,6 +170,25 @@ func kernelChecks() []kernelCheck {
 			h.do(func() error { return h.c.EmbeddingBackward(h.s, dt, pt, pd, g, ckH, 0.5, true) })
 			return h.results(output(h, "dtable", F32, pt, want, 1e-5))
 		}),
+		{name: "set_rows", f32: true, run: func(h *harness, _ DType) ([]namedComparison, error) {
+			// A table of ckRows rows, a third of them replaced (one id
+			// twice, with equal rows, as packed from one host row).
+			table := h.randn(ckRows*ckH, F32, 1)
+			ids := make([]int32, 0, ckRows/3+1)
+			for _, r := range h.rng.Perm(ckRows)[:ckRows/3] {
+				ids = append(ids, int32(r))
+			}
+			ids = append(ids, ids[0])
+			rows := h.randn(len(ids)*ckH, F32, 1)
+			copy(rows[(len(ids)-1)*ckH:], rows[:ckH])
+			want := append([]float32(nil), table...)
+			for i, id := range ids {
+				copy(want[int(id)*ckH:(int(id)+1)*ckH], rows[i*ckH:])
+			}
+			pt, pr, pi := h.upload(table, F32), h.upload(rows, F32), uploadRaw(h, ids)
+			h.do(func() error { return h.c.SetRows(h.s, pt, pr, pi, len(ids), ckH) })
+			return h.results(exact(h, "dst", F32, pt, want))
+		}},
 		{name: "adam_atan2", f32: true, run: func(h *harness, _ DType) ([]namedComparison, error) {
 			n := ckRows * ckH
 			p, g := h.randn(n, F32, 0.05), h.randn(n, F32, 1e-3)

@@ -226,6 +226,12 @@ func (c *Context) Embedding(s *Stream, dt DType, out, table, ids DevPtr, N, D, V
 	return c.elementwise("embedding_fwd", dt, s, N*D, out, table, ids, int64(N), int32(D), int32(V), scale)
 }
 
+// SetRows: dst[ids[i], :] = rows[i, :] for N ids (dst fp32 with rows of
+// width D); a repeated id's rows must be equal.
+func (c *Context) SetRows(s *Stream, dst, rows, ids DevPtr, N, D int) error {
+	return c.elementwise("set_rows", F32, s, N*D, dst, rows, ids, int64(N), int32(D))
+}
+
 // Groups is GroupByID's result on the device.
 type Groups struct {
 	Order, Offsets, UIDs DevPtr

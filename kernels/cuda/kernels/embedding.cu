@@ -49,3 +49,16 @@ extern "C" __global__ void embedding_bwd_bf16(float* dst, const bf16* dout, cons
                                               int D, float scale, int byID) {
     embedding_bwd_impl(dst, dout, order, offsets, uids, D, scale, byID);
 }
+
+// dst[ids[i], :] = rows[i, :] for N ids: rows of a table that the host
+// changed (the sparse optimiser's), sent to the device in one transfer and
+// put in place here. A repeated id's rows hold the same values (packed from
+// one host row), so the order of their writes does not matter. Thread per
+// element.
+extern "C" __global__ void set_rows_f32(float* dst, const float* rows, const int* ids, long long N, int D) {
+    long long n = N * D;
+    for (long long i = global_index(); i < n; i += global_stride()) {
+        long long r = i / D;
+        dst[(long long)ids[r] * D + (i - r * D)] = rows[i];
+    }
+}
