@@ -4,26 +4,36 @@
 // (AllReduceSum), metrics (AllReduceSum64) and exchange byte payloads
 // (Gather, AllGather, Broadcast).
 //
-// Topology: a star through rank 0. Every other rank holds one connection, to
-// rank 0; in a collective each sends its part to rank 0, which combines the
-// parts and sends the result back. Rank 0 therefore moves
-// 2·(WorldSize-1)·len bytes per all-reduce: fine for a few ranks on one
-// node, and simple and deterministic. A ring all-reduce (or NCCL between
-// GPUs) is the next step for many GPUs.
+// Topology: every rank holds a connection to rank 0 and, in a job of three
+// or more, to every other rank (rank 0's "go" at the end of Join tells each
+// rank where the others accept, with a token that proves a connection comes
+// from this job). Gather, AllGather and Broadcast go through rank 0: each
+// rank sends its part to rank 0, which combines the parts and sends the
+// result back. The all-reduces, which carry the gradients, first agree on
+// the length through rank 0, then move the values over the mesh: each rank
+// owns one contiguous chunk of the vector, receives that chunk from every
+// rank, sums it and sends the sum to every rank (reduce-scatter, then
+// all-gather). Every rank then moves 2·(WorldSize-1)/WorldSize·len bytes
+// each way, where a star would make rank 0 move 2·(WorldSize-1)·len: the
+// work is spread over the ranks' cores and links (on one machine the total
+// through the kernel is the same). NCCL between GPUs would be the next step.
 //
-// Determinism: rank 0 sums in rank order, ((x0 + x1) + x2) + ..., in the
-// values' own precision, once every rank's part has arrived, and sends the
-// sum's bits to all; every rank holds the same bits, independent of timing.
+// Determinism: each chunk is summed in rank order, ((x0 + x1) + x2) + ...,
+// in the values' own precision, once every rank's part has arrived, and its
+// bits are sent to all; every rank holds the same bits, independent of
+// timing and of the number of chunks.
 //
 // Wire format: every message is a frame, a header {op code, collective
 // sequence number, payload length} in little-endian followed by the
 // payload. Float payloads are the slices' memory as is (no copy of large
 // gradient buffers), so all ranks must share one architecture. Each
-// collective is a request from every other rank and a reply from rank 0,
-// even Gather (an empty acknowledgement) and Broadcast (an empty request):
-// that way rank 0 checks that every rank is in the same collective (same
-// op, same sequence number and, for the all-reduces, same length) and every
-// rank learns of a failure in the call where it happened.
+// collective starts with a request from every other rank and a reply from
+// rank 0, even Gather (an empty acknowledgement), Broadcast (an empty
+// request) and the all-reduces (the length): that way rank 0 checks that
+// every rank is in the same collective (same op, same sequence number and,
+// for the all-reduces, same length) and every rank learns of a mismatch in
+// the call where it happened. Mesh frames carry the same header, checked
+// by their receiver.
 //
 // Failure: a Group breaks at its first error. It closes its connections, so
 // that the other ranks' pending or next collective fails fast instead of
@@ -34,7 +44,8 @@
 // reading its reply at a frame boundary; a failure is therefore reported
 // once the live ranks have reached the collective. A process that dies
 // closes its connections, which ends every other rank's wait with an error
-// naming it. Collectives have no deadline (a
+// naming it; a rank whose mesh round fails closes all its connections, so
+// the others fail in that round too. Collectives have no deadline (a
 // rank may spend minutes writing a checkpoint while the others wait); TCP
 // keepalive ends a wait on a host that vanished without closing.
 //
@@ -63,18 +74,19 @@ const anyLen = ^uint64(0)
 // Group is this process's membership in a job; see the package comment.
 type Group struct {
 	rank, size int
-	// conns[r] is the connection to rank r: every peer's on rank 0, rank
-	// 0's alone on the others; nil for this rank itself.
+	// conns[r] is the connection to rank r (in a job of two, or on rank 0,
+	// the star's; otherwise the mesh's too); nil for this rank itself.
 	conns []net.Conn
 	// seq counts this group's collectives; the current one's number.
 	seq uint64
 	// err is the first error; once set the group is broken.
 	err    error
 	closed bool
-	// scratch[r] holds peer r's all-reduce part on rank 0, reused across
-	// calls so that each step does not allocate a gradient-sized buffer per
-	// peer.
+	// scratch[r] holds rank r's part of this rank's chunk in an all-reduce,
+	// and sum their sum, reused across calls so that each step does not
+	// allocate gradient-sized buffers.
 	scratch [][]uint64
+	sum     []uint64
 }
 
 // Rank is this process's rank in [0, Size()).
@@ -84,10 +96,10 @@ func (g *Group) Rank() int { return g.rank }
 func (g *Group) Size() int { return g.size }
 
 // AllReduceSum replaces x on every rank with the element-wise sum over
-// ranks. The sum is formed on rank 0 in rank order, ((x0 + x1) + x2) + ...,
-// in float32, and sent back, so every rank holds the same bits and the
-// result does not depend on timing. Every rank must pass the same length.
-// After an error x's contents are unspecified.
+// ranks, formed in rank order, ((x0 + x1) + x2) + ..., in float32, so every
+// rank holds the same bits and the result does not depend on timing. Every
+// rank must pass the same length. After an error x's contents are
+// unspecified.
 func (g *Group) AllReduceSum(x []float32) error {
 	return allReduce(g, opAllReduceSum, x)
 }
@@ -95,38 +107,6 @@ func (g *Group) AllReduceSum(x []float32) error {
 // AllReduceSum64 is AllReduceSum for float64 (metrics, flags).
 func (g *Group) AllReduceSum64(x []float64) error {
 	return allReduce(g, opAllReduceSum64, x)
-}
-
-func allReduce[T float](g *Group, op opcode, x []T) error {
-	if err := g.begin(); err != nil {
-		return err
-	}
-	xb := asBytes(x)
-	n := uint64(len(xb))
-	if g.rank != 0 {
-		return g.request(op, xb, func(c net.Conn, h header) error {
-			if h.n != n {
-				return g.badReply(op, h)
-			}
-			_, err := io.ReadFull(c, xb)
-			return err
-		})
-	}
-	parts := make([][]T, g.size)
-	dst := make([][]byte, g.size)
-	for r := 1; r < g.size; r++ {
-		parts[r] = scratch[T](&g.scratch[r], len(x))
-		dst[r] = asBytes(parts[r])
-	}
-	if _, err := g.collect(op, n, dst); err != nil {
-		return err
-	}
-	for _, p := range parts[1:] {
-		for i, v := range p {
-			x[i] += v
-		}
-	}
-	return g.replyAll(op, xb)
 }
 
 // Gather returns every rank's payload, in rank order, on rank 0 (nil on the

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -367,7 +368,7 @@ func TestCorruptFrame(t *testing.T) {
 		root <- result{g, err}
 	}()
 	// A peer that joins properly, then sends a length no sender writes.
-	c := rawHello(t, ln.Addr().String(), hello{magic, version, 1, 2})
+	c := rawHello(t, ln.Addr().String(), hello{magic, version, 1, 2, 0, 0})
 	if h, err := readHeader(c); err != nil || h.op != opGo {
 		t.Fatalf("handshake reply %+v, %v", h, err)
 	}
@@ -471,10 +472,10 @@ func TestJoinRefuses(t *testing.T) {
 		hello hello
 		want  string
 	}{
-		{"rank out of range", hello{magic, version, 7, 2}, "rank 7 from"},
-		{"rank 0 twice", hello{magic, version, 0, 2}, "rank 0 from"},
-		{"not a peer", hello{[8]byte([]byte("GET / HT")), version, 1, 2}, "is not a trm dist peer"},
-		{"other version", hello{magic, version + 1, 1, 2}, "is not a trm dist peer of protocol version 1"},
+		{"rank out of range", hello{magic, version, 7, 2, 0, 0}, "rank 7 from"},
+		{"rank 0 twice", hello{magic, version, 0, 2, 0, 0}, "rank 0 from"},
+		{"not a peer", hello{[8]byte([]byte("GET / HT")), version, 1, 2, 0, 0}, "is not a trm dist peer"},
+		{"other version", hello{magic, version + 1, 1, 2, 0, 0}, "is not a trm dist peer of protocol version 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -697,6 +698,123 @@ func TestFromEnv(t *testing.T) {
 		}
 		if err != nil || ok != tc.ok || cfg != tc.cfg || localRank != tc.localRank {
 			t.Errorf("%s: %+v, local rank %d, ok %v, %v; want %+v, %d, %v", tc.name, cfg, localRank, ok, err, tc.cfg, tc.localRank, tc.ok)
+		}
+	}
+}
+
+// TestAllReduceShortVectors: vectors shorter than the job, where some ranks
+// own no values of the mesh's chunks, still sum in rank order everywhere.
+func TestAllReduceShortVectors(t *testing.T) {
+	t.Parallel()
+	groups := start(t, 5)
+	rng := rand.New(rand.NewPCG(5, 5))
+	for length := range 8 {
+		inputs := make([][]float32, len(groups))
+		for r := range inputs {
+			inputs[r] = mixed[float32](rng, length)
+		}
+		want := slices.Clone(inputs[0])
+		for _, in := range inputs[1:] {
+			for i, v := range in {
+				want[i] += v
+			}
+		}
+		noErrors(t, each(groups, func(g *Group) error { return g.AllReduceSum(inputs[g.Rank()]) }))
+		for r, got := range inputs {
+			if !slices.Equal(got, want) {
+				t.Fatalf("length %d, rank %d: %v, want the rank-order sum %v", length, r, got, want)
+			}
+		}
+	}
+}
+
+// countingConn counts the bytes a connection moves both ways.
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c countingConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func (c countingConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// TestAllReduceTraffic: in a job of n ranks an all-reduce of S bytes moves
+// about 2·(n-1)/n·S bytes each way on every rank, rank 0 included (a star
+// through rank 0 would make it move 2·(n-1)·S each way).
+func TestAllReduceTraffic(t *testing.T) {
+	t.Parallel()
+	const n, values = 4, 1 << 18
+	groups := start(t, n)
+	moved := make([]atomic.Int64, n)
+	for r, g := range groups {
+		for p, c := range g.conns {
+			if c != nil {
+				g.conns[p] = countingConn{c, &moved[r]}
+			}
+		}
+	}
+	noErrors(t, each(groups, func(g *Group) error { return g.AllReduceSum(make([]float32, values)) }))
+	size := int64(4 * values)
+	// Both ways: 2 phases x (n-1)/n of the vector, sent and received.
+	want := 2 * 2 * size * (n - 1) / n
+	for r := range moved {
+		got := moved[r].Load()
+		if got < want || got > want+4096 {
+			t.Errorf("rank %d moved %d bytes for an all-reduce of %d bytes over %d ranks, want %d and headers", r, got, size, n, want)
+		}
+	}
+}
+
+// TestRankLeavesDuringReduce: a rank whose connection to another breaks
+// between the two rounds of an all-reduce breaks the job: every rank fails
+// in that collective, naming a rank that left, and keeps failing.
+func TestRankLeavesDuringReduce(t *testing.T) {
+	t.Parallel()
+	groups := start(t, 4)
+	noErrors(t, each(groups, func(g *Group) error { return g.AllReduceSum(make([]float32, 64)) }))
+	// Rank 3's connection to rank 1 goes away: the length round, through
+	// rank 0, still succeeds; the mesh round cannot.
+	if err := groups[3].conns[1].Close(); err != nil {
+		t.Fatal(err)
+	}
+	errs := each(groups, func(g *Group) error { return g.AllReduceSum(make([]float32, 64)) })
+	for r, err := range errs {
+		if err == nil || !strings.Contains(err.Error(), "left the job during AllReduceSum (collective #2)") {
+			t.Errorf("rank %d: %v, want a rank that left during collective #2", r, err)
+			continue
+		}
+		if again := groups[r].AllReduceSum(make([]float32, 64)); again == nil || again.Error() != err.Error() {
+			t.Errorf("rank %d's next call: %v, want the first error %v", r, again, err)
+		}
+	}
+}
+
+func TestDecodeGo(t *testing.T) {
+	token, addrs, err := decodeGo(encodeGo(42, []string{"10.0.0.1:5000", "[::1]:6000"}), 3)
+	if err != nil || token != 42 || !slices.Equal(addrs, []string{"10.0.0.1:5000", "[::1]:6000"}) {
+		t.Errorf("round trip: %d %q %v", token, addrs, err)
+	}
+	for _, tc := range []struct {
+		b    []byte
+		size int
+		want string
+	}{
+		{[]byte{1, 2, 3}, 3, "no token"},
+		{encodeGo(1, []string{"a:1"}), 3, "1 lines of addresses for 2 ranks"},
+		{encodeGo(1, []string{"a:1", "b:2", "c:3"}), 3, "3 lines of addresses for 2 ranks"},
+		{append(encodeGo(1, []string{"a:1", "b:2"}), 'x'), 3, "do not end with a newline"},
+		{encodeGo(1, []string{"a:1", "no port"}), 3, `rank 2's address "no port"`},
+	} {
+		if _, _, err := decodeGo(tc.b, tc.size); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("decodeGo(%q, %d): %v, want %q", tc.b, tc.size, err, tc.want)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"slices"
+	"strings"
 	"unsafe"
 )
 
@@ -149,27 +150,33 @@ func readBytes(r io.Reader, n uint64) ([]byte, error) {
 }
 
 // hello is what a non-zero rank sends first: magic, protocol version, its
-// rank and its world size.
+// rank and its world size; to rank 0 also the port where it accepts the
+// other ranks' connections (0 in a job of two, which needs none), and to
+// another rank the job's token from rank 0's "go".
 type hello struct {
 	magic   [8]byte
 	version uint32
 	rank    uint64
 	size    uint64
+	port    uint64
+	token   uint64
 }
 
-const helloSize = 8 + 4 + 8 + 8
+const helloSize = 8 + 4 + 8 + 8 + 8 + 8
 
 // magic and version identify this protocol, so that rank 0 refuses a stray
 // client or an incompatible build instead of misreading its bytes.
 var magic = [8]byte{'t', 'r', 'm', '-', 'd', 'i', 's', 't'}
 
-const version = 1
+const version = 2
 
 func (h hello) encode() (b [helloSize]byte) {
 	copy(b[:8], h.magic[:])
 	binary.LittleEndian.PutUint32(b[8:], h.version)
 	binary.LittleEndian.PutUint64(b[12:], h.rank)
 	binary.LittleEndian.PutUint64(b[20:], h.size)
+	binary.LittleEndian.PutUint64(b[28:], h.port)
+	binary.LittleEndian.PutUint64(b[36:], h.token)
 	return b
 }
 
@@ -179,7 +186,45 @@ func decodeHello(b *[helloSize]byte) hello {
 	h.version = binary.LittleEndian.Uint32(b[8:])
 	h.rank = binary.LittleEndian.Uint64(b[12:])
 	h.size = binary.LittleEndian.Uint64(b[20:])
+	h.port = binary.LittleEndian.Uint64(b[28:])
+	h.token = binary.LittleEndian.Uint64(b[36:])
 	return h
+}
+
+// maxGoLen caps the "go" frame's payload: a token and one address per rank.
+const maxGoLen = 1 << 20
+
+// encodeGo is the payload of rank 0's "go" in a job of three or more: the
+// job's token, then every non-zero rank's address for the others to
+// connect to, one per line in rank order.
+func encodeGo(token uint64, addrs []string) []byte {
+	b := binary.LittleEndian.AppendUint64(nil, token)
+	for _, a := range addrs {
+		b = append(append(b, a...), '\n')
+	}
+	return b
+}
+
+// decodeGo reads encodeGo's payload for a job of size ranks.
+func decodeGo(b []byte, size int) (token uint64, addrs []string, err error) {
+	if len(b) < 8 {
+		return 0, nil, fmt.Errorf("%w: a go of %d bytes has no token", errBadReply, len(b))
+	}
+	token = binary.LittleEndian.Uint64(b)
+	text, ok := strings.CutSuffix(string(b[8:]), "\n")
+	if !ok {
+		return 0, nil, fmt.Errorf("%w: the addresses in a go do not end with a newline", errBadReply)
+	}
+	addrs = strings.Split(text, "\n")
+	if len(addrs) != size-1 {
+		return 0, nil, fmt.Errorf("%w: a go with %d lines of addresses for %d ranks", errBadReply, len(addrs), size-1)
+	}
+	for r, a := range addrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return 0, nil, fmt.Errorf("%w: rank %d's address %q in the go: %w", errBadReply, r+1, a, err)
+		}
+	}
+	return token, addrs, nil
 }
 
 type float interface{ float32 | float64 }

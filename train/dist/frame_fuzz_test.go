@@ -1,6 +1,7 @@
 package dist
 
 import (
+	"bytes"
 	"encoding/binary"
 	"testing"
 )
@@ -37,6 +38,26 @@ func FuzzDecodeHeader(f *testing.F) {
 		}
 		if h.encode() != b {
 			t.Fatalf("decodeHeader(%x) = %+v, which encodes to %x", b, h, h.encode())
+		}
+	})
+}
+
+// FuzzDecodeGo: rank 0's "go" payload decodes without panicking, and what
+// it accepts encodes back to the same bytes.
+func FuzzDecodeGo(f *testing.F) {
+	f.Add(encodeGo(7, []string{"127.0.0.1:4000", "127.0.0.1:4001"}), 3)
+	f.Add([]byte("short"), 3)
+	f.Add(encodeGo(1, []string{"h:1", "h:2", "h:3"}), 4)
+	f.Fuzz(func(t *testing.T, b []byte, size int) {
+		if size < 2 || size > 1<<10 {
+			return
+		}
+		token, addrs, err := decodeGo(b, size)
+		if err != nil {
+			return
+		}
+		if len(addrs) != size-1 || !bytes.Equal(encodeGo(token, addrs), b) {
+			t.Fatalf("decodeGo(%q, %d) = %d, %q, which encodes to %q", b, size, token, addrs, encodeGo(token, addrs))
 		}
 	})
 }

@@ -3,9 +3,12 @@ package dist
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -45,8 +48,11 @@ var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interv
 // that peer, and an error on rank 0 too) a wrong magic or version, a rank
 // out of range, a rank that already joined, or a world size that differs
 // from its own. Join returns on every rank only once all ranks have joined
-// (rank 0 sends "go" to all after the last arrives). WorldSize 1 returns a
-// Group with no connections at once.
+// (rank 0 sends "go" to all after the last arrives); in a job of three or
+// more, a non-zero rank returns once it is also connected to every other
+// non-zero rank (it dials the lower ranks at the addresses in the "go" and
+// accepts the higher ones on a port of its own, given in its hello).
+// WorldSize 1 returns a Group with no connections at once.
 func Join(ctx context.Context, cfg Config) (*Group, error) {
 	if err := cfg.check(); err != nil {
 		if cfg.Listener != nil {
@@ -148,6 +154,7 @@ func joinRoot(ctx context.Context, cfg Config) (*Group, error) {
 	})
 
 	g := newGroup(0, ws)
+	ports := make([]uint64, ws)
 	for joined := 1; joined < ws; {
 		select {
 		case a := <-arrivals:
@@ -157,6 +164,7 @@ func joinRoot(ctx context.Context, cfg Config) (*Group, error) {
 				return nil, g.abort(err)
 			}
 			g.conns[a.hello.rank] = a.conn
+			ports[a.hello.rank] = a.hello.port
 			joined++
 		case err := <-acceptErr:
 			if ctx.Err() != nil {
@@ -167,22 +175,41 @@ func joinRoot(ctx context.Context, cfg Config) (*Group, error) {
 			return nil, g.abort(err)
 		}
 	}
+	// In a job of three or more, the "go" tells every rank where the
+	// others accept connections (at the address rank 0 sees it from), and
+	// a token that proves a connection comes from this job.
+	var start []byte
+	if ws >= 3 {
+		var token [8]byte
+		if _, err := rand.Read(token[:]); err != nil {
+			return nil, g.abort(fmt.Errorf("%s: %w", prefix, err))
+		}
+		addrs := make([]string, ws-1)
+		for r := 1; r < ws; r++ {
+			host, _, err := net.SplitHostPort(g.conns[r].RemoteAddr().String())
+			if err != nil {
+				return nil, g.abort(fmt.Errorf("%s: rank %d's address: %w", prefix, r, err))
+			}
+			addrs[r-1] = net.JoinHostPort(host, strconv.FormatUint(ports[r], 10))
+		}
+		start = encodeGo(binary.LittleEndian.Uint64(token[:]), addrs)
+	}
 	deadline, _ := ctx.Deadline()
 	for r := 1; r < ws; r++ {
-		if err := startPeer(g.conns[r], deadline); err != nil {
+		if err := startPeer(g.conns[r], deadline, start); err != nil {
 			return nil, g.abort(fmt.Errorf("%s: rank %d left before the job started: %w", prefix, r, err))
 		}
 	}
 	return g, nil
 }
 
-// startPeer sends a joined peer "go" and readies its connection for
-// collectives.
-func startPeer(c net.Conn, deadline time.Time) error {
+// startPeer sends a joined peer "go" (with the mesh addresses, if any) and
+// readies its connection for collectives.
+func startPeer(c net.Conn, deadline time.Time, start []byte) error {
 	if err := c.SetWriteDeadline(deadline); err != nil {
 		return err
 	}
-	if err := writeFrame(c, opGo, 0); err != nil {
+	if err := writeFrame(c, opGo, 0, start); err != nil {
 		return err
 	}
 	if err := c.SetDeadline(time.Time{}); err != nil {
@@ -254,13 +281,108 @@ func joinPeer(ctx context.Context, cfg Config) (*Group, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: no answer from rank 0 at %s: %w", prefix, cfg.Addr, err)
 	}
-	if err := handshake(ctx, c, cfg); err != nil {
+	// In a job of three or more the ranks also connect to each other
+	// (the all-reduces' mesh): this rank accepts the higher ranks on the
+	// interface that reaches rank 0.
+	var ln net.Listener
+	if cfg.WorldSize >= 3 {
+		host, _, _ := net.SplitHostPort(c.LocalAddr().String())
+		var lc net.ListenConfig
+		if ln, err = lc.Listen(ctx, "tcp", net.JoinHostPort(host, "0")); err != nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("%s: listen for the other ranks: %w", prefix, err)
+		}
+		defer ln.Close()
+	}
+	start, err := handshake(ctx, c, cfg, ln)
+	if err != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("%s: rank 0 at %s: %w", prefix, cfg.Addr, err)
 	}
 	g := newGroup(cfg.Rank, cfg.WorldSize)
 	g.conns[0] = c
+	if ln != nil {
+		if err := connectMesh(ctx, g, ln, start); err != nil {
+			return nil, g.fail(fmt.Errorf("%s: %w", prefix, err))
+		}
+	}
 	return g, nil
+}
+
+// connectMesh connects g's rank to every other non-zero rank: it dials the
+// lower ones at the addresses in rank 0's "go" and accepts the higher ones
+// on ln, each announcing itself with a hello that carries the job's token.
+func connectMesh(ctx context.Context, g *Group, ln net.Listener, start []byte) error {
+	token, addrs, err := decodeGo(start, g.size)
+	if err != nil {
+		return fmt.Errorf("rank 0's go: %w", err)
+	}
+	arrivals := make(chan arrival)
+	hctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		_ = ln.Close()
+		wg.Wait()
+	}()
+	context.AfterFunc(hctx, func() { _ = ln.Close() }) // ends Accept
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				h, err := readHello(hctx, c)
+				if err != nil || h.magic != magic || h.version != version || h.token != token || h.size != uint64(g.size) {
+					_ = c.Close() // not from this job
+					return
+				}
+				select {
+				case arrivals <- arrival{c, h}:
+				case <-hctx.Done():
+					_ = c.Close()
+				}
+			})
+		}
+	})
+	d := net.Dialer{KeepAliveConfig: keepAlive}
+	for r := 1; r < g.rank; r++ {
+		c, err := d.DialContext(ctx, "tcp", addrs[r-1])
+		if err != nil {
+			return fmt.Errorf("connect to rank %d at %s: %w", r, addrs[r-1], err)
+		}
+		g.conns[r] = c
+		b := hello{magic, version, uint64(g.rank), uint64(g.size), 0, token}.encode()
+		if _, err := c.Write(b[:]); err != nil {
+			return fmt.Errorf("connect to rank %d at %s: %w", r, addrs[r-1], err)
+		}
+	}
+	for joined := g.rank + 1; joined < g.size; {
+		select {
+		case a := <-arrivals:
+			r := a.hello.rank
+			if r <= uint64(g.rank) || r >= uint64(g.size) || g.conns[r] != nil {
+				_ = a.conn.Close() // not a rank that connects here, or a second time
+				continue
+			}
+			if err := setKeepAlive(a.conn); err != nil {
+				_ = a.conn.Close()
+				return fmt.Errorf("rank %d's connection: %w", r, err)
+			}
+			g.conns[r] = a.conn
+			joined++
+		case <-ctx.Done():
+			var m []int
+			for r := g.rank + 1; r < g.size; r++ {
+				if g.conns[r] == nil {
+					m = append(m, r)
+				}
+			}
+			return fmt.Errorf("ranks %v did not connect: %w", m, context.Cause(ctx))
+		}
+	}
+	return nil
 }
 
 // dial connects to addr, retrying until ctx ends: rank 0 may start after
@@ -282,30 +404,39 @@ func dial(ctx context.Context, addr string) (net.Conn, error) {
 	}
 }
 
-// handshake sends this rank's hello and waits for rank 0's "go", which
-// comes once every rank has arrived.
-func handshake(ctx context.Context, c net.Conn, cfg Config) error {
+// handshake sends this rank's hello (with ln's port, where it accepts the
+// other ranks, if any) and waits for rank 0's "go", which comes once every
+// rank has arrived; it returns the go's payload.
+func handshake(ctx context.Context, c net.Conn, cfg Config, ln net.Listener) ([]byte, error) {
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
-	err := sayHello(c, cfg)
+	start, err := sayHello(c, cfg, ln)
 	if !stop() {
-		return fmt.Errorf("waiting for the other ranks: %w", context.Cause(ctx))
+		return nil, fmt.Errorf("waiting for the other ranks: %w", context.Cause(ctx))
 	}
-	return err
+	return start, err
 }
 
-func sayHello(c net.Conn, cfg Config) error {
-	b := hello{magic, version, uint64(cfg.Rank), uint64(cfg.WorldSize)}.encode()
-	if _, err := c.Write(b[:]); err != nil {
-		return fmt.Errorf("send hello: %w", err)
+func sayHello(c net.Conn, cfg Config, ln net.Listener) ([]byte, error) {
+	h := hello{magic: magic, version: version, rank: uint64(cfg.Rank), size: uint64(cfg.WorldSize)}
+	if ln != nil {
+		h.port = uint64(ln.Addr().(*net.TCPAddr).Port)
 	}
-	h, err := readHeader(c)
+	b := h.encode()
+	if _, err := c.Write(b[:]); err != nil {
+		return nil, fmt.Errorf("send hello: %w", err)
+	}
+	reply, err := readHeader(c)
 	switch {
 	case err != nil:
-		return fmt.Errorf("closed the connection before the job started: %w", err)
-	case h.op == opError:
-		return readRemoteError(c, h)
-	case h.op != opGo || h.seq != 0 || h.n != 0:
-		return fmt.Errorf("%w: %s of collective #%d with %d bytes instead of go", errBadReply, h.op, h.seq, h.n)
+		return nil, fmt.Errorf("closed the connection before the job started: %w", err)
+	case reply.op == opError:
+		return nil, readRemoteError(c, reply)
+	case reply.op != opGo || reply.seq != 0 || reply.n > maxGoLen || (ln == nil) != (reply.n == 0):
+		return nil, fmt.Errorf("%w: %s of collective #%d with %d bytes instead of go", errBadReply, reply.op, reply.seq, reply.n)
 	}
-	return nil
+	start, err := readBytes(c, reply.n)
+	if err != nil {
+		return nil, fmt.Errorf("closed the connection before the job started: %w", err)
+	}
+	return start, nil
 }
