@@ -110,9 +110,10 @@ func jobConfigs(t *testing.T, n int, data, run string, extra ...string) []*Confi
 }
 
 // TestDataParallelMatchesOneProcess trains the same run as one process and
-// as a job of two, each rank on half of every batch: the ranks must hold
-// the same weights bit for bit, and the job must follow the single
-// process's run up to the rounding of the summed gradients.
+// as a job of two and of four (the all-reduces' mesh), each rank on its
+// share of every batch: the ranks must hold the same weights bit for bit,
+// and the job must follow the single process's run up to the rounding of
+// the summed gradients.
 func TestDataParallelMatchesOneProcess(t *testing.T) {
 	data := mazeDataset(t, 64, 16, 7)
 	// Exploration draws differ per rank by design (the reference seeds each
@@ -120,12 +121,19 @@ func TestDataParallelMatchesOneProcess(t *testing.T) {
 	extra := []string{"epochs=4", "eval_interval=2", "ema=True", "arch.halt_exploration_prob=0"}
 	single := filepath.Join(t.TempDir(), "single")
 	one := trainJob(t, jobConfigs(t, 1, data, single, extra...), 0, "")[0]
-	job := filepath.Join(t.TempDir(), "job")
-	ranks := trainJob(t, jobConfigs(t, 2, data, job, extra...), 0, "")
+	for _, n := range []int{2, 4} {
+		t.Run(fmt.Sprintf("%d ranks", n), func(t *testing.T) { matchesOneProcess(t, n, data, single, one, extra) })
+	}
+}
 
-	if !slices.Equal(ranks[0].params, ranks[1].params) || !slices.Equal(ranks[0].puzzleEmb, ranks[1].puzzleEmb) {
-		t.Fatalf("the ranks' weights differ: %d of %d parameters, %d of %d embedding values",
-			countDiff(ranks[0].params, ranks[1].params), len(ranks[0].params), countDiff(ranks[0].puzzleEmb, ranks[1].puzzleEmb), len(ranks[0].puzzleEmb))
+func matchesOneProcess(t *testing.T, n int, data, single string, one jobResult, extra []string) {
+	job := filepath.Join(t.TempDir(), "job")
+	ranks := trainJob(t, jobConfigs(t, n, data, job, extra...), 0, "")
+	for r := 1; r < n; r++ {
+		if !slices.Equal(ranks[0].params, ranks[r].params) || !slices.Equal(ranks[0].puzzleEmb, ranks[r].puzzleEmb) {
+			t.Fatalf("the weights of ranks 0 and %d differ: %d of %d parameters, %d of %d embedding values", r,
+				countDiff(ranks[0].params, ranks[r].params), len(ranks[0].params), countDiff(ranks[0].puzzleEmb, ranks[r].puzzleEmb), len(ranks[0].puzzleEmb))
+		}
 	}
 	recsOne, err := ReadMetrics(filepath.Join(single, "metrics.jsonl"))
 	if err != nil {
