@@ -818,3 +818,85 @@ func TestDecodeGo(t *testing.T) {
 		}
 	}
 }
+
+// TestMeshRefusesStrangers plays rank 0 of a job of three by hand: before
+// the "go", a stranger connects to rank 1's mesh port claiming to be rank 2
+// with the wrong token, and another says nothing at all; rank 1 must drop
+// both and take rank 2.
+func TestMeshRefusesStrangers(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type result struct {
+		g   *Group
+		err error
+	}
+	results := make([]chan result, 3)
+	for r := 1; r <= 2; r++ {
+		results[r] = make(chan result, 1)
+		go func() {
+			g, err := Join(t.Context(), Config{Rank: r, WorldSize: 3, Addr: ln.Addr().String(), Timeout: 10 * time.Second})
+			results[r] <- result{g, err}
+		}()
+	}
+	conns, hellos := make([]net.Conn, 3), make([]hello, 3)
+	for range 2 {
+		c, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		var b [helloSize]byte
+		if _, err := io.ReadFull(c, b[:]); err != nil {
+			t.Fatal(err)
+		}
+		h := decodeHello(&b)
+		if h.rank < 1 || h.rank > 2 || h.port == 0 {
+			t.Fatalf("hello %+v: want rank 1 or 2 with a mesh port", h)
+		}
+		conns[h.rank], hellos[h.rank] = c, h
+	}
+	const token = 0x5eed
+	mesh := func(r int) string { return fmt.Sprintf("127.0.0.1:%d", hellos[r].port) }
+	wrongToken := rawHello(t, mesh(1), hello{magic, version, 2, 3, 0, token + 1})
+	silent, err := net.Dial("tcp", mesh(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	start := encodeGo(token, []string{mesh(1), mesh(2)})
+	for r := 1; r <= 2; r++ {
+		if err := writeFrame(conns[r], opGo, 0, start); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The silent one holds up nothing: Join's handshakes run concurrently.
+	groups := make([]*Group, 3)
+	for r := 1; r <= 2; r++ {
+		res := <-results[r]
+		if res.err != nil {
+			t.Fatalf("rank %d: %v", r, res.err)
+		}
+		groups[r] = res.g
+		defer res.g.Close()
+	}
+	if _, err := wrongToken.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Errorf("a hello with the wrong token: read %v, want the connection closed", err)
+	}
+	// Ranks 1 and 2 hold the two ends of one connection.
+	for _, c := range []net.Conn{groups[1].conns[2], groups[2].conns[1]} {
+		if err := c.SetDeadline(time.Now().Add(hangGuard)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := groups[1].conns[2].Write([]byte("mesh")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(groups[2].conns[1], got); err != nil || string(got) != "mesh" {
+		t.Errorf("rank 2 read %q, %v from its connection to rank 1", got, err)
+	}
+}
