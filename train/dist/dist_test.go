@@ -900,3 +900,40 @@ func TestMeshRefusesStrangers(t *testing.T) {
 		t.Errorf("rank 2 read %q, %v from its connection to rank 1", got, err)
 	}
 }
+
+// TestMeshTimeout: a rank that never connects to the mesh ends Join on the
+// rank waiting for it, naming it, once Timeout passes.
+func TestMeshTimeout(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	errc := make(chan error, 1)
+	go func() {
+		g, err := Join(t.Context(), Config{Rank: 1, WorldSize: 3, Addr: ln.Addr().String(), Timeout: 500 * time.Millisecond})
+		if g != nil {
+			_ = g.Close()
+		}
+		errc <- err
+	}()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var b [helloSize]byte
+	if _, err := io.ReadFull(c, b[:]); err != nil {
+		t.Fatal(err)
+	}
+	h := decodeHello(&b)
+	// Rank 2 is announced but never comes.
+	start := encodeGo(1, []string{fmt.Sprintf("127.0.0.1:%d", h.port), "127.0.0.1:1"})
+	if err := writeFrame(c, opGo, 0, start); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err == nil || !strings.Contains(err.Error(), "dist: join as rank 1 of 3: ranks [2] did not connect") {
+		t.Errorf("Join: %v, want rank 2 named", err)
+	}
+}

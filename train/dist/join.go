@@ -114,44 +114,9 @@ func joinRoot(ctx context.Context, cfg Config) (*Group, error) {
 		}
 	}
 	prefix += " at " + ln.Addr().String()
-
-	// hctx ends the handshakes still running when Join returns: stray or
-	// surplus connections.
-	hctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer func() {
-		cancel()
-		_ = ln.Close()
-		wg.Wait()
-	}()
-	context.AfterFunc(hctx, func() { _ = ln.Close() }) // ends Accept
-	arrivals := make(chan arrival)
-	acceptErr := make(chan error, 1)
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				acceptErr <- err
-				return
-			}
-			// Handshakes run concurrently so that a client that connects and
-			// says nothing does not hold up the ranks behind it.
-			wg.Go(func() {
-				h, err := readHello(hctx, c)
-				if err != nil {
-					// Not a peer, or one that went away mid-hello: the real
-					// rank may still come, and Timeout bounds the wait.
-					_ = c.Close()
-					return
-				}
-				select {
-				case arrivals <- arrival{c, h}:
-				case <-hctx.Done():
-					_ = c.Close()
-				}
-			})
-		}
-	})
+	// Every hello goes to checkHello below, which tells a refused peer why.
+	arrivals, acceptErr, stop := acceptHellos(ctx, ln, func(hello) bool { return true })
+	defer stop()
 
 	g := newGroup(0, ws)
 	ports := make([]uint64, ws)
@@ -201,6 +166,57 @@ func joinRoot(ctx context.Context, cfg Config) (*Group, error) {
 		}
 	}
 	return g, nil
+}
+
+// meshTimeout names the higher ranks that did not connect before ctx ended.
+func meshTimeout(ctx context.Context, g *Group) error {
+	var m []int
+	for r := g.rank + 1; r < g.size; r++ {
+		if g.conns[r] == nil {
+			m = append(m, r)
+		}
+	}
+	return fmt.Errorf("ranks %v did not connect: %w", m, context.Cause(ctx))
+}
+
+// acceptHellos accepts connections on ln and reads each one's hello,
+// concurrently so that a client that connects and says nothing does not
+// hold up the ranks behind it. A connection whose hello keep accepts goes
+// to arrivals; the others (and those that send no hello: not a peer, or one
+// that went away mid-hello, while the real rank may still come) are closed.
+// Accept's error goes to acceptErr. stop closes ln, ends the handshakes still
+// running (stray or surplus connections) and waits for them.
+func acceptHellos(ctx context.Context, ln net.Listener, keep func(hello) bool) (arrivals <-chan arrival, acceptErr <-chan error, stop func()) {
+	hctx, cancel := context.WithCancel(ctx)
+	context.AfterFunc(hctx, func() { _ = ln.Close() }) // ends Accept
+	arrived, failed := make(chan arrival), make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				failed <- err
+				return
+			}
+			wg.Go(func() {
+				h, err := readHello(hctx, c)
+				if err != nil || !keep(h) {
+					_ = c.Close()
+					return
+				}
+				select {
+				case arrived <- arrival{c, h}:
+				case <-hctx.Done():
+					_ = c.Close()
+				}
+			})
+		}
+	})
+	return arrived, failed, func() {
+		cancel()
+		_ = ln.Close()
+		wg.Wait()
+	}
 }
 
 // startPeer sends a joined peer "go" (with the mesh addresses, if any) and
@@ -317,35 +333,11 @@ func connectMesh(ctx context.Context, g *Group, ln net.Listener, start []byte) e
 	if err != nil {
 		return fmt.Errorf("rank 0's go: %w", err)
 	}
-	arrivals := make(chan arrival)
-	hctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer func() {
-		cancel()
-		_ = ln.Close()
-		wg.Wait()
-	}()
-	context.AfterFunc(hctx, func() { _ = ln.Close() }) // ends Accept
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				h, err := readHello(hctx, c)
-				if err != nil || h.magic != magic || h.version != version || h.token != token || h.size != uint64(g.size) {
-					_ = c.Close() // not from this job
-					return
-				}
-				select {
-				case arrivals <- arrival{c, h}:
-				case <-hctx.Done():
-					_ = c.Close()
-				}
-			})
-		}
+	// Connections not from this job are closed unanswered.
+	arrivals, acceptErr, stop := acceptHellos(ctx, ln, func(h hello) bool {
+		return h.magic == magic && h.version == version && h.token == token && h.size == uint64(g.size)
 	})
+	defer stop()
 	d := net.Dialer{KeepAliveConfig: keepAlive}
 	for r := 1; r < g.rank; r++ {
 		c, err := d.DialContext(ctx, "tcp", addrs[r-1])
@@ -372,14 +364,14 @@ func connectMesh(ctx context.Context, g *Group, ln net.Listener, start []byte) e
 			}
 			g.conns[r] = a.conn
 			joined++
-		case <-ctx.Done():
-			var m []int
-			for r := g.rank + 1; r < g.size; r++ {
-				if g.conns[r] == nil {
-					m = append(m, r)
-				}
+		case err := <-acceptErr:
+			if ctx.Err() == nil {
+				return fmt.Errorf("accept the other ranks: %w", err)
 			}
-			return fmt.Errorf("ranks %v did not connect: %w", m, context.Cause(ctx))
+			// ctx ended, which closed ln.
+			return meshTimeout(ctx, g)
+		case <-ctx.Done():
+			return meshTimeout(ctx, g)
 		}
 	}
 	return nil
