@@ -255,7 +255,7 @@ func (b *Backend) ToDeviceRows(x []float32, dim int, ids []int32) {
 	}
 	rows := b.rows[:len(ids)*dim]
 	for i, id := range ids {
-		if id < 0 || int(id+1)*dim > len(x) {
+		if id < 0 || (int(id)+1)*dim > len(x) {
 			b.fail(fmt.Errorf("to-device rows: ids[%d] = %d outside the buffer of %d rows", i, id, len(x)/dim))
 			return
 		}

@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -246,6 +247,16 @@ func TestFakeGPUBackendRefusesForeignBuffers(t *testing.T) {
 	be2.RMSNorm(short, short, short, 2, 4, 1e-5)
 	if err := be2.Err(); err == nil || !strings.Contains(err.Error(), "rmsnorm out holds 4 values, the operation needs 8") {
 		t.Errorf("rmsnorm over a short buffer: err = %v", err)
+	}
+
+	// Rows beyond the buffer, the largest id included, are refused before
+	// anything is packed.
+	for _, id := range []int32{2, -1, math.MaxInt32} {
+		be3 := newTestBackend(t, c, BackendOptions{})
+		be3.ToDeviceRows(be3.Alloc(8), 4, []int32{1, id})
+		if err := be3.Err(); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("to-device rows: ids[1] = %d outside the buffer of 2 rows", id)) {
+			t.Errorf("to-device row %d of 2: err = %v", id, err)
+		}
 	}
 }
 
