@@ -8,7 +8,10 @@
 // applies command-line overrides in the reference's syntax (arch.L_cycles=4
 // lr=1e-4 ema=True data_paths=[data/x] +run_name=x). Unknown keys are
 // errors with a did-you-mean; values of the wrong type are errors naming
-// the key.
+// the key. arch.forward_dtype (bfloat16, the reference's default, or
+// float32) sets how the GPU backend multiplies: bf16 inputs with fp32
+// accumulation, or full fp32 (gpu_tf32=True: TF32); tensors stay fp32 in
+// memory, and the CPU computes in fp32 either way.
 //
 // Loop (Trainer.Run): the reference training sampler with epochs_per_iter =
 // eval_interval, the ACT carry kept across batches, loss scaled by 1/global
