@@ -8,6 +8,7 @@ import (
 	"github.com/tinyrecursion/trm/kernels"
 	"github.com/tinyrecursion/trm/kernels/cpu"
 	"github.com/tinyrecursion/trm/kernels/cuda"
+	"github.com/tinyrecursion/trm/model"
 )
 
 // Devices are the values of the device key.
@@ -46,6 +47,18 @@ func gemmMath(c *Config) cuda.Math {
 		return cuda.MathBF16
 	}
 	return cuda.MathFP32
+}
+
+// newModel builds the model on be, saying what to change when the device
+// ran out of memory: the activations grow with the rows per process and
+// the sequence length.
+func newModel(mc model.Config, be kernels.Backend[float32], seed int64) (*model.Model[float32], error) {
+	m, err := model.New(mc, be, uint64(seed))
+	var ce *cuda.Error
+	if errors.As(err, &ce) && ce.Name == "CUDA_ERROR_OUT_OF_MEMORY" {
+		return nil, fmt.Errorf("%w\n(the model's buffers for %d rows of %d positions do not fit: lower global_batch_size, or spread each batch over more GPUs with --nproc)", err, mc.BatchSize, mc.TotalLen())
+	}
+	return m, err
 }
 
 // openCUDA opens GPU gpu and the training backend on it.

@@ -256,7 +256,7 @@ func (b *variantBench) measureModel(ctx context.Context, steps int) error {
 			return err
 		}
 		_, b.gpu = b.be.(*cuda.Backend)
-		if b.m, err = model.New(b.mc, b.be, uint64(b.cfg.Seed)); err != nil {
+		if b.m, err = newModel(b.mc, b.be, b.cfg.Seed); err != nil {
 			return err
 		}
 		b.adam = model.NewAdamATan2(b.m, b.cfg.Beta1, b.cfg.Beta2, b.cfg.WeightDecay)

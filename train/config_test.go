@@ -2,11 +2,13 @@ package train
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/tinyrecursion/trm/kernels/cpu"
 	"github.com/tinyrecursion/trm/kernels/cuda"
 )
 
@@ -191,5 +193,33 @@ func TestConfigYAMLExponents(t *testing.T) {
 	}
 	if !bytes.Equal(back.YAML(), saved) || back.LR != 1e-7 || back.Arch.RMSNormEps != 1e-5 {
 		t.Fatalf("reloaded: lr %v, rms_norm_eps %v\n%s", back.LR, back.Arch.RMSNormEps, back.YAML())
+	}
+}
+
+// outOfMemory is the CPU backend reporting what a GPU out of memory does.
+type outOfMemory struct{ *cpu.Backend[float32] }
+
+func (outOfMemory) Err() error {
+	return fmt.Errorf("cuda backend: %w", &cuda.Error{Lib: "cuda", Func: "cuMemAlloc_v2", Code: 2, Name: "CUDA_ERROR_OUT_OF_MEMORY"})
+}
+
+// TestNewModelOutOfMemory: a model that does not fit on the device fails
+// saying what to change; other failures pass through as they are.
+func TestNewModelOutOfMemory(t *testing.T) {
+	c, err := LoadConfig("", []string{"arch.hidden_size=16", "arch.num_heads=2", "global_batch_size=4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc := c.ModelConfig(81, 11, 3)
+	host := cpu.New32(1)
+	defer host.Close()
+	_, err = newModel(mc, outOfMemory{host}, 0)
+	if err == nil || !strings.Contains(err.Error(), "CUDA_ERROR_OUT_OF_MEMORY") ||
+		!strings.Contains(err.Error(), "the model's buffers for 4 rows of 97 positions do not fit: lower global_batch_size, or spread each batch over more GPUs with --nproc") {
+		t.Errorf("out of device memory: %v", err)
+	}
+	mc.HiddenSize = 15 // not divisible by the heads
+	if _, err := newModel(mc, host, 0); err == nil || strings.Contains(err.Error(), "global_batch_size") {
+		t.Errorf("an invalid model config: %v, want its own error alone", err)
 	}
 }

@@ -134,7 +134,7 @@ func (e *evalRun) open(ctx context.Context, path string, data []string, override
 	if be, e.closeBE, err = openBackend(cfg, job.GPU, func(f string, a ...any) { r.Notes = append(r.Notes, fmt.Sprintf(f, a...)) }); err != nil {
 		return err
 	}
-	if e.m, err = model.New(mc, be, uint64(cfg.Seed)); err != nil {
+	if e.m, err = newModel(mc, be, cfg.Seed); err != nil {
 		return err
 	}
 	if err := setWeights(weightsName, weights, e.m, false); err != nil {

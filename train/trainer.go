@@ -200,7 +200,7 @@ func build(ctx context.Context, cfg *Config, opts Options) (_ *Trainer, err erro
 	}
 	mc := cfg.ModelConfig(meta.SeqLen, meta.VocabSize, meta.NumPuzzleIdentifiers)
 	mc.BatchSize = cfg.GlobalBatchSize / world
-	if t.m, err = model.New(mc, t.be, uint64(cfg.Seed)); err != nil {
+	if t.m, err = newModel(mc, t.be, cfg.Seed); err != nil {
 		return nil, err
 	}
 	if r := t.rank(); r > 0 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"syscall"
 	"unsafe"
 
 	"github.com/tinyrecursion/trm/kernels"
@@ -171,7 +172,7 @@ func (b *Backend) transfer(op string, copies func() error) {
 func (b *Backend) Alloc(n int) []float32 {
 	need := (4*n + 255) &^ 255
 	if b.err != nil || n == 0 {
-		return make([]float32, n) // every operation on it is refused
+		return unusable(n)
 	}
 	if len(b.free) < need {
 		size := max(need, chunkBytes)
@@ -183,8 +184,8 @@ func (b *Backend) Alloc(n int) []float32 {
 			err = b.s.Synchronize()
 		}
 		if err != nil {
-			b.fail(fmt.Errorf("allocating %d MiB on the device: %w", size>>20, err))
-			return make([]float32, n)
+			b.fail(b.allocError(err))
+			return unusable(n)
 		}
 		host := make([]byte, size)
 		lo := uintptr(unsafe.Pointer(&host[0]))
@@ -197,6 +198,38 @@ func (b *Backend) Alloc(n int) []float32 {
 	x := View[float32](b.free[: 4*n : 4*n])
 	b.free = b.free[need:]
 	return x
+}
+
+// allocError adds to a failed allocation how much the backend held and the
+// device had left: the usual cause is a model and batch too large for the
+// device.
+func (b *Backend) allocError(err error) error {
+	var held int64
+	for _, sp := range b.spans {
+		held += int64(len(sp.host))
+	}
+	msg := fmt.Sprintf("this backend holds %.1f GiB", float64(held)/(1<<30))
+	if free, total, ierr := b.c.MemInfo(); ierr == nil {
+		msg += fmt.Sprintf("; the device has %.1f GiB free of %.1f", float64(free)/(1<<30), float64(total)/(1<<30))
+	}
+	return fmt.Errorf("%w (%s)", err, msg)
+}
+
+// unusable returns n float32 for Alloc to hand out after a failure: no
+// operation accepts them (they lie outside the backend's chunks), and the
+// model finds the failure at its next Err. Large ones are mapped without
+// reserving memory, untouched: a buffer too large for the device is often
+// too large for the host's heap too, whose failure would end the process
+// before the device's error is reported.
+func unusable(n int) []float32 {
+	if n <= 1<<20 {
+		return make([]float32, n)
+	}
+	b, err := syscall.Mmap(-1, 0, 4*n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE|syscall.MAP_NORESERVE)
+	if err != nil {
+		return make([]float32, n)
+	}
+	return View[float32](b)
 }
 
 // chunkBytes is the least chunk Alloc makes.

@@ -249,6 +249,17 @@ func TestFakeGPUBackendRefusesForeignBuffers(t *testing.T) {
 		t.Errorf("rmsnorm over a short buffer: err = %v", err)
 	}
 
+	// A buffer larger than the device (the fake has 16 GiB) fails with the
+	// driver's error and what the backend held, and costs the host nothing.
+	be4 := newTestBackend(t, c, BackendOptions{})
+	be4.Alloc(1 << 20)
+	if huge := be4.Alloc(5 << 30); len(huge) != 5<<30 {
+		t.Errorf("Alloc after a failure: %d values, want %d", len(huge), 5<<30)
+	}
+	if err := be4.Err(); err == nil || !strings.Contains(err.Error(), "allocating 21474836480 bytes on the device: cuMemAlloc_v2: CUDA_ERROR_OUT_OF_MEMORY (2) (this backend holds 0.1 GiB; the device has 8.0 GiB free of 16.0)") {
+		t.Errorf("allocating 20 GiB: err = %v", err)
+	}
+
 	// Rows beyond the buffer, the largest id included, are refused before
 	// anything is packed.
 	for _, id := range []int32{2, -1, math.MaxInt32} {
