@@ -116,16 +116,9 @@ func (g *Group) Gather(p []byte) ([][]byte, error) {
 		return nil, err
 	}
 	if g.rank != 0 {
-		// The empty reply tells this rank that rank 0 accepted its part, so a
-		// mismatch fails this call rather than the next one.
-		return nil, g.request(opGather, p, func(_ net.Conn, h header) error {
-			if h.n != 0 {
-				return g.badReply(opGather, h)
-			}
-			return nil
-		})
+		return nil, g.request(opGather, p, g.emptyReply(opGather))
 	}
-	got, err := g.collect(opGather, anyLen, nil)
+	got, err := g.collect(opGather, anyLen)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +150,7 @@ func (g *Group) AllGather(p []byte) ([][]byte, error) {
 		})
 		return got, err
 	}
-	got, err := g.collect(opAllGather, anyLen, nil)
+	got, err := g.collect(opAllGather, anyLen)
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +206,7 @@ func (g *Group) Broadcast(p []byte) ([]byte, error) {
 		})
 		return got, err
 	}
-	if _, err := g.collect(opBroadcast, 0, nil); err != nil {
+	if _, err := g.collect(opBroadcast, 0); err != nil {
 		return nil, err
 	}
 	if err := g.replyAll(opBroadcast, p); err != nil {
@@ -339,6 +332,18 @@ func (g *Group) request(op opcode, payload []byte, read func(c net.Conn, h heade
 // request: a protocol bug or a corrupt stream, not a caller's mistake.
 var errBadReply = errors.New("bad reply")
 
+// emptyReply reads the reply of a collective whose reply carries nothing:
+// rank 0's acknowledgement that it accepted this rank's request, so that a
+// mismatch fails this call rather than the next one.
+func (g *Group) emptyReply(op opcode) func(net.Conn, header) error {
+	return func(_ net.Conn, h header) error {
+		if h.n != 0 {
+			return g.badReply(op, h)
+		}
+		return nil
+	}
+}
+
 func (g *Group) badReply(op opcode, h header) error {
 	return fmt.Errorf("dist: collective #%d (%s): %w from rank 0: %s of collective #%d with %d bytes", g.seq, op, errBadReply, h.op, h.seq, h.n)
 }
@@ -359,21 +364,14 @@ func readRemoteError(c net.Conn, h header) error {
 // request, one goroutine per peer so that a slow peer does not hold up
 // reading the others. Each request must be the same collective as rank 0's
 // call: same op, same sequence number and, unless n is anyLen, an n-byte
-// payload. dst[r], if dst is not nil, receives peer r's payload; otherwise
-// it is allocated and returned in rank order. On an error collect aborts the
-// group and returns the lowest rank's error.
-func (g *Group) collect(op opcode, n uint64, dst [][]byte) ([][]byte, error) {
+// payload. The payloads are returned in rank order. On an error collect
+// aborts the group and returns the lowest rank's error.
+func (g *Group) collect(op opcode, n uint64) ([][]byte, error) {
 	got := make([][]byte, g.size)
 	errs := make([]error, g.size)
 	var wg sync.WaitGroup
 	for r := 1; r < g.size; r++ {
-		wg.Go(func() {
-			var into []byte
-			if dst != nil {
-				into = dst[r]
-			}
-			got[r], errs[r] = g.readRequest(r, op, n, into)
-		})
+		wg.Go(func() { got[r], errs[r] = g.readRequest(r, op, n) })
 	}
 	wg.Wait()
 	for _, err := range errs {
@@ -384,7 +382,7 @@ func (g *Group) collect(op opcode, n uint64, dst [][]byte) ([][]byte, error) {
 	return got, nil
 }
 
-func (g *Group) readRequest(r int, op opcode, n uint64, into []byte) ([]byte, error) {
+func (g *Group) readRequest(r int, op opcode, n uint64) ([]byte, error) {
 	c := g.conns[r]
 	h, err := readHeader(c)
 	if err != nil {
@@ -398,15 +396,11 @@ func (g *Group) readRequest(r int, op opcode, n uint64, into []byte) ([]byte, er
 		}
 		return nil, err
 	}
-	if into == nil {
-		into, err = readBytes(c, h.n)
-	} else {
-		_, err = io.ReadFull(c, into)
-	}
+	b, err := readBytes(c, h.n)
 	if err != nil {
 		return nil, g.peerErr(r, op, err)
 	}
-	return into, nil
+	return b, nil
 }
 
 // checkRequest compares peer r's request header with rank 0's own call: a
@@ -419,9 +413,6 @@ func (g *Group) checkRequest(r int, h header, op opcode, n uint64) error {
 	case h.op != op:
 		return fmt.Errorf("dist: collective #%d: rank %d called %s, rank 0 %s", g.seq, r, h.op, op)
 	case n != anyLen && h.n != n:
-		if w := op.width(); w > 0 && h.n%w == 0 {
-			return fmt.Errorf("dist: collective #%d: rank %d called %s with %d values, rank 0 with %d", g.seq, r, op, h.n/w, n/w)
-		}
 		return fmt.Errorf("dist: collective #%d: rank %d sent %d bytes for %s, rank 0 expects %d", g.seq, r, h.n, op, n)
 	}
 	return nil

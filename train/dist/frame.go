@@ -47,18 +47,6 @@ func (o opcode) String() string {
 	return fmt.Sprintf("op %d", uint8(o))
 }
 
-// width is the size of one element of the all-reduces, whose mismatched
-// lengths read better in elements than in bytes; 0 for the other ops.
-func (o opcode) width() uint64 {
-	switch o {
-	case opAllReduceSum:
-		return 4
-	case opAllReduceSum64:
-		return 8
-	}
-	return 0
-}
-
 // headerSize is a frame header's size on the wire: op, sequence number,
 // payload length.
 const headerSize = 1 + 8 + 8

@@ -36,14 +36,9 @@ func (g *Group) agreeLength(op opcode, n uint64) error {
 	var count [8]byte
 	binary.LittleEndian.PutUint64(count[:], n)
 	if g.rank != 0 {
-		return g.request(op, count[:], func(_ net.Conn, h header) error {
-			if h.n != 0 {
-				return g.badReply(op, h)
-			}
-			return nil
-		})
+		return g.request(op, count[:], g.emptyReply(op))
 	}
-	got, err := g.collect(op, uint64(len(count)), nil)
+	got, err := g.collect(op, uint64(len(count)))
 	if err != nil {
 		return err
 	}
