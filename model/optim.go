@@ -61,12 +61,14 @@ func (o *SignSGD[T]) StepGathered(m *Model[T], ids []int32, grads []T, lr float6
 		return nil
 	}
 	// The table lives on the host, where only this step changes it; the
-	// rows it moved go to the device for the next gather, together.
+	// rows it moved go to the device for the next gather, together. A
+	// device failure shows at the caller's next Err, which ends its step:
+	// waiting here would idle the GPU while the host enqueues the rest.
 	if err := o.StepRows(m.PuzzleEmb, nd, ids, grads, lr); err != nil {
 		return err
 	}
 	m.be.ToDeviceRows(m.PuzzleEmb, nd, ids)
-	return m.be.Err()
+	return nil
 }
 
 // StepRows updates table ([rows, dim]) from per-example gradients grads

@@ -317,7 +317,7 @@ func staged[T int32 | float32 | float64](b *Backend, slot int, x []T) DevPtr {
 	if p == 0 {
 		return 0
 	}
-	b.transfer(fmt.Sprintf("staging %d values", len(x)), func() error { return b.c.CopyHtoD(b.s, p, Bytes(x)) })
+	b.transfer("staging host values", func() error { return b.c.CopyHtoD(b.s, p, Bytes(x)) })
 	if b.err != nil {
 		return 0
 	}
