@@ -46,6 +46,16 @@ func groupSize(g *dist.Group) int {
 	return g.Size()
 }
 
+// rowsPerRank is each rank's share of a global batch, which must split
+// evenly over the job's processes.
+func rowsPerRank(cfg *Config, g *dist.Group) (int, error) {
+	world := groupSize(g)
+	if cfg.GlobalBatchSize%world != 0 {
+		return 0, fmt.Errorf("global_batch_size %d is not divisible by the %d processes of the job", cfg.GlobalBatchSize, world)
+	}
+	return cfg.GlobalBatchSize / world, nil
+}
+
 // agree returns err on the rank that had it and, on every other rank, an
 // error naming the first rank that failed; nil when none did. Single
 // processes get err back.

@@ -120,16 +120,16 @@ func (e *evalRun) open(ctx context.Context, path string, data []string, override
 	if len(data) > 0 {
 		test = data
 	}
-	world := groupSize(job.Group)
-	if cfg.GlobalBatchSize%world != 0 {
-		return fmt.Errorf("global_batch_size %d is not divisible by the %d processes of the job", cfg.GlobalBatchSize, world)
+	rows, err := rowsPerRank(cfg, job.Group)
+	if err != nil {
+		return err
 	}
 	if e.src, err = loader.Open(ctx, test, "test", loader.OpenOptions{}); err != nil {
 		return fmt.Errorf("test data: %w", err)
 	}
 	meta := e.src.Meta
 	mc := cfg.ModelConfig(meta.SeqLen, meta.VocabSize, meta.NumPuzzleIdentifiers)
-	mc.BatchSize = cfg.GlobalBatchSize / world
+	mc.BatchSize = rows
 	var be kernels.Backend[float32]
 	if be, e.closeBE, err = openBackend(cfg, job.GPU, func(f string, a ...any) { r.Notes = append(r.Notes, fmt.Sprintf(f, a...)) }); err != nil {
 		return err

@@ -159,8 +159,9 @@ func build(ctx context.Context, cfg *Config, opts Options) (_ *Trainer, err erro
 		}
 	}()
 	world := t.worldSize()
-	if cfg.GlobalBatchSize%world != 0 {
-		return nil, fmt.Errorf("global_batch_size %d is not divisible by the %d processes of the job", cfg.GlobalBatchSize, world)
+	rows, err := rowsPerRank(cfg, opts.Group)
+	if err != nil {
+		return nil, err
 	}
 	if t.trainSrc, err = loader.Open(ctx, cfg.DataPaths, "train", loader.OpenOptions{}); err != nil {
 		return nil, fmt.Errorf("training data: %w", err)
@@ -199,7 +200,7 @@ func build(ctx context.Context, cfg *Config, opts Options) (_ *Trainer, err erro
 		return nil, err
 	}
 	mc := cfg.ModelConfig(meta.SeqLen, meta.VocabSize, meta.NumPuzzleIdentifiers)
-	mc.BatchSize = cfg.GlobalBatchSize / world
+	mc.BatchSize = rows
 	if t.m, err = newModel(mc, t.be, cfg.Seed); err != nil {
 		return nil, err
 	}
